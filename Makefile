@@ -1,0 +1,50 @@
+# One-command entry points; the README states them first.
+#   make lab   create .venv (once), install everything, open JupyterLab on notebooks/
+#   make test  ruff + unit tests + every notebook executed by nbval (what CI runs)
+#   make run   execute every notebook headless into build/, printing wall times
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export NMA_DEVICE ?= auto
+
+.PHONY: setup lab test lint unit notebooks run export launch e2e bench clean
+
+$(STAMP): requirements.txt requirements-test.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-test.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+unit: setup
+	$(BIN)/python -m pytest -q tests
+
+notebooks: setup
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:randomly notebooks
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -n 2 --dist loadscope notebooks
+
+run: setup
+	$(BIN)/python tools/run_notebooks.py
+
+export: setup
+	$(BIN)/python -m helpers.export
+
+launch: setup
+	$(BIN)/python -m helpers.launch
+
+clean:
+	rm -rf build

@@ -1,0 +1,48 @@
+"""Hand-written plumbing that no notebook teaches: where the repository lives (for the launch
+badges), where figures go, and quiet-by-default progress bars.
+
+The repository URL and git ref below are the *one place* they are set. `python -m helpers.launch`
+stamps them into every notebook's badge and setup cells; tests/test_launch.py fails if a notebook
+disagrees.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
+
+REPOSITORY = "nma-tutorials/neural-memory-agent"  # GitHub owner/name
+GIT_REF = "main"  # branch or tag the badges and the Colab install cell use
+
+
+def repo_root() -> Path:
+    """The checkout's root when helpers is installed editable, else the working directory."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "notebooks").is_dir() else Path.cwd()
+
+
+def build_dir() -> Path:
+    """Folder for executed notebooks and figures (env var NMA_BUILD_DIR overrides)."""
+    return Path(os.environ.get("NMA_BUILD_DIR", repo_root() / "build"))
+
+
+def save_figure(fig: plt.Figure, name: str) -> Path:
+    """Save ``fig`` as ``build/figures/<name>.png`` (so `make run` reproduces every figure)."""
+    if not name or "/" in name:
+        raise ValueError(f"name must be a plain file stem, got {name!r}")
+    folder = build_dir() / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path
+
+
+def progress(iterable=None, **kwargs):
+    """``tqdm.auto`` bar, switched off under CI or when NMA_QUIET=1 so logs stay readable."""
+    quiet = os.environ.get("NMA_QUIET", "") == "1" or os.environ.get("CI", "") == "true"
+    kwargs.setdefault("disable", quiet)
+    kwargs.setdefault("leave", False)
+    return tqdm(iterable, **kwargs)
