@@ -75,10 +75,35 @@ def stamp(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+README = NOTEBOOK_DIR.parent / "README.md"
+README_MARKERS = ("<!-- launch-badges -->", "<!-- /launch-badges -->")
+README_NOTEBOOK = "01_foundations.ipynb"  # the README's badges open the first notebook
+
+
+def readme_badges() -> str:
+    start, end = README_MARKERS
+    return f"{start}\n{badges_markdown(README_NOTEBOOK)}\n{end}"
+
+
+def readme_problems(readme: Path = README) -> list[str]:
+    """Empty when the README's badge block matches the configured repository and ref."""
+    return [] if readme_badges() in readme.read_text() else [f"{readme.name}: badge block is stale or missing"]
+
+
+def stamp_readme(readme: Path = README) -> None:
+    start, end = README_MARKERS
+    text = readme.read_text()
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    readme.write_text(head + readme_badges() + tail)
+
+
 def main() -> None:
     for path in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
         stamp(path)
         print(f"stamped {path.name}")
+    stamp_readme()
+    print("stamped README.md")
 
 
 if __name__ == "__main__":

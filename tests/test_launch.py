@@ -57,3 +57,9 @@ def test_a_stale_badge_is_reported(tmp_path: Path):
     stale = tmp_path / NOTEBOOKS[0].name
     stale.write_text(json.dumps(nb))
     assert any("stale" in p for p in launch_problems(stale))
+
+
+def test_readme_badges_point_to_the_configured_repository():
+    from helpers.launch import readme_problems
+
+    assert readme_problems() == []
