@@ -37,7 +37,7 @@ notebooks: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
-	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -n 2 --dist loadscope notebooks
+	NMA_DEVICE=cpu $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -n 2 --dist loadscope notebooks
 
 run: setup
 	$(BIN)/python tools/run_notebooks.py
