@@ -1,0 +1,342 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import chisquare
+
+from helpers.foundations import make_generator, make_main_stream, make_mlp
+from helpers.replay import (
+    EVICTION_POLICIES,
+    MinTree,
+    RenormalisingSampler,
+    ReplayBuffer,
+    SumTree,
+    importance_weights,
+    linear_beta,
+    regression_losses,
+    replay_step,
+    reservoir_slots,
+    sampling_probabilities,
+    train_with_replay,
+)
+
+
+def assert_tree_consistent(buffer: ReplayBuffer) -> None:
+    """Every inner node is its children's sum (min), the root is the sum (min) of the leaves, and the
+    leaves are exactly p^alpha of the slots in use (empty slots neutral)."""
+    for tree, combine in ((buffer.sum_tree, np.add), (buffer.min_tree, np.minimum)):
+        nodes, size = tree.nodes, tree.size
+        inner = np.arange(1, size)
+        np.testing.assert_allclose(nodes[inner], combine(nodes[2 * inner], nodes[2 * inner + 1]), rtol=1e-12)
+    leaves = buffer.sum_tree.leaves
+    used = buffer.priorities[: buffer.size] ** buffer.alpha
+    np.testing.assert_allclose(leaves[: buffer.size], used, rtol=1e-12)
+    assert (leaves[buffer.size :] == 0).all()
+    assert math.isclose(buffer.sum_tree.root, math.fsum(leaves), rel_tol=1e-12)
+    if buffer.size:
+        assert buffer.min_tree.root == used.min()
+
+
+operation = st.one_of(
+    st.tuples(st.just("push"), st.integers(1, 12), st.integers(0, 3), st.booleans()),
+    st.tuples(st.just("update"), st.lists(st.integers(0, 10**6), min_size=1, max_size=8),
+              st.lists(st.floats(-5, 5, allow_nan=False), min_size=8, max_size=8)),
+    st.tuples(st.just("sample"), st.integers(1, 20), st.sampled_from([None, True])),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    policy=st.sampled_from(EVICTION_POLICIES),
+    capacity=st.integers(1, 17),
+    alpha=st.sampled_from([0.0, 0.6, 1.0]),
+    ops=st.lists(operation, min_size=1, max_size=25),
+)
+def test_tree_total_matches_leaves_after_any_sequence(policy, capacity, alpha, ops):
+    buffer = ReplayBuffer(capacity, alpha=alpha, eviction=policy, seed=3)
+    rng = np.random.default_rng(0)
+    for op in ops:
+        if op[0] == "push":
+            _, count, task, explicit = op
+            priorities = torch.from_numpy(rng.random(count) * 3) if explicit else None
+            slots = buffer.push(task, priorities=priorities, x=torch.randn(count, 2), y=torch.zeros(count, 1))
+            assert slots.shape == (count,) and (slots < capacity).all()
+        elif op[0] == "update" and len(buffer):
+            _, raw_indices, losses = op
+            indices = torch.tensor(raw_indices) % len(buffer)
+            buffer.update_priorities(indices, torch.tensor(losses[: len(indices)]))
+        elif op[0] == "sample" and len(buffer):
+            batch = buffer.sample(op[1], replace=op[2])
+            assert batch.indices.shape == (op[1],) and (batch.indices < len(buffer)).all()
+            if op[2] is None and op[1] <= len(buffer):
+                assert len(set(batch.indices.tolist())) == op[1]  # without replacement when it fits
+            assert (batch.weights > 0).all() and (batch.weights <= 1 + 1e-6).all()
+        assert_tree_consistent(buffer)
+        assert len(buffer) == min(capacity, buffer.num_seen)
+        assert buffer.task_counts().sum() == len(buffer)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    capacity=st.integers(1, 40),
+    writes=st.lists(st.tuples(st.lists(st.integers(0, 39), min_size=1, max_size=50), st.floats(0, 100)), max_size=10),
+)
+def test_segment_trees_last_write_wins(capacity, writes):
+    sums, mins, expected = SumTree(capacity), MinTree(capacity), np.full(capacity, np.nan)  # nan: never written
+    for indices, value in writes:
+        indices = np.array(indices) % capacity
+        values = value + np.arange(len(indices))  # distinct values, so the last write is identifiable
+        sums.update(indices, values)
+        mins.update(indices, values)
+        for i, v in zip(indices, values):
+            expected[i] = v
+    np.testing.assert_array_equal(sums.leaves, np.nan_to_num(expected, nan=0.0))
+    assert math.isclose(sums.root, math.fsum(np.nan_to_num(expected, nan=0.0)), rel_tol=1e-12, abs_tol=1e-12)
+    np.testing.assert_array_equal(mins.leaves, np.nan_to_num(expected, nan=np.inf))
+    assert mins.root == np.nan_to_num(expected, nan=np.inf).min()
+
+
+def test_find_prefix_matches_searchsorted():
+    values = np.random.default_rng(1).random(1000)
+    tree = SumTree(1000)
+    tree.update(np.arange(1000), values)
+    prefixes = np.random.default_rng(2).random(5000) * tree.root
+    edges = np.concatenate([[0.0], np.cumsum(values)])
+    np.testing.assert_array_equal(tree.find_prefix(prefixes), np.searchsorted(edges, prefixes, side="right") - 1)
+
+
+def test_find_prefix_never_lands_on_an_empty_leaf():
+    tree = SumTree(5)  # 8 leaves: three are padding
+    tree.update(np.arange(5), [1.0, 0.0, 2.0, 0.0, 1e-9])
+    found = tree.find_prefix(np.array([0.0, 1.0, 2.9999999, np.nextafter(tree.root, 0), tree.root]))
+    assert set(found.tolist()) <= {0, 2, 4}
+
+
+def filled_buffer(priorities, alpha=0.6, seed=0):
+    buffer = ReplayBuffer(len(priorities), alpha=alpha, eps=1e-3, eviction="fifo", seed=seed)
+    buffer.push(0, x=torch.arange(len(priorities), dtype=torch.float32).unsqueeze(1))
+    buffer.update_priorities(torch.arange(len(priorities)), torch.as_tensor(priorities))
+    return buffer
+
+
+def expected_probabilities(losses, alpha=0.6, eps=1e-3):
+    return sampling_probabilities(torch.as_tensor(losses, dtype=torch.float64).abs() + eps, alpha).numpy()
+
+
+LOSSES = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0]
+
+
+def test_sampling_frequencies_match_p_with_replacement():
+    buffer = filled_buffer(LOSSES)
+    generator = make_generator(11)
+    draws = torch.cat([buffer.sample(1000, replace=True, generator=generator).indices for _ in range(40)])
+    observed = np.bincount(draws.numpy(), minlength=len(LOSSES))
+    expected = expected_probabilities(LOSSES) * len(draws)
+    assert chisquare(observed, expected).pvalue > 1e-3
+    assert observed[0] > 0  # zero loss: still sampled, through eps
+
+
+def test_first_draw_without_replacement_matches_p_and_batches_are_distinct():
+    buffer = filled_buffer(LOSSES)
+    generator = make_generator(12)
+    firsts = []
+    for _ in range(6000):
+        batch = buffer.sample(5, generator=generator)
+        assert len(set(batch.indices.tolist())) == 5
+        firsts.append(int(batch.indices[0]))
+    observed = np.bincount(firsts, minlength=len(LOSSES))
+    assert chisquare(observed, expected_probabilities(LOSSES) * len(firsts)).pvalue > 1e-3
+    full = buffer.sample(len(LOSSES), generator=generator).indices
+    assert sorted(full.tolist()) == list(range(len(LOSSES)))  # a batch of the whole buffer is a permutation
+
+
+def test_successive_sampling_second_draw_matches_renormalised_p():
+    losses = [0.1, 1.0, 3.0]
+    buffer = filled_buffer(losses, alpha=1.0)
+    generator = make_generator(13)
+    pairs = torch.stack([buffer.sample(2, generator=generator).indices for _ in range(4000)])
+    p = expected_probabilities(losses, alpha=1.0)
+    exact = {(i, j): p[i] * p[j] / (1 - p[i]) for i in range(3) for j in range(3) if i != j}
+    keys = list(exact)
+    observed = np.array([((pairs[:, 0] == i) & (pairs[:, 1] == j)).sum().item() for i, j in keys])
+    assert chisquare(observed, np.array([exact[k] for k in keys]) * len(pairs)).pvalue > 1e-3
+
+
+def test_batch_larger_than_buffer():
+    buffer = filled_buffer([1.0, 2.0, 3.0])
+    batch = buffer.sample(8)  # documented: falls back to sampling with replacement
+    assert batch.indices.shape == (8,)
+    with pytest.raises(ValueError, match="without replacement"):
+        buffer.sample(8, replace=False)
+
+
+def test_alpha_zero_is_uniform_replay():
+    buffer = filled_buffer(LOSSES, alpha=0.0)
+    batch = buffer.sample(6)
+    assert torch.allclose(batch.probabilities, torch.full((6,), 1 / len(LOSSES), dtype=torch.float64))
+    assert torch.equal(batch.weights, torch.ones(6))
+
+
+def test_importance_weights_use_the_buffer_wide_maximum():
+    buffer = filled_buffer(LOSSES)
+    buffer.num_sampled = buffer.beta_steps  # beta annealed to 1
+    batch = buffer.sample(3)
+    p = expected_probabilities(LOSSES)
+    expected = (len(LOSSES) * p[batch.indices.numpy()]) ** -1.0 / (len(LOSSES) * p.min()) ** -1.0
+    np.testing.assert_allclose(batch.weights.numpy(), expected, rtol=1e-5)
+    w = importance_weights(torch.tensor(p), len(p), 1.0)
+    assert w.max() == 1.0 and torch.allclose(torch.tensor(p) * w, torch.tensor(p[0] * w[0].item()).expand(len(p)))
+
+
+def test_beta_is_annealed_to_one():
+    buffer = ReplayBuffer(4, beta_start=0.4, beta_steps=10)
+    buffer.push(0, x=torch.zeros(4, 1))
+    betas = []
+    for _ in range(15):
+        betas.append(buffer.beta)
+        buffer.sample(2)
+    assert betas[0] == 0.4 and math.isclose(betas[5], 0.7) and betas[10:] == [1.0] * 5
+    assert linear_beta(3, 0.5, 0) == 1.0
+
+
+def test_new_items_enter_at_max_priority_and_duplicates_last_wins():
+    buffer = filled_buffer([0.5, 4.0, 0.1])
+    buffer.update_priorities(torch.tensor([2, 2]), torch.tensor([9.0, 0.2]))
+    assert math.isclose(buffer.priorities[2], 0.2 + 1e-3, rel_tol=1e-6)
+    assert math.isclose(buffer.max_priority, 9.0 + 1e-3, rel_tol=1e-6)
+    buffer.push(1, x=torch.ones(1, 1))  # FIFO: overwrites slot 0 at the maximum priority
+    assert math.isclose(buffer.priorities[0], 9.0 + 1e-3, rel_tol=1e-6) and buffer.task_ids[0] == 1
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_bad_losses_name_the_index(bad):
+    buffer = filled_buffer([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"losses\[1\].*buffer index 2"):
+        buffer.update_priorities(torch.tensor([0, 2]), torch.tensor([0.5, bad]))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.5])
+def test_bad_priorities_name_the_index(bad):
+    buffer = ReplayBuffer(4)
+    with pytest.raises(ValueError, match=r"priorities\[2\]"):
+        buffer.push(0, priorities=torch.tensor([1.0, 0.0, bad]), x=torch.zeros(3, 1))
+    with pytest.raises(ValueError, match=r"priorities\[0\]"):
+        sampling_probabilities(torch.tensor([bad, 1.0]), 0.6)
+
+
+def test_empty_buffer_and_bad_arguments():
+    with pytest.raises(ValueError, match="empty replay buffer"):
+        ReplayBuffer(4).sample(1)
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(0)
+    with pytest.raises(ValueError, match="eviction"):
+        ReplayBuffer(4, eviction="lifo")
+    with pytest.raises(ValueError, match="alpha"):
+        ReplayBuffer(4, alpha=float("nan"))
+    with pytest.raises(ValueError, match="beta_start"):
+        ReplayBuffer(4, beta_start=1.5)
+    with pytest.raises(ValueError, match="eps"):
+        ReplayBuffer(4, eps=0.0)
+    buffer = filled_buffer([1.0, 2.0])
+    with pytest.raises(ValueError, match="slots in use"):
+        buffer.update_priorities(torch.tensor([2]), torch.tensor([1.0]))
+    with pytest.raises(ValueError, match="same length"):
+        buffer.update_priorities(torch.tensor([0, 1]), torch.tensor([1.0]))
+    with pytest.raises(ValueError, match="shape"):
+        buffer.push(0, x=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="exactly"):
+        buffer.push(0, x=torch.zeros(2, 1), y=torch.zeros(2, 1))
+    with pytest.raises(ValueError, match="task_id"):
+        buffer.push(torch.tensor([0, 1, 2]), x=torch.zeros(2, 1))
+
+
+def test_episodes_keep_their_shapes_and_task_ids():
+    task = make_main_stream(1, 64, 16, seed=0)[0]
+    episodes = task.sample_episodes(6, 5, 3, make_generator(0))
+    buffer = ReplayBuffer(10, eviction="fifo")
+    buffer.push(torch.arange(6), **episodes)
+    batch = buffer.sample(4)
+    assert batch.items["context_x"].shape == (4, 5, task.train_x.shape[1])
+    assert batch.items["query_y"].shape == (4, 3, 1)
+    assert torch.equal(batch.task_ids, batch.indices)  # task id i was pushed into slot i
+    assert torch.equal(batch.items["context_x"], episodes["context_x"][batch.indices])
+
+
+def four_task_shares(policy: str, seed: int = 0) -> torch.Tensor:
+    buffer = ReplayBuffer(400, alpha=0.0, eviction=policy, seed=seed)
+    for task in range(4):
+        for _ in range(20):
+            buffer.push(task, x=torch.zeros(50, 1))
+    return buffer.task_counts(4).double() / len(buffer)
+
+
+def test_fifo_forgets_old_tasks_reservoir_and_balanced_keep_shares():
+    assert torch.equal(four_task_shares("fifo"), torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64))
+    for seed in range(3):
+        assert ((four_task_shares("reservoir", seed) - 0.25).abs() < 0.06).all()
+    assert torch.equal(four_task_shares("balanced"), torch.full((4,), 0.25, dtype=torch.float64))
+
+
+def test_balanced_equalises_unequal_tasks():
+    buffer = ReplayBuffer(30, eviction="balanced", seed=1)
+    for task, count in ((0, 100), (1, 7), (2, 40)):
+        buffer.push(task, x=torch.zeros(count, 1))
+    assert buffer.task_counts().tolist() == [12, 7, 11]  # task 1 keeps everything it has; the rest split
+
+
+def test_reservoir_keeps_every_item_with_equal_probability():
+    # 60 items offered in uneven batches to a 12-slot reservoir: each should be kept with probability 0.2
+    kept = torch.zeros(60)
+    runs = 600
+    for seed in range(runs):
+        generator, slots_of = make_generator(seed), torch.full((12,), -1)
+        seen = 0
+        for batch in (5, 11, 1, 20, 23):
+            slots = reservoir_slots(seen, batch, 12, generator)
+            for k, slot in enumerate(slots.tolist()):  # later items of a batch win a shared slot
+                if slot >= 0:
+                    slots_of[slot] = seen + k
+            seen += batch
+        kept[slots_of] += 1
+    observed = kept.numpy()
+    assert chisquare(observed, np.full(60, runs * 0.2)).pvalue > 1e-3
+
+
+def test_replay_step_weights_losses_and_updates_priorities():
+    model = make_mlp(3, hidden=8, seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    buffer = ReplayBuffer(16, alpha=0.6, eviction="fifo", seed=0)
+    buffer.push(0, x=torch.randn(16, 3, generator=make_generator(1)), y=torch.zeros(16, 1))
+    current = {"x": torch.randn(8, 3, generator=make_generator(2)), "y": torch.ones(8, 1)}
+    before = buffer.priorities.copy()
+    stats = replay_step(model, optimizer, regression_losses, current, buffer, 4, replay_weight=0.25)
+    changed = np.nonzero(buffer.priorities != before)[0]
+    assert len(changed) == 4  # the four replayed items got their fresh losses as priorities
+    assert math.isclose(stats["loss"], 0.75 * stats["current"] + 0.25 * stats["replay"], rel_tol=1e-5)  # weights 1
+    alone = replay_step(model, optimizer, regression_losses, current, None, 4)
+    assert math.isclose(alone["loss"], alone["current"], rel_tol=1e-6) and math.isnan(alone["replay"])
+    with pytest.raises(ValueError, match="replay_weight"):
+        replay_step(model, optimizer, regression_losses, current, buffer, 4, replay_weight=1.5)
+
+
+def test_each_example_is_pushed_once_and_replay_reduces_forgetting():
+    stream = make_main_stream(3, 128, 64, seed=0)
+    buffer = ReplayBuffer(60, alpha=0.6, beta_steps=300, eviction="reservoir", seed=0)
+    naive = train_with_replay(make_mlp(stream.input_dim, seed=0), stream, None, 100, 32, 32)
+    replay = train_with_replay(make_mlp(stream.input_dim, seed=0), stream, buffer, 100, 32, 32)
+    assert buffer.num_seen == 3 * 128  # 100 steps x 32 = 25 epochs, but every example is pushed once
+    forgot_naive = (naive.R[-1, :-1] - naive.R.diagonal()[:-1]).mean()
+    forgot_replay = (replay.R[-1, :-1] - replay.R.diagonal()[:-1]).mean()
+    assert forgot_replay < 0.5 * forgot_naive
+
+
+def test_reference_sampler_agrees_with_the_buffer():
+    buffer = filled_buffer(LOSSES)
+    reference = RenormalisingSampler(torch.as_tensor(LOSSES) + 1e-3, alpha=0.6, beta=0.4)
+    probs = sampling_probabilities(reference.priorities, 0.6).numpy()
+    np.testing.assert_allclose(buffer.sum_tree.leaves / buffer.sum_tree.root, probs, rtol=1e-6)
+    indices, weights = reference.sample(5, make_generator(0))
+    assert len(set(indices.tolist())) == 5 and weights.max() <= 1.0
