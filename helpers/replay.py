@@ -356,6 +356,36 @@ class ReplayBuffer:
         if len(raw):
             self.max_priority = max(self.max_priority, float(raw.max()))
 
+    def state_dict(self) -> dict:
+        """Everything needed to resume, as plain tensors, numbers and strings: ``torch.save`` it and
+        load it back with ``torch.load(..., weights_only=True)``."""
+        return {
+            "config": self._config(),
+            "storage": {name: store.cpu() for name, store in self.storage.items()},
+            "task_ids": self.task_ids.clone(),
+            "priorities": torch.from_numpy(self.priorities.copy()),
+            "counters": {"size": self.size, "num_seen": self.num_seen, "num_sampled": self.num_sampled},
+            "max_priority": self.max_priority,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a ``state_dict`` of a buffer built with the same settings; the trees are rebuilt."""
+        if state["config"] != self._config():
+            raise ValueError(f"state was saved with settings {state['config']}, this buffer has {self._config()}")
+        self.storage = {name: store.to(self.device) for name, store in state["storage"].items()}
+        self.task_ids = state["task_ids"].clone()
+        self.priorities = state["priorities"].numpy().copy()
+        self.size, self.num_seen, self.num_sampled = (state["counters"][k] for k in ("size", "num_seen", "num_sampled"))
+        self.max_priority = float(state["max_priority"])
+        self.generator.set_state(state["generator"])
+        self.sum_tree, self.min_tree = SumTree(self.capacity), MinTree(self.capacity)
+        self._set_raw_priorities(np.arange(self.size), self.priorities[: self.size])
+
+    def _config(self) -> dict:
+        return {"capacity": self.capacity, "alpha": self.alpha, "beta_start": self.beta_start,
+                "beta_steps": self.beta_steps, "eps": self.eps, "eviction": self.eviction}
+
     def _set_raw_priorities(self, slots: np.ndarray, raw: np.ndarray) -> None:
         self.priorities[slots] = raw
         scaled = raw**self.alpha
@@ -419,20 +449,24 @@ def replay_step(model, optimizer, loss_fn, current: dict, buffer: ReplayBuffer |
     """One optimiser step on a current batch mixed with a prioritised replay batch.
 
     ``loss_fn(model, items) -> (B,)`` per-item losses for a dict of ``(B, ...)`` tensors; ``current``
-    is such a dict. Loss = ``(1 - replay_weight) * mean(current) + replay_weight * mean(w * replay)``
-    with ``w`` the importance weights; with no buffer, or an empty one, the current batch carries all
+    is such a dict with the buffer's item names (both batches go through one call).
+    Loss = ``(1 - replay_weight) * mean(current) + replay_weight * mean(w * replay)`` with ``w`` the
+    importance weights; with no buffer, or an empty one, the current batch carries all
     of it. Afterwards the replayed items' priorities are updated with their losses. Does not push
     ``current`` (the caller decides what is new). Returns ``{"loss", "current", "replay"}`` floats.
     """
     if not 0.0 <= replay_weight <= 1.0:
         raise ValueError(f"replay_weight must be in [0, 1], got {replay_weight!r}")
-    current_loss = loss_fn(model, current).mean()
     replay = None
     if buffer is not None and len(buffer) > 0 and replay_weight > 0:
         replay = buffer.sample(replay_batch_size)
-        replay_losses = loss_fn(model, replay.items)
+        # one forward pass over both batches: for small models the per-call overhead is the cost
+        both = {name: torch.cat([current[name], replay.items[name]]) for name in current}
+        losses = loss_fn(model, both)
+        current_loss, replay_losses = losses[: len(losses) - len(replay.indices)].mean(), losses[-len(replay.indices) :]
         loss = (1 - replay_weight) * current_loss + replay_weight * (replay.weights * replay_losses).mean()
     else:
+        current_loss = loss_fn(model, current).mean()
         loss = current_loss
     optimizer.zero_grad()
     loss.backward()
@@ -461,8 +495,9 @@ def train_with_replay(
     device=None,
 ) -> StreamRun:
     """Train task after task with ``replay_step`` (``buffer=None``: naive). Each task is visited in
-    shuffled epochs of ``batch_size`` examples; examples are pushed into the buffer once, after the
-    step that first showed them. Returns R (test MSE after each task), baseline; no curves."""
+    shuffled epochs of ``batch_size`` examples (the last batch of an epoch may be smaller); examples are
+    pushed into the buffer once, after the step that first showed them. Returns R (test MSE after
+    each task) and the untrained baseline; no curves."""
     device = device or next(model.parameters()).device
     generator = make_generator(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -472,7 +507,7 @@ def train_with_replay(
         x, y = task.train_x.to(device), task.train_y.to(device)
         order, position, epoch = torch.randperm(len(x), generator=generator), 0, 0
         for _ in range(steps_per_task):
-            if position + batch_size > len(x):  # next epoch: a fresh shuffle; pushed examples are not pushed again
+            if position >= len(x):  # next epoch: a fresh shuffle; pushed examples are not pushed again
                 order, position, epoch = torch.randperm(len(x), generator=generator), 0, epoch + 1
             idx = order[position : position + batch_size].to(device)
             position += batch_size
@@ -499,4 +534,5 @@ class RenormalisingSampler:
         return indices, importance_weights(probs[indices], len(probs), self.beta, probs.min())
 
     def update_priorities(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        """``p_i = |loss_i| + eps`` for ``indices: (B,)``."""
         self.priorities[indices] = losses.double().abs() + self.eps
