@@ -131,16 +131,24 @@ class EpisodicMemoryNet(nn.Module):
         self.read_keys = nn.Linear(H, R * D)
         self.read_strengths = nn.Linear(H, R)
         self.head = nn.Sequential(nn.Linear(H + R * D, H), nn.ReLU(), nn.Linear(H, output_dim))
+        self._slot_cache: dict = {}
 
     def write(self, context_x: torch.Tensor, context_y: torch.Tensor) -> torch.Tensor:
         """The memory ``(B, N, D)`` after writing the K context pairs ``(B, K, d_in)``, ``(B, K, d_out)``."""
         B, K = context_x.shape[:2]
         N = self.bank.N
         content = self.write_content(torch.cat([self.encoder(context_x), context_y], dim=-1))  # (B, K, D)
-        slots = nn.functional.one_hot(torch.arange(K, device=content.device) % N, N).to(content.dtype)
-        weights = slots.expand(B, K, N)
+        weights = self._slots(K, content).expand(B, K, N)
         memory = self.bank.initial_state(B, device=content.device, dtype=content.dtype).memory
         return erase_and_add(memory, weights, torch.ones_like(content), content)
+
+    def _slots(self, K: int, like: torch.Tensor) -> torch.Tensor:
+        """One-hot write weights ``(K, N)``: item k to slot ``k mod N`` (cached: they depend only on K and N)."""
+        key = (K, like.device, like.dtype)
+        if key not in self._slot_cache:
+            slots = torch.arange(K, device=like.device) % self.bank.N
+            self._slot_cache[key] = nn.functional.one_hot(slots, self.bank.N).to(like.dtype)
+        return self._slot_cache[key]
 
     def read(self, memory: torch.Tensor, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reads ``(B, Q, H_r * D)`` and read weights ``(B, Q, H_r, N)`` for encoded queries ``(B, Q, H)``."""
@@ -249,7 +257,9 @@ class ContinualAgent:
         self.config, self.input_dim, self.output_dim = config, input_dim, output_dim
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.net = _build_net(input_dim, output_dim, config, config.seed).to(self.device)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        # the fused kernel updates all parameters in one call: ~3x faster than the per-tensor loop for a net this small
+        fused = self.device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=fused or None)
         self.buffer = None
         if config.use_replay:
             self.buffer = ReplayBuffer(config.replay_capacity, alpha=config.alpha, beta_start=config.beta_start,
@@ -386,17 +396,22 @@ class ContinualAgent:
 
         return vmap(one)(episode["context_x"], episode["context_y"], episode["query_x"])
 
-    def fit_stream(self, stream, eval_every: int = 0, episodes: int = 64, desc: str = "agent") -> AgentRun:
-        """Learn the tasks of ``stream`` from task ``tasks_seen`` on (so a restored agent resumes), scoring
-        every task on test episodes after each one. ``eval_every`` > 0 also records the whole stream's
-        test errors every that many steps (the forgetting curves). Training time excludes evaluation."""
+    def fit_stream(self, stream, eval_every: int = 0, episodes: int = 64, until: int | None = None,
+                   desc: str = "agent") -> AgentRun:
+        """Learn the tasks of ``stream`` from task ``tasks_seen`` on (so a restored agent resumes) up to, not
+        including, task ``until`` (default: the end), scoring every task on test episodes after each one.
+        ``eval_every`` > 0 also records the whole stream's test errors every that many steps (the forgetting
+        curves). ``train_seconds`` counts training and the boundary hook, not evaluation."""
         _check_int("eval_every", eval_every, low=0)
         tasks = list(stream)
+        until = len(tasks) if until is None else until
+        if isinstance(until, bool) or not isinstance(until, int) or not self.tasks_seen <= until <= len(tasks):
+            raise ValueError(f"until must be an int in [{self.tasks_seen}, {len(tasks)}], got {until!r}")
         if self.baseline is None:
             self.baseline = self.evaluate(tasks, episodes)
         steps, curve, boundary, seconds = [], [], [], 0.0
         chunk = eval_every or max(self.config.steps_per_task, 1)
-        for task in progress(tasks[self.tasks_seen:], desc=desc):
+        for task in progress(tasks[self.tasks_seen : until], desc=desc):
             start = time.perf_counter()
             if self.config.use_meta and self.tasks_seen > 0:
                 self.adapt_to(task)
