@@ -533,6 +533,17 @@ def make_original_stream(train_size: int = 50, test_size: int = 1000, seed: int 
     return TaskStream(tasks, feature_dim=64, cue_dim=0)
 
 
+def original_schedule_config(seed: int = 0, **overrides) -> AgentConfig:
+    """The original tutorial's schedule for ``make_original_stream``: 20 epochs of 50 samples per task.
+
+    One step shows 5 episodes of 10 context pairs + 10 queries (50 query examples, one epoch of the task's
+    samples), so 20 steps per task are the 20 epochs; replay starts with the second task, as there.
+    """
+    settings = {"context_size": 10, "query_size": 10, "memory_size": 10, "batch_size": 5, "replay_batch_size": 5,
+                "steps_per_task": 20, "seed": seed, **overrides}
+    return AgentConfig(**settings)
+
+
 def run_agent(config: AgentConfig, stream, eval_every: int = 0, episodes: int = 64, device=None,
               desc: str = "agent") -> AgentRun:
     """Build a ``ContinualAgent`` for ``stream`` (sizes from its first task) and learn the whole stream."""
