@@ -4,8 +4,11 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 (or `make export`). tests/test_export_sync.py fails when this file and the notebook drift.
 """
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -56,14 +59,23 @@ class MemoryController(nn.Module):
 
     Per step: ``h_t = LSTM([x_t, r_{t-1}])``; interface ``= clip(Linear([h_t, x_t]))`` (or ``[h_t]`` when
     ``input_to_interface`` is False); the memory writes then reads ``r_t``; output ``= Linear([h_t, r_t])``.
+    ``temporal_links`` lets the read heads also move forward/backward in write order (DNC). The parameters do
+    not depend on the memory size N, so a trained controller can run with a larger memory.
     """
 
-    def __init__(self, input_size: int, output_size: int, config: MemoryConfig, input_to_interface: bool = True):
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        config: MemoryConfig,
+        input_to_interface: bool = True,
+        temporal_links: bool = False,
+    ):
         super().__init__()
         for name, value in (("input_size", input_size), ("output_size", output_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.bank = MemoryBank(config)  # validates config
+        self.bank = MemoryBank(config, temporal_links=temporal_links)  # validates config
         self.config, self.input_size, self.output_size = config, input_size, output_size
         self.input_to_interface = input_to_interface
         self.read_size = config.num_read_heads * config.memory_dim
@@ -287,6 +299,111 @@ def recall_errors(model: nn.Module, task: RecallTask, num_pairs: int, episodes: 
     logits, _ = model(x.to(device))
     model.train(was_training)
     return bits_wrong(logits.cpu(), y, mask)
+
+
+@dataclass(frozen=True)
+class CopyTask:
+    """NTM copy: ``length`` random ``bits``-bit vectors, a delimiter step, then ``length`` steps to repeat them.
+
+    Step input: ``[bits, delimiter flag]``; targets and mask are set on the last ``length`` steps.
+    """
+
+    bits: int = 8
+
+    @property
+    def input_size(self) -> int:
+        return self.bits + 1
+
+    @property
+    def output_size(self) -> int:
+        return self.bits
+
+    def sample(self, batch_size: int, length: int, generator: torch.Generator):
+        """``x (B, 2L + 1, bits + 1)``, ``y (B, 2L + 1, bits)``, ``mask (B, 2L + 1)`` for ``L = length``."""
+        for name, value in (("batch_size", batch_size), ("length", length)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        B, L = batch_size, length
+        sequence = (torch.rand(B, L, self.bits, generator=generator) < 0.5).float()
+        x = torch.zeros(B, 2 * L + 1, self.input_size)
+        x[:, :L, : self.bits], x[:, L, self.bits] = sequence, 1.0
+        y = torch.zeros(B, 2 * L + 1, self.bits)
+        y[:, L + 1 :] = sequence
+        mask = torch.zeros(B, 2 * L + 1)
+        mask[:, L + 1 :] = 1.0
+        return x, y, mask
+
+    def sampler(self, batch_size: int, min_length: int, max_length: int, seed: int, device="cpu"):
+        """A ``sample_batch(step)`` for ``fit``: each batch has one length drawn from ``min..max_length``."""
+        generator = make_generator(seed)
+
+        def sample(step: int):
+            length = int(torch.randint(min_length, max_length + 1, (1,), generator=generator))
+            return tuple(t.to(device) for t in self.sample(batch_size, length, generator))
+
+        return sample
+
+
+COPY_CONFIG = MemoryConfig(
+    memory_size=24, memory_dim=16, num_read_heads=1, num_write_heads=1, controller_hidden_size=64
+)
+
+
+def make_copy_models(task: CopyTask, seed: int = 0) -> tuple[MemoryController, LSTMBaseline]:
+    """The copy task's memory controller (with temporal links) and its parameter-matched LSTM baseline."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        memory = MemoryController(task.input_size, task.output_size, COPY_CONFIG, temporal_links=True)
+        hidden = matched_lstm_hidden(task.input_size, task.output_size, count_parameters(memory))
+        lstm = LSTMBaseline(task.input_size, task.output_size, hidden)
+    return memory, lstm
+
+
+def with_memory_size(model: MemoryController, memory_size: int) -> MemoryController:
+    """The same controller (same weights) driving a memory of ``memory_size`` slots."""
+    config = dataclasses.replace(model.config, memory_size=memory_size)
+    bigger = MemoryController(model.input_size, model.output_size, config, model.input_to_interface,
+                              model.bank.temporal_links)
+    bigger.load_state_dict(model.state_dict())
+    return bigger.to(next(model.parameters()).device)
+
+
+@torch.no_grad()
+def copy_errors(model: nn.Module, task: CopyTask, length: int, episodes: int, seed: int) -> float:
+    """Bits wrong per sequence (of ``length * bits``) on fresh sequences. Leaves the model unchanged."""
+    was_training = model.training
+    model.eval()
+    x, y, mask = task.sample(episodes, length, make_generator(seed))
+    logits, _ = model(x.to(next(model.parameters()).device))
+    model.train(was_training)
+    return bits_wrong(logits.cpu(), y, mask) * length
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_weights(model: nn.Module, path: str | Path) -> str:
+    """``torch.save`` the state dict (plain tensors) and write ``<path>.sha256`` next to it. Returns the digest."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+    digest = sha256_of(path)
+    Path(f"{path}.sha256").write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Check ``path`` against ``<path>.sha256``, then load it with ``weights_only=True`` into ``model``."""
+    path = Path(path)
+    expected = Path(f"{path}.sha256").read_text().split()[0]
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ValueError(f"{path} has SHA-256 {actual}, but {path.name}.sha256 records {expected}")
+    device = next(model.parameters()).device
+    model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    return model
 
 
 def episode_to_sequence(episode: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

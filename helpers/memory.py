@@ -15,13 +15,17 @@ from helpers.foundations import MemoryConfig
 class MemoryState(NamedTuple):
     """The memory of a batch of episodes, passed explicitly from step to step.
 
-    memory: (B, N, D);  usage: (B, N) in [0, 1];  read_weights: (B, H_r, N);  write_weights: (B, H_w, N).
+    memory: (B, N, D);  usage: (B, N) in [0, 1];  read_weights: (B, H_r, N);  write_weights: (B, H_w, N);
+    link: (B, H_w, N, N), ``link[b, h, i, j]`` = how much slot i was written right after slot j by head h;
+    precedence: (B, H_w, N), how much each slot was the last one written (DNC temporal links).
     """
 
     memory: torch.Tensor
     usage: torch.Tensor
     read_weights: torch.Tensor
     write_weights: torch.Tensor
+    link: torch.Tensor
+    precedence: torch.Tensor
 
     def detach(self) -> "MemoryState":
         """The same state cut from the autograd graph (only at episode or truncation boundaries)."""
@@ -33,7 +37,8 @@ class MemoryInterface(NamedTuple):
 
     read_keys: (B, H_r, D);  read_strengths: (B, H_r), β >= 0;  write_keys: (B, H_w, D);
     write_strengths: (B, H_w), β >= 0;  erase: (B, H_w, D) in [0, 1];  add: (B, H_w, D);
-    free_gates: (B, H_r) in [0, 1];  allocation_gates: (B, H_w) in [0, 1];  write_gates: (B, H_w) in [0, 1].
+    free_gates: (B, H_r) in [0, 1];  allocation_gates: (B, H_w) in [0, 1];  write_gates: (B, H_w) in [0, 1];
+    read_modes: (B, H_r, 3), a distribution over (backward, content, forward); only for banks with temporal links.
     """
 
     read_keys: torch.Tensor
@@ -45,6 +50,7 @@ class MemoryInterface(NamedTuple):
     free_gates: torch.Tensor
     allocation_gates: torch.Tensor
     write_gates: torch.Tensor
+    read_modes: torch.Tensor | None = None
 
 
 COSINE_EPS = 1e-6
@@ -140,17 +146,37 @@ def write_weighting(
     return gate_w * (gate_a * allocation + (1 - gate_a) * content)
 
 
+def update_links(
+    link: torch.Tensor, precedence: torch.Tensor, write_weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DNC temporal links after a write: ``link (B, H_w, N, N)``, ``precedence (B, H_w, N)``,
+    ``write_weights (B, H_w, N)``. Returns the new ``(link, precedence)``."""
+    w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
+    link = (1 - w_i - w_j) * link + w_i * precedence.unsqueeze(-2)
+    link = link * (1 - torch.eye(link.shape[-1], device=link.device, dtype=link.dtype))  # no self-links
+    precedence = (1 - write_weights.sum(-1, keepdim=True)) * precedence + write_weights
+    return link, precedence
+
+
+def directional_weights(link: torch.Tensor, read_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward weights ``(B, H_r, N)`` each, from ``link (B, H_w, N, N)`` and the previous
+    ``read_weights (B, H_r, N)``; summed over write heads."""
+    forward = torch.einsum("bwij,brj->bri", link, read_weights)
+    backward = torch.einsum("bwji,brj->bri", link, read_weights)
+    return forward, backward
+
+
 class MemoryBank(nn.Module):
     """A batched, differentiable NTM/DNC memory of ``config.memory_size`` slots x ``config.memory_dim``.
 
     Holds no tensors: the memory lives in the ``MemoryState`` passed to and returned by ``step``.
     """
 
-    def __init__(self, config: MemoryConfig):
+    def __init__(self, config: MemoryConfig, temporal_links: bool = False):
         super().__init__()
         if not isinstance(config, MemoryConfig):
             raise TypeError(f"config must be a MemoryConfig, got {type(config).__name__}")
-        self.config = config
+        self.config, self.temporal_links = config, bool(temporal_links)
         self.N, self.D = config.memory_size, config.memory_dim
         self.read_heads, self.write_heads = config.num_read_heads, config.num_write_heads
         R, W, D = self.read_heads, self.write_heads, self.D
@@ -159,10 +185,13 @@ class MemoryBank(nn.Module):
             "read_keys": R * D, "read_strengths": R, "write_keys": W * D, "write_strengths": W,
             "erase": W * D, "add": W * D, "free_gates": R, "allocation_gates": W, "write_gates": W,
         }  # fmt: skip
+        if self.temporal_links:
+            self.interface_layout["read_modes"] = 3 * R
         self.interface_size = sum(self.interface_layout.values())
 
     def extra_repr(self) -> str:
-        return f"N={self.N}, D={self.D}, read_heads={self.read_heads}, write_heads={self.write_heads}"
+        return (f"N={self.N}, D={self.D}, read_heads={self.read_heads}, write_heads={self.write_heads}, "
+                f"temporal_links={self.temporal_links}")
 
     def initial_state(
         self,
@@ -191,6 +220,8 @@ class MemoryBank(nn.Module):
             usage=zeros,
             read_weights=torch.zeros((B, self.read_heads, N), device=device, dtype=dtype),
             write_weights=torch.zeros((B, self.write_heads, N), device=device, dtype=dtype),
+            link=torch.zeros((B, self.write_heads, N, N), device=device, dtype=dtype),
+            precedence=torch.zeros((B, self.write_heads, N), device=device, dtype=dtype),
         )
 
     def check_state(self, state: MemoryState) -> None:
@@ -207,6 +238,8 @@ class MemoryBank(nn.Module):
         _check_tensor("state.usage", state.usage, (B, self.N), "(B, N)", memory)
         _check_tensor("state.read_weights", state.read_weights, (B, self.read_heads, self.N), "(B, H_r, N)", memory)
         _check_tensor("state.write_weights", state.write_weights, (B, self.write_heads, self.N), "(B, H_w, N)", memory)
+        _check_tensor("state.link", state.link, (B, self.write_heads, self.N, self.N), "(B, H_w, N, N)", memory)
+        _check_tensor("state.precedence", state.precedence, (B, self.write_heads, self.N), "(B, H_w, N)", memory)
 
     def parse_interface(self, raw: torch.Tensor) -> MemoryInterface:
         """Split a controller's raw output ``(B, interface_size)`` and squash each part into range.
@@ -230,6 +263,7 @@ class MemoryBank(nn.Module):
             free_gates=sigmoid(parts["free_gates"]),
             allocation_gates=sigmoid(parts["allocation_gates"]),
             write_gates=sigmoid(parts["write_gates"]),
+            read_modes=torch.softmax(parts["read_modes"].reshape(B, R, 3), dim=-1) if self.temporal_links else None,
         )
 
     def check_interface(self, interface: MemoryInterface, like: torch.Tensor) -> None:
@@ -244,6 +278,10 @@ class MemoryBank(nn.Module):
             "free_gates": ((B, R), "(B, H_r)"), "allocation_gates": ((B, W), "(B, H_w)"),
             "write_gates": ((B, W), "(B, H_w)"),
         }  # fmt: skip
+        if self.temporal_links:
+            shapes["read_modes"] = ((B, R, 3), "(B, H_r, 3)")
+        elif interface.read_modes is not None:
+            raise ValueError("interface.read_modes must be None for a bank without temporal links")
         for name, (shape, names) in shapes.items():
             _check_tensor(f"interface.{name}", getattr(interface, name), shape, names, like)
 
@@ -256,15 +294,28 @@ class MemoryBank(nn.Module):
             interface.allocation_gates, interface.write_gates,
         )  # fmt: skip
         memory = erase_and_add(state.memory, weights, interface.erase, interface.add)
-        return MemoryState(memory, usage, state.read_weights, weights)
+        link, precedence = update_links(state.link, state.precedence, weights)
+        return MemoryState(memory, usage, state.read_weights, weights, link, precedence)
 
-    def read(self, state: MemoryState, keys: torch.Tensor, strengths: torch.Tensor) -> tuple[torch.Tensor, MemoryState]:
-        """Content reads of all heads: ``keys (B, H_r, D)``, ``strengths (B, H_r)`` -> ``(B, H_r, D)`` and new state."""
+    def read(
+        self, state: MemoryState, keys: torch.Tensor, strengths: torch.Tensor, modes: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, MemoryState]:
+        """Reads of all heads: ``keys (B, H_r, D)``, ``strengths (B, H_r)`` -> ``(B, H_r, D)`` and the new state.
+
+        ``modes (B, H_r, 3)`` (backward, content, forward) blends in the temporal links (banks with
+        ``temporal_links`` only); None reads by content alone.
+        """
         self.check_state(state)
         B = state.memory.shape[0]
         _check_tensor("keys", keys, (B, self.read_heads, self.D), "(B, H_r, D)", state.memory)
         _check_tensor("strengths", strengths, (B, self.read_heads), "(B, H_r)", state.memory)
         weights = content_weights(state.memory, keys, strengths)
+        if modes is not None:
+            if not self.temporal_links:
+                raise ValueError("modes needs a bank built with temporal_links=True")
+            _check_tensor("modes", modes, (B, self.read_heads, 3), "(B, H_r, 3)", state.memory)
+            forward, backward = directional_weights(state.link, state.read_weights)
+            weights = modes[..., 0:1] * backward + modes[..., 1:2] * weights + modes[..., 2:3] * forward
         return read_memory(state.memory, weights), state._replace(read_weights=weights)
 
     def step(self, state: MemoryState, interface: MemoryInterface) -> tuple[torch.Tensor, MemoryState]:
@@ -272,4 +323,4 @@ class MemoryBank(nn.Module):
         self.check_state(state)
         self.check_interface(interface, state.memory)
         state = self.write(state, interface)
-        return self.read(state, interface.read_keys, interface.read_strengths)
+        return self.read(state, interface.read_keys, interface.read_strengths, interface.read_modes)

@@ -187,3 +187,33 @@ def test_episode_to_sequence_runs_on_main_stream():
     model = make_model(input_size=stream.input_dim + 2, output_size=1)
     out, _ = model(x)
     assert torch.isfinite(masked_loss(out, y, mask, "mse"))
+
+
+def test_copy_task_layout_and_models():
+    from helpers.controller import CopyTask, make_copy_models, with_memory_size
+
+    task = CopyTask(bits=4)
+    x, y, mask = task.sample(2, 3, make_generator(0))
+    assert x.shape == (2, 7, 5) and y.shape == (2, 7, 4) and mask[:, 4:].sum() == 6 and mask[:, :4].sum() == 0
+    assert torch.equal(x[:, :3, :4], y[:, 4:]) and torch.equal(x[:, 3, 4], torch.ones(2))
+    memory, lstm = make_copy_models(task, seed=0)
+    assert abs(count_parameters(memory) - count_parameters(lstm)) / count_parameters(memory) < 0.05
+    bigger = with_memory_size(memory, 40)
+    assert bigger.config.memory_size == 40
+    assert all(torch.equal(a, b) for a, b in zip(memory.state_dict().values(), bigger.state_dict().values()))
+    out, state = bigger(x)
+    assert out.shape == (2, 7, 4) and state.memory.memory.shape == (2, 40, memory.config.memory_dim)
+
+
+def test_weights_round_trip_and_tamper_detection(tmp_path):
+    from helpers.controller import load_weights, save_weights
+
+    model = make_model(seed=1)
+    path = tmp_path / "w.pt"
+    digest = save_weights(model, path)
+    assert (tmp_path / "w.pt.sha256").read_text().startswith(digest)
+    other = load_weights(make_model(seed=2), path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+    path.write_bytes(path.read_bytes() + b"x")
+    with pytest.raises(ValueError, match="SHA-256"):
+        load_weights(make_model(seed=2), path)

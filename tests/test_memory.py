@@ -237,3 +237,49 @@ def test_any_size_stays_finite_and_normalised(N, D, R, W, B, seed):
     assert torch.allclose(state.read_weights.sum(-1), torch.ones(B, R), atol=1e-5)
     assert ((state.usage >= 0) & (state.usage <= 1 + 1e-5)).all()
     assert isinstance(state, MemoryState)
+
+
+def test_links_record_write_order():
+    from helpers.memory import directional_weights, update_links
+
+    N = 5
+    link, precedence = torch.zeros(1, 1, N, N), torch.zeros(1, 1, N)
+    order = [3, 0, 4]
+    for slot in order:
+        w = torch.zeros(1, 1, N)
+        w[0, 0, slot] = 1.0
+        link, precedence = update_links(link, precedence, w)
+    assert link[0, 0, 0, 3] == 1 and link[0, 0, 4, 0] == 1 and link.sum() == 2
+    at_first = torch.zeros(1, 1, N)
+    at_first[0, 0, 3] = 1.0
+    forward, backward = directional_weights(link, at_first)
+    assert forward[0, 0].argmax().item() == 0 and backward[0, 0].sum() == 0
+
+
+def test_temporal_bank_reads_forward_and_validates_modes():
+    bank = MemoryBank(
+        MemoryConfig(memory_size=6, memory_dim=4, num_read_heads=1, num_write_heads=1), temporal_links=True
+    )
+    assert bank.interface_size == make_bank(N=6, R=1).interface_size + 3
+    gen = make_generator(0)
+    state = bank.initial_state(1)
+    items = torch.randn(3, 4, generator=gen)
+    for item in items:
+        state = bank.write(state, _interface(bank, 1, 1.0, gen=gen)._replace(add=item.view(1, 1, 4)))
+    content, forward = torch.tensor([[[0.0, 1.0, 0.0]]]), torch.tensor([[[0.0, 0.0, 1.0]]])
+    read, state = bank.read(state, items[0].view(1, 1, 4), torch.full((1, 1), 50.0), content)
+    for item in items[1:]:
+        read, state = bank.read(state, torch.zeros(1, 1, 4), torch.zeros(1, 1), forward)
+        assert torch.nn.functional.cosine_similarity(read[0, 0], item, dim=0) > 0.99
+    with pytest.raises(ValueError, match=r"\(B, H_r, 3\)"):
+        bank.read(state, torch.zeros(1, 1, 4), torch.zeros(1, 1), torch.ones(1, 3))
+    with pytest.raises(ValueError, match="temporal_links"):
+        make_bank(N=6, R=1).read(make_bank(N=6, R=1).initial_state(1), torch.zeros(1, 1, 4), torch.zeros(1, 1), forward)
+    parsed = bank.parse_interface(torch.zeros(1, bank.interface_size))
+    assert torch.allclose(parsed.read_modes, torch.full((1, 1, 3), 1 / 3))
+    plain = make_bank(N=6, R=1)
+    with pytest.raises(ValueError, match="read_modes"):
+        plain.step(
+            plain.initial_state(1),
+            plain.parse_interface(torch.zeros(1, plain.interface_size))._replace(read_modes=torch.ones(1, 1, 3) / 3),
+        )
