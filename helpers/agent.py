@@ -37,7 +37,8 @@ class AgentConfig:
     ``memory_dim`` D with ``num_read_heads``. Episodes: ``context_size`` K labelled pairs and
     ``query_size`` Q scored queries; ``batch_size`` episodes per step. Replay: ``replay_capacity``
     episodes (reservoir eviction), ``replay_batch_size`` episodes per step, ``replay_weight`` w, the share
-    of the loss (``(1 - w) * current + w * replay``), ``alpha`` (0 = uniform), ``beta_start``.
+    of the loss (``(1 - w) * current + w * replay``), ``alpha`` (0 = uniform), importance exponent annealed
+    from ``beta_start`` to 1 over ``beta_steps`` replay batches.
     Meta: ``meta_steps`` steps of size ``meta_lr`` on ``meta_shots`` examples of the new task.
     """
 
@@ -59,6 +60,7 @@ class AgentConfig:
     replay_weight: float = 0.5
     alpha: float = 0.6
     beta_start: float = 0.4
+    beta_steps: int = 500
     meta_steps: int = 5
     meta_lr: float = 0.01
     meta_shots: int = 16
@@ -68,7 +70,7 @@ class AgentConfig:
         "hidden_size": (1, 4096), "memory_size": (1, 4096), "memory_dim": (1, 1024), "num_read_heads": (1, 16),
         "context_size": (1, 4096), "query_size": (1, 4096), "batch_size": (1, 65_536),
         "steps_per_task": (0, 1_000_000), "replay_capacity": (1, 10_000_000), "replay_batch_size": (1, 65_536),
-        "meta_steps": (0, 10_000), "meta_shots": (1, 4096), "seed": (0, 2**63 - 1),
+        "beta_steps": (1, 10_000_000), "meta_steps": (0, 10_000), "meta_shots": (1, 4096), "seed": (0, 2**63 - 1),
     }  # fmt: skip
     _FLOAT_RANGES = {  # name -> (low, high, low allowed)
         "lr": (0.0, 10.0, False), "replay_weight": (0.0, 1.0, True), "alpha": (0.0, 1.0, True),
@@ -101,6 +103,11 @@ class AgentConfig:
     def as_dict(self) -> dict:
         """Plain dict of the fields (for checkpoints and tables)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def prioritized(self) -> bool:
+        """True when replay samples by priority (``alpha > 0``); ``alpha = 0`` is uniform replay."""
+        return self.use_replay and self.alpha > 0
 
     def memory_config(self) -> MemoryConfig:
         """The ``MemoryConfig`` of the agent's memory bank (one write head; per-episode memory)."""
@@ -263,7 +270,7 @@ class ContinualAgent:
         self.buffer = None
         if config.use_replay:
             self.buffer = ReplayBuffer(config.replay_capacity, alpha=config.alpha, beta_start=config.beta_start,
-                                       beta_steps=max(1, 5 * config.steps_per_task), eviction="reservoir",
+                                       beta_steps=config.beta_steps, eviction="reservoir",
                                        seed=config.seed + 1, device=self.device)
         self.generator = make_generator(config.seed + 2)
         self.tasks_seen, self.steps_done = 0, 0
