@@ -36,8 +36,9 @@ def _beta_slider_redraws(nb, shot_prefix: str, out) -> None:
     assert shot_after.read_bytes() != shot_before.read_bytes()
 
 
-def _run_button_redraws(nb, shot_prefix: str, out) -> None:
-    """Find the 'Run' button, press it, and assert that a new figure is drawn in its cell."""
+def _run_button_redraws(nb, shot_prefix: str, out, new_pixels: bool) -> None:
+    """Find the 'Run' button, press it, and assert that a new figure is drawn in its cell (with
+    ``new_pixels``: one that differs from before, e.g. 07's history of runs grows by one point)."""
     selector = nb.button_selector("Run")
     button = nb.require(selector, "ipywidgets Button with description 'Run'")
     outputs = nb.cell_of(selector).locator(".jp-Cell-outputArea").first  # controls and figure
@@ -50,6 +51,8 @@ def _run_button_redraws(nb, shot_prefix: str, out) -> None:
     nb.screenshot(outputs, out / f"{shot_prefix}_after.png")
     assert after, "pressing Run drew no figure"
     assert len(after) >= len(before), f"the cell showed {len(before)} images before Run, {len(after)} after"
+    if new_pixels:
+        assert after != before, "pressing Run redrew the figure, but identical to the one before"
 
 
 def test_harness_scratch_notebook(open_notebook, e2e_out):
@@ -59,7 +62,7 @@ def test_harness_scratch_notebook(open_notebook, e2e_out):
     nb = open_notebook(SCRATCH)
     nb.run_all(timeout=60)
     _beta_slider_redraws(nb, "scratch_beta", e2e_out)
-    _run_button_redraws(nb, "scratch_run", e2e_out)
+    _run_button_redraws(nb, "scratch_run", e2e_out, new_pixels=False)
 
 
 @pytest.mark.skipif(_notebook("02") is None, reason="notebooks/02_*.ipynb (memory bank) is not in the checkout yet")
@@ -78,4 +81,4 @@ def test_07_playground_run_updates_figure(open_notebook, e2e_out):
     """Notebook 07: run all cells, press the playground's Run button, a new figure is drawn."""
     nb = open_notebook(_notebook("07"))
     nb.run_all(timeout=150)
-    _run_button_redraws(nb, "07_run", e2e_out)
+    _run_button_redraws(nb, "07_run", e2e_out, new_pixels=True)
