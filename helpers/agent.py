@@ -70,7 +70,7 @@ class AgentConfig:
         "hidden_size": (1, 4096), "memory_size": (1, 4096), "memory_dim": (1, 1024), "num_read_heads": (1, 16),
         "context_size": (1, 4096), "query_size": (1, 4096), "batch_size": (1, 65_536),
         "steps_per_task": (0, 1_000_000), "replay_capacity": (1, 10_000_000), "replay_batch_size": (1, 65_536),
-        "beta_steps": (1, 10_000_000), "meta_steps": (0, 10_000), "meta_shots": (1, 4096), "seed": (0, 2**63 - 1),
+        "beta_steps": (1, 10_000_000), "meta_steps": (0, 10_000), "meta_shots": (2, 4096), "seed": (0, 2**63 - 1),
     }  # fmt: skip
     _FLOAT_RANGES = {  # name -> (low, high, low allowed)
         "lr": (0.0, 10.0, False), "replay_weight": (0.0, 1.0, True), "alpha": (0.0, 1.0, True),
@@ -97,8 +97,8 @@ class AgentConfig:
             raise ValueError("AgentConfig.controller='lstm' needs use_memory=True (the LSTM path is the memory "
                              "controller of notebook 03); use controller='feedforward' for the memory-off ablation")
         if self.controller == "lstm" and self.use_meta:
-            raise ValueError("AgentConfig.use_meta=True needs controller='feedforward' (adaptation runs the "
-                             "memory-free forward pass, which the LSTM path does not have)")
+            raise ValueError("AgentConfig.use_meta=True needs controller='feedforward' (the adapter differentiates "
+                             "the batched network functionally; the LSTM path is not supported)")
 
     def as_dict(self) -> dict:
         """Plain dict of the fields (for checkpoints and tables)."""
@@ -205,6 +205,27 @@ class LSTMEpisodeNet(nn.Module):
         out, _ = self.controller(x.to(query_x.device))
         out = out[:, context_x.shape[1]:]
         return (out, {}) if return_trace else out
+
+
+class SplitContext(nn.Module):
+    """An adaptation loss *through* the memory, for labelled pairs ``pairs (K, d_in + d_out)`` (``[x, y]``).
+
+    The first half of the pairs is written to memory and the second half predicted from it, and vice versa;
+    returns predictions ``(K, d_out)`` in the pairs' order. No pair can look itself up, so the loss is not
+    trivially zero, and it trains the same read path the agent answers with. Wraps ``net`` (its parameters
+    appear as ``net.<name>``).
+    """
+
+    def __init__(self, net: "EpisodicMemoryNet", input_dim: int):
+        super().__init__()
+        self.net, self.input_dim = net, input_dim
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        half = pairs.shape[-2] // 2
+        x, y = pairs[..., : self.input_dim], pairs[..., self.input_dim :]
+        first = self.net(x[..., :half, :], x[..., half:, :], y[..., half:, :])
+        second = self.net(x[..., half:, :], x[..., :half, :], y[..., :half, :])
+        return torch.cat([first, second], dim=-2)
 
 
 def episode_losses(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -327,20 +348,30 @@ class ContinualAgent:
         return {"loss": loss.item(), "current": current.mean().item(),
                 "replay": float("nan") if replay_losses is None else replay_losses.mean().item()}
 
+    def support_problem(self, x: torch.Tensor, y: torch.Tensor, with_memory: bool | None = None):
+        """``(model, inputs)`` whose ``model(inputs)`` predicts ``y (K, d_out)`` from labelled pairs ``x (K, d_in)``,
+        ``y``: the loss an adapter minimises. With memory: ``SplitContext`` (each half of the pairs predicted
+        through a memory holding the other half); without: the memory-free forward pass on ``x``."""
+        with_memory = self.config.use_memory if with_memory is None else with_memory
+        if with_memory:
+            return SplitContext(self.net, self.input_dim), torch.cat([x, y], dim=-1)
+        return self.net, x
+
     def adapt_to(self, task) -> dict[str, float]:
         """The task-boundary hook: ``meta_steps`` steps of the MAML adapter's inner loop (size ``meta_lr``) on
-        ``meta_shots`` training examples of the new ``task``, written into the weights. The support loss is
-        the memory-free forward pass on the support pairs. Returns the support loss before and after."""
+        ``meta_shots`` training examples of the new ``task`` (``support_problem``'s loss), written into the
+        weights. Returns the support loss before and after."""
         cfg = self.config
         support = task.sample_episodes(1, cfg.meta_shots, 1, self.generator, "train")
         sx, sy = support["context_x"][0].to(self.device), support["context_y"][0].to(self.device)
+        model, inputs = self.support_problem(sx, sy)
         with torch.no_grad():
-            before = nn.functional.mse_loss(self.net(sx), sy).item()
-        adapted = adapt(self.net, sx, sy, steps=cfg.meta_steps, lr=cfg.meta_lr, first_order=True)
+            before = nn.functional.mse_loss(model(inputs), sy).item()
+        adapted = adapt(model, inputs, sy, steps=cfg.meta_steps, lr=cfg.meta_lr, first_order=True)
         with torch.no_grad():
-            for name, param in self.net.named_parameters():
+            for name, param in model.named_parameters():  # the wrapper's parameters are the net's own tensors
                 param.copy_(adapted[name])
-            after = nn.functional.mse_loss(self.net(sx), sy).item()
+            after = nn.functional.mse_loss(model(inputs), sy).item()
         return {"support_before": before, "support_after": after}
 
     def learn_task(self, task, steps: int | None = None) -> torch.Tensor:
@@ -368,14 +399,17 @@ class ContinualAgent:
         from the test split). Changes no learned state: weights, optimiser, buffer and the agent's generator
         are untouched (episodes come from a generator seeded by ``seed``), and the memory is per episode.
 
-        ``adapt_steps`` > 0: before answering, each episode's weights are adapted on its own context pairs
-        (``adapt_steps`` inner steps of ``adapt_lr``, default ``meta_lr``; MbPA-style, functional, batched
-        with ``vmap``). ``use_memory=False`` scores the memory-free forward pass of the same weights.
+        ``adapt_steps`` > 0: before answering, a copy of the weights is adapted to each episode's own context
+        pairs (``adapt_steps`` inner steps of ``adapt_lr``, default ``meta_lr``, on ``support_problem``'s
+        loss; MbPA-style, functional, batched over episodes with ``vmap``). ``use_memory=False`` scores the
+        memory-free forward pass of the same weights.
         """
         _check_int("episodes", episodes)
         _check_int("adapt_steps", adapt_steps, low=0)
         if adapt_steps and self.config.controller != "feedforward":
             raise ValueError("adapt_steps > 0 needs controller='feedforward'")
+        if adapt_steps and self.config.context_size < 2:
+            raise ValueError(f"adapt_steps > 0 needs context_size >= 2, got {self.config.context_size}")
         seed = self.config.seed + EVAL_SEED_OFFSET if seed is None else seed
         generator, was_training = make_generator(seed), self.net.training
         self.net.eval()
@@ -395,10 +429,14 @@ class ContinualAgent:
 
     def _adapted_predictions(self, episode, steps: int, lr: float, with_memory: bool) -> torch.Tensor:
         """Predictions ``(B, Q, d_out)`` after adapting a copy of the weights to each episode's context."""
-        params = {k: v.detach() for k, v in self.net.named_parameters()}
+        model, _ = self.support_problem(episode["context_x"][:1, :1], episode["context_y"][:1, :1], with_memory)
+        params = {k: v.detach() for k, v in model.named_parameters()}
+        prefix = "net." if with_memory else ""
 
         def one(cx, cy, qx):  # one episode: cx (K, d_in), cy (K, d_out), qx (Q, d_in)
-            adapted = inner_loop(self.net, params, {}, cx, cy, steps, lr, first_order=True)
+            inputs = torch.cat([cx, cy], dim=-1) if with_memory else cx
+            adapted = inner_loop(model, params, {}, inputs, cy, steps, lr, first_order=True)
+            adapted = {name.removeprefix(prefix): value for name, value in adapted.items()}
             return functional_call(self.net, adapted, (qx, cx, cy) if with_memory else (qx,))
 
         return vmap(one)(episode["context_x"], episode["context_y"], episode["query_x"])
