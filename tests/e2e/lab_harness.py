@@ -57,6 +57,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the test process dies, however it dies (Linux)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -181,6 +190,9 @@ class JupyterLabServer:
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: stop() kills it whole
+                # A killed pytest (CI timeout, SIGKILL) never runs stop(): the server then ends
+                # itself, and its kernels follow it (they watch their parent's pid).
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
             try:
                 self._wait_ready()
