@@ -1,0 +1,233 @@
+"""helpers.experiments: Split Digits, the ablation runner and its tables, the playground's experiment."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from helpers.agent import AgentConfig
+from helpers.experiments import (
+    ABLATION_VARIANTS,
+    DIGIT_PAIRS,
+    SCENARIOS,
+    FixedReadSharpness,
+    MethodRun,
+    ablation_methods,
+    active_classes,
+    agent_digit_accuracies,
+    fit_jointly,
+    make_split_digits,
+    per_seed,
+    quick_experiment,
+    results_table,
+    run_methods,
+    summarise,
+    train_agent_on_digits,
+    train_split_digits,
+    variant_config,
+)
+from helpers.foundations import make_main_stream
+
+TINY = AgentConfig(steps_per_task=3, batch_size=4, replay_batch_size=4, replay_capacity=8, context_size=4,
+                   query_size=2, memory_size=4, hidden_size=16, meta_steps=1, meta_shots=4)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return make_split_digits(test_fraction=0.25, seed=0)
+
+
+# --- Split Digits -------------------------------------------------------------------------------------
+
+def test_split_digits_train_and_test_never_overlap(digits):
+    train = torch.cat([t.train_index for t in digits])
+    test = torch.cat([t.test_index for t in digits])
+    assert len(set(train.tolist()) & set(test.tolist())) == 0
+    assert len(set(train.tolist())) == len(train) and len(set(test.tolist())) == len(test)  # no repeats
+    assert len(train) + len(test) == 1797  # every image used exactly once
+
+
+def test_split_digits_class_pairs_shapes_and_range(digits):
+    assert len(digits) == 5
+    for k, task in enumerate(digits):
+        assert task.task_id == k and task.classes == DIGIT_PAIRS[k] == (2 * k, 2 * k + 1)
+        for x, y in ((task.train_x, task.train_y), (task.test_x, task.test_y)):
+            assert x.ndim == 2 and x.shape[1] == 64 and x.dtype == torch.float32
+            assert y.shape == (len(x),) and y.dtype == torch.long
+            assert 0.0 <= x.min() and x.max() <= 1.0
+            assert set(y.unique().tolist()) == set(task.classes)
+        # each digit contributes about a quarter of its images to the test part
+        for digit in task.classes:
+            n_test, n_train = (task.test_y == digit).sum().item(), (task.train_y == digit).sum().item()
+            assert abs(n_test / (n_test + n_train) - 0.25) < 0.01
+
+
+def test_split_digits_depends_only_on_its_seed(digits):
+    again = make_split_digits(test_fraction=0.25, seed=0)
+    other = make_split_digits(test_fraction=0.25, seed=1)
+    for a, b in zip(digits, again):
+        assert torch.equal(a.test_index, b.test_index) and torch.equal(a.train_x, b.train_x)
+    assert not all(torch.equal(a.test_index.sort().values, c.test_index.sort().values) for a, c in zip(digits, other))
+
+
+def test_active_classes_per_scenario():
+    ids = torch.tensor([0, 2, 4])
+    task_il = active_classes("task", ids, seen_tasks=5)
+    assert task_il.shape == (3, 10) and task_il.sum(1).tolist() == [2, 2, 2]
+    assert task_il[1].nonzero().squeeze(1).tolist() == [4, 5]
+    class_il = active_classes("class", ids, seen_tasks=2)
+    assert class_il.shape == (3, 10) and (class_il.sum(1) == 4).all() and class_il[:, :4].all()
+
+
+def test_train_split_digits_is_deterministic_and_masks_future_classes(digits):
+    a = train_split_digits(digits, "class", "replay", steps_per_task=5, buffer_capacity=20, seed=3)
+    b = train_split_digits(digits, "class", "replay", steps_per_task=5, buffer_capacity=20, seed=3)
+    assert isinstance(a, MethodRun) and a.R.shape == (5, 5) and a.baseline.shape == (5,)
+    assert torch.equal(a.R, b.R)
+    assert ((a.R >= 0) & (a.R <= 1)).all()
+    # class-IL: after task i the model may only answer digits it has seen, so later tasks score 0
+    assert (torch.triu(a.R, diagonal=1) == 0).all()
+
+
+def test_agent_on_digits_runs_and_its_evaluation_is_pure(digits):
+    run = train_agent_on_digits(digits, "task", dataclasses.replace(TINY, alpha=0.0), exemplars_per_class=3)
+    again = train_agent_on_digits(digits, "task", dataclasses.replace(TINY, alpha=0.0), exemplars_per_class=3)
+    assert run.R.shape == (5, 5) and torch.equal(run.R, again.R)
+    from helpers.agent import ContinualAgent
+
+    agent = ContinualAgent(TINY, 64, 10)
+    before = {k: v.clone() for k, v in agent.net.state_dict().items()}
+    first = agent_digit_accuracies(agent, digits, "class", 5, per_class=3, seed=1)
+    second = agent_digit_accuracies(agent, digits, "class", 5, per_class=3, seed=1)
+    assert torch.equal(first, second)
+    assert all(torch.equal(before[k], v) for k, v in agent.net.state_dict().items())
+
+
+# --- the ablation runner ------------------------------------------------------------------------------
+
+def _fake(seed: int) -> MethodRun:
+    g = torch.Generator().manual_seed(seed)
+    return MethodRun(torch.rand(3, 3, generator=g), torch.rand(3, generator=g), 0.1 * (seed + 1))
+
+
+def test_run_methods_summarise_and_table():
+    results = run_methods({"a": _fake, "b": lambda s: _fake(s + 10)}, [0, 1, 2])
+    assert [(r.method, r.seed) for r in results] == [(m, s) for s in (0, 1, 2) for m in ("a", "b")]
+    assert torch.allclose(per_seed(results, "a", "seconds"), torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64))
+    mean, std, n = summarise(results)["a"]["acc"]
+    values = torch.stack([_fake(s).R.double()[-1].mean() for s in (0, 1, 2)])
+    assert n == 3 and math.isclose(mean, values.mean().item()) and math.isclose(std, values.std().item())
+    table = results_table(results)
+    assert table.splitlines()[0] == "| method | ACC | BWT | forgetting | time (s) | seeds |"
+    assert "±" in table and table.splitlines()[2].endswith("| 3 |")
+
+
+def test_ablation_runner_is_deterministic_per_seed():
+    methods = ablation_methods(TINY, variants=["naive", "replay (prioritised)", "full agent + meta"],
+                               num_tasks=2, train_size=16, test_size=16, eval_episodes=4)
+    first = run_methods(methods, [0, 1], higher_is_better=False)
+    second = run_methods(methods, [0, 1], higher_is_better=False)
+    for a, b in zip(first, second):
+        assert (a.method, a.seed) == (b.method, b.seed) and torch.equal(a.R, b.R)
+        assert {k: v for k, v in a.metrics.items() if "seconds" not in k} == \
+               {k: v for k, v in b.metrics.items() if "seconds" not in k}
+    assert not torch.equal(first[0].R, first[3].R)  # naive on seed 0 versus seed 1
+
+
+def test_joint_variant_trains_on_all_tasks_seen():
+    stream = make_main_stream(2, 16, 16, seed=0)
+    run = fit_jointly(variant_config(TINY, "joint", 0), stream, episodes=4)
+    assert run.R.shape == (2, 2) and torch.isfinite(run.R).all() and run.train_seconds >= 0
+
+
+def test_variants_switch_components():
+    assert variant_config(TINY, "memory only", 5) == dataclasses.replace(
+        TINY, seed=5, use_memory=True, use_replay=False, use_meta=False)
+    assert variant_config(TINY, "replay (uniform)", 0).alpha == 0.0
+    assert set(ABLATION_VARIANTS) >= {"naive", "joint", "replay (uniform)", "replay (prioritised)", "memory only",
+                                      "replay + memory", "full agent + meta"}
+
+
+# --- the playground ---------------------------------------------------------------------------------
+
+def test_fixed_read_sharpness_gives_beta_after_softplus():
+    for beta in (0.1, 1.0, 10.0, 100.0):
+        raw = FixedReadSharpness(beta, heads=2)(torch.zeros(3, 5, 7))
+        assert raw.shape == (3, 5, 2)
+        assert torch.allclose(torch.nn.functional.softplus(raw), torch.full((3, 5, 2), beta), rtol=1e-5)
+
+
+def test_quick_experiment_is_deterministic():
+    kwargs = {"beta": 3.0, "alpha": 0.0, "memory_size": 4, "replay_weight": 0.5, "steps_per_task": 2,
+              "config": TINY, "num_tasks": 2, "train_size": 16, "test_size": 16, "eval_episodes": 4}
+    a, b = quick_experiment(**kwargs), quick_experiment(**kwargs)
+    assert a.R.shape == (2, 2) and torch.equal(a.R, b.R)
+
+
+# --- bad input ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"test_fraction": 0.0}, "test_fraction"),
+    ({"test_fraction": 1.5}, "test_fraction"),
+    ({"test_fraction": "0.2"}, "test_fraction"),
+    ({"test_fraction": 0.001}, "empty"),
+    ({"seed": -1}, "seed"),
+])
+def test_make_split_digits_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_split_digits(**kwargs)
+
+
+def test_training_functions_reject_bad_input(digits):
+    with pytest.raises(ValueError, match="scenario"):
+        active_classes("domain", torch.tensor([0]), 1)
+    with pytest.raises(ValueError, match="scenario"):
+        train_split_digits(digits, "domain")
+    with pytest.raises(ValueError, match="method"):
+        train_split_digits(digits, "class", "ewc")
+    with pytest.raises(ValueError, match="steps_per_task"):
+        train_split_digits(digits, "class", "naive", steps_per_task=0)
+    with pytest.raises(ValueError, match="tasks"):
+        train_split_digits([], "class")
+    with pytest.raises(ValueError, match="use_meta"):
+        train_agent_on_digits(digits, "class", dataclasses.replace(TINY, use_meta=True))
+    with pytest.raises(ValueError, match="exemplars_per_class"):
+        train_agent_on_digits(digits, "class", TINY, exemplars_per_class=0)
+    with pytest.raises(ValueError, match="use_replay"):
+        fit_jointly(TINY, make_main_stream(2, 16, 16))
+    assert SCENARIOS == ("task", "class")
+
+
+def test_runner_rejects_bad_input():
+    with pytest.raises(ValueError, match="methods"):
+        run_methods({}, [0])
+    with pytest.raises(TypeError, match="callable"):
+        run_methods({"a": 3}, [0])
+    for seeds in ([], [0, 0], [-1], [1.5], "01", [True]):
+        with pytest.raises(ValueError, match="seeds"):
+            run_methods({"a": _fake}, seeds)
+    results = run_methods({"a": _fake}, [0])
+    with pytest.raises(ValueError, match="no runs of method"):
+        per_seed(results, "b", "acc")
+    with pytest.raises(ValueError, match="metric"):
+        per_seed(results, "a", "accuracy")
+    with pytest.raises(ValueError, match="variant"):
+        variant_config(TINY, "everything", 0)
+    with pytest.raises(ValueError, match="variant"):
+        ablation_methods(TINY, variants=["naive", "ewc"])
+
+
+@pytest.mark.parametrize("beta", [0.0, -1.0, float("nan"), float("inf"), True])
+def test_playground_rejects_bad_beta(beta):
+    with pytest.raises(ValueError, match="beta"):
+        FixedReadSharpness(beta, heads=1)
+
+
+def test_playground_rejects_bad_settings_through_the_agent_config():
+    with pytest.raises(ValueError, match="alpha"):
+        quick_experiment(alpha=1.5, config=TINY)
+    with pytest.raises(ValueError, match="memory_size"):
+        quick_experiment(memory_size=0, config=TINY)
+    with pytest.raises(ValueError, match="replay_weight"):
+        quick_experiment(replay_weight=-0.1, config=TINY)
