@@ -149,6 +149,20 @@ class EpisodicMemoryNet(nn.Module):
         memory = self.bank.initial_state(B, device=content.device, dtype=content.dtype).memory
         return erase_and_add(memory, weights, torch.ones_like(content), content)
 
+    def _check_inputs(self, query_x, context_x, context_y) -> None:
+        d_in = self.encoder[0].in_features
+        if not isinstance(query_x, torch.Tensor) or query_x.ndim not in (2, 3) or query_x.shape[-1] != d_in:
+            got = tuple(query_x.shape) if isinstance(query_x, torch.Tensor) else type(query_x).__name__
+            raise ValueError(f"query_x must have shape (B, Q, {d_in}) or (Q, {d_in}), got {got}")
+        if (context_x is None) != (context_y is None):
+            raise ValueError("context_x and context_y must be given together (or both None)")
+        if context_x is not None and (context_x.shape[:-1] != context_y.shape[:-1] or context_x.shape[-1] != d_in
+                                      or context_x.ndim != query_x.ndim
+                                      or context_x.shape[:-2] != query_x.shape[:-2]):
+            raise ValueError(f"context_x (B, K, {d_in}) and context_y (B, K, d_out) must match each other and "
+                             f"query_x's batch; got {tuple(context_x.shape)}, {tuple(context_y.shape)}, "
+                             f"{tuple(query_x.shape)}")
+
     def _slots(self, K: int, like: torch.Tensor) -> torch.Tensor:
         """One-hot write weights ``(K, N)``: item k to slot ``k mod N`` (cached: they depend only on K and N)."""
         key = (K, like.device, like.dtype)
@@ -168,6 +182,9 @@ class EpisodicMemoryNet(nn.Module):
         return reads, weights.reshape(B, Q, R, -1)
 
     def forward(self, query_x, context_x=None, context_y=None, return_trace: bool = False):
+        """Predictions ``(B, Q, d_out)`` for ``query_x (B, Q, d_in)`` given the context pairs (or none); with
+        ``return_trace`` also ``{"memory": (B, N, D), "read_weights": (B, Q, H_r, N)}`` (empty without memory)."""
+        self._check_inputs(query_x, context_x, context_y)
         unbatched = query_x.ndim == 2
         if unbatched:
             query_x = query_x.unsqueeze(0)

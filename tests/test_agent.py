@@ -326,3 +326,13 @@ def test_original_stream_agent_uses_64_outputs():
     config = dataclasses.replace(SMALL, context_size=10, query_size=10, memory_size=10, steps_per_task=3)
     run = run_agent(config, data, episodes=4)
     assert run.R.shape == (4, 4) and torch.isfinite(run.R).all()
+
+
+def test_network_rejects_mismatched_inputs():
+    net = EpisodicMemoryNet(5, 1, SMALL)
+    with pytest.raises(ValueError, match="query_x"):
+        net(torch.randn(2, 4, 6))
+    with pytest.raises(ValueError, match="together"):
+        net(torch.randn(2, 4, 5), torch.randn(2, 6, 5))
+    with pytest.raises(ValueError, match="must match"):
+        net(torch.randn(2, 4, 5), torch.randn(3, 6, 5), torch.randn(3, 6, 1))
