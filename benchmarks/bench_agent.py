@@ -98,8 +98,8 @@ def write_results(original: dict, through: list[dict], runs: list[dict], command
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s.",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared with other jobs "
-        f"while this ran, so absolute times are inflated), one torch thread, torch {torch.__version__}, "
-        f"Python {platform.python_version()}.",
+        f"while this ran, so absolute times are inflated; 1-minute load average at the end "
+        f"{os.getloadavg()[0]:.1f}), one torch thread, torch {torch.__version__}, Python {platform.python_version()}.",
         "",
         "## (a) The original tutorial's schedule",
         "",
