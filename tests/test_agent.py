@@ -336,3 +336,18 @@ def test_network_rejects_mismatched_inputs():
         net(torch.randn(2, 4, 5), torch.randn(2, 6, 5))
     with pytest.raises(ValueError, match="must match"):
         net(torch.randn(2, 4, 5), torch.randn(3, 6, 5), torch.randn(3, 6, 1))
+
+
+def test_each_episode_is_answered_independently_of_the_batch():
+    net = EpisodicMemoryNet(5, 1, SMALL)
+    qx, cx, cy = torch.randn(6, 4, 5), torch.randn(6, 6, 5), torch.randn(6, 6, 1)
+    together = net(qx, cx, cy)
+    alone = torch.cat([net(qx[b : b + 1], cx[b : b + 1], cy[b : b + 1]) for b in range(6)])
+    assert torch.allclose(together, alone, atol=1e-6)
+
+
+def test_alpha_zero_is_uniform_replay(stream):
+    uniform = ContinualAgent(dataclasses.replace(SMALL, alpha=0.0), stream.input_dim)
+    assert not uniform.config.prioritized and uniform.buffer.alpha == 0.0
+    assert ContinualAgent(SMALL, stream.input_dim).config.prioritized
+    assert ContinualAgent(dataclasses.replace(SMALL, use_replay=False), stream.input_dim).buffer is None
