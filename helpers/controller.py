@@ -411,8 +411,9 @@ def episode_to_sequence(episode: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
     ``[x, 0, 0]``. Returns ``x (B, K + Q, input_dim + 2)``, ``y (B, K + Q, 1)``, ``mask (B, K + Q)`` (queries)."""
     cx, cy, qx, qy = episode["context_x"], episode["context_y"], episode["query_x"], episode["query_y"]
     B, K, Q = cx.shape[0], cx.shape[1], qx.shape[1]
-    context = torch.cat([cx, cy, torch.ones(B, K, 1)], dim=2)
-    queries = torch.cat([qx, torch.zeros(B, Q, 2)], dim=2)
-    y = torch.cat([torch.zeros(B, K, 1), qy], dim=1)
-    mask = torch.cat([torch.zeros(B, K), torch.ones(B, Q)], dim=1)
+    like = {"device": cx.device, "dtype": cx.dtype}
+    context = torch.cat([cx, cy, torch.ones(B, K, 1, **like)], dim=2)
+    queries = torch.cat([qx, torch.zeros(B, Q, 2, **like)], dim=2)
+    y = torch.cat([torch.zeros(B, K, 1, **like), qy], dim=1)
+    mask = torch.cat([torch.zeros(B, K, **like), torch.ones(B, Q, **like)], dim=1)
     return torch.cat([context, queries], dim=1), y, mask
