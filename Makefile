@@ -2,6 +2,7 @@
 #   make lab   create .venv (once), install everything, open JupyterLab on notebooks/
 #   make test  ruff + unit tests + every notebook executed by nbval (what CI runs)
 #   make run   execute every notebook headless into build/, printing wall times
+#   make e2e   drive the notebooks' sliders and buttons in a real browser (headless Chromium)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -38,6 +39,11 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
 	NMA_DEVICE=cpu $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -n 2 --dist loadscope notebooks
+
+# Browser end-to-end test (issue 7): JupyterLab + headless Debian Chromium; installs Chromium when missing.
+e2e: setup
+	bash tools/install_chromium.sh
+	NMA_E2E=1 $(BIN)/python -m pytest -q -m e2e tests/e2e
 
 run: setup
 	$(BIN)/python tools/run_notebooks.py
