@@ -33,8 +33,8 @@ from helpers.experiments import (
     ABLATION_VARIANTS,
     SCENARIOS,
     ablation_methods,
+    compare,
     make_split_digits,
-    per_seed,
     quick_experiment,
     results_table,
     run_methods,
@@ -52,14 +52,12 @@ DIGIT_TEST_FRACTION, DIGIT_BUFFER, EXEMPLARS = 0.25, 200, 10
 
 
 def paired(results, first: str, second: str, percent: bool = False) -> str:
-    """How much better ``first`` ends than ``second``, seed by seed: ``mean ± standard error`` and the number
-    of seeds where it is better. Errors (main stream): lower is better; accuracies (``percent``): higher."""
-    a, b = per_seed(results, first, "acc"), per_seed(results, second, "acc")
-    gain = 100 * (a - b) if percent else b - a
-    se = gain.std().item() / len(gain) ** 0.5
-    places = 1 if percent else 4
-    return (f"{gain.mean().item():+.{places}f} ± {se:.{places}f} (better on {(gain > 0).sum().item()} of "
-            f"{len(gain)} seeds)")
+    """``helpers.experiments.compare`` as one line: how much better ``first`` ends than ``second``, seed-paired.
+    Errors (main stream): lower is better; accuracies (``percent``, in points): higher is better."""
+    c = compare(results, first, second, higher_is_better=percent)
+    scale, places = (100, 1) if percent else (1, 4)
+    return (f"{scale * c['gain']:+.{places}f} ± {scale * c['se']:.{places}f} (better on {c['wins']} of {c['n']} "
+            f"seeds): {c['verdict']}")
 
 
 def main() -> None:
@@ -133,7 +131,7 @@ def main() -> None:
         results_table(ablation, digits=4),
         "",
         "How much lower the first variant's final error (ACC) is than the second's, seed-paired (mean ± standard "
-        "error):",
+        "error; a difference counts only beyond two standard errors):",
         "",
         f"* replay (uniform) vs naive: {paired(ablation, 'replay (uniform)', 'naive')}",
         f"* replay (uniform) vs replay (prioritised): {paired(ablation, 'replay (uniform)', 'replay (prioritised)')}",
@@ -155,7 +153,7 @@ def main() -> None:
                   results_table(digits[scenario], ("acc", "bwt", "seconds"), digits=1, scale=100), ""]
     lines += [
         "How many percentage points higher the first method's class-IL accuracy is, seed-paired (mean ± standard "
-        "error):",
+        "error; a difference counts only beyond two standard errors):",
         "",
         f"* replay vs naive: {paired(digits['class'], 'replay', 'naive', percent=True)}",
         f"* agent, memory off vs agent: {paired(digits['class'], 'agent, memory off', 'agent', percent=True)}",
@@ -167,7 +165,8 @@ def main() -> None:
         "",
         "## Playground",
         "",
-        f"`quick_experiment()` at its defaults (30 steps per task, 5 tasks): median {np.median(playground):.2f} s "
+        "`quick_experiment()` at its defaults (80 steps per task, 5 tasks; notebook 07's Run button): "
+        f"median {np.median(playground):.2f} s "
         f"(range {min(playground):.2f}–{max(playground):.2f} s) over {len(playground)} seeds.",
         "",
     ]

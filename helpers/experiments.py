@@ -484,7 +484,7 @@ def quick_experiment(
     alpha: float = 0.6,
     memory_size: int = 16,
     replay_weight: float = 0.5,
-    steps_per_task: int = 30,
+    steps_per_task: int = 80,
     seed: int = 0,
     config: AgentConfig | None = None,
     num_tasks: int = 5,
