@@ -38,7 +38,7 @@ notebooks: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
-	NMA_DEVICE=cpu $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -n 2 --dist loadscope notebooks
+	NMA_DEVICE=cpu $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -n 2 --dist loadscope notebooks
 
 # Browser end-to-end test (issue 7): JupyterLab + headless Debian Chromium; installs Chromium when missing.
 e2e: setup
