@@ -138,9 +138,10 @@ def compare(results: Sequence[RunResult], first: str, second: str, higher_is_bet
     ``wins`` (seeds where ``first`` is better), ``n`` and ``verdict``: ``"better"`` or ``"worse"`` when the
     mean gain is more than two standard errors from zero, else ``"no reliable difference"``.
     """
+    seeds = [sorted(r.seed for r in results if r.method == m) for m in (first, second)]
+    if seeds[0] != seeds[1] or len(seeds[0]) < 2:
+        raise ValueError(f"compare needs {first!r} and {second!r} run on the same >= 2 seeds, got {seeds}")
     a, b = per_seed(results, first, metric), per_seed(results, second, metric)
-    if len(a) != len(b) or len(a) < 2:
-        raise ValueError(f"compare needs both methods on the same >= 2 seeds, got {len(a)} and {len(b)} runs")
     gains = a - b if higher_is_better else b - a
     gain, se = gains.mean().item(), gains.std().item() / len(gains) ** 0.5
     verdict = "better" if gain > 2 * se else "worse" if gain < -2 * se else "no reliable difference"

@@ -16,6 +16,7 @@ from helpers.experiments import (
     ablation_methods,
     active_classes,
     agent_digit_accuracies,
+    compare,
     fit_jointly,
     make_split_digits,
     per_seed,
@@ -121,6 +122,19 @@ def test_run_methods_summarise_and_table():
     table = results_table(results)
     assert table.splitlines()[0] == "| method | ACC | BWT | forgetting | time (s) | seeds |"
     assert "±" in table and table.splitlines()[2].endswith("| 3 |")
+
+
+def test_compare_pairs_seeds_and_gives_a_verdict():
+    def shifted(offset):
+        return lambda s: MethodRun(_fake(s).R + offset, _fake(s).baseline, 0.0)
+
+    results = run_methods({"a": shifted(0.0), "b": shifted(0.1), "c": _fake}, [0, 1, 2])
+    up = compare(results, "b", "a")  # b is a + 0.1 on every seed: better, whatever the seed spread
+    assert up["verdict"] == "better" and up["wins"] == 3 and math.isclose(up["gain"], 0.1, rel_tol=1e-5)
+    assert compare(results, "b", "a", higher_is_better=False)["verdict"] == "worse"
+    assert compare(results, "a", "c")["verdict"] == "no reliable difference" and compare(results, "a", "c")["gain"] == 0
+    with pytest.raises(ValueError, match="same >= 2 seeds"):
+        compare(results + run_methods({"a": _fake}, [5]), "a", "c")
 
 
 def test_ablation_runner_is_deterministic_per_seed():
