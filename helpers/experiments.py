@@ -36,11 +36,13 @@ class RunResult:
 
 @dataclass
 class MethodRun:
-    """What a method returns: ``R (T, T)``, ``baseline (T,)`` results before training, ``train_seconds``."""
+    """What a method returns: ``R (T, T)``, ``baseline (T,)`` results before training, ``train_seconds``,
+    and the trained ``model`` (for a closer look; ``run_methods`` keeps only R and the metrics)."""
 
     R: torch.Tensor
     baseline: torch.Tensor
     train_seconds: float
+    model: object = None
 
 
 def _check_seeds(seeds) -> list[int]:
@@ -189,7 +191,7 @@ def fit_jointly(config: AgentConfig, stream, episodes: int = 64, device=None) ->
             agent.train_step({key: torch.cat([p[key] for p in parts]) for key in parts[0]}, i)
         seconds += time.perf_counter() - start
         rows.append(agent.evaluate(tasks, episodes))
-    return MethodRun(torch.stack(rows), baseline, seconds)
+    return MethodRun(torch.stack(rows), baseline, seconds, agent)
 
 
 def ablation_methods(
@@ -381,7 +383,7 @@ def train_split_digits(
                 buffer.push(task.task_id, **current)
         seconds += time.perf_counter() - start
         rows.append(digit_accuracies(model, tasks, scenario, task.task_id + 1))
-    return MethodRun(torch.stack(rows), baseline, seconds)
+    return MethodRun(torch.stack(rows), baseline, seconds, model)
 
 
 def _one_hot(labels: torch.Tensor) -> torch.Tensor:
@@ -409,15 +411,18 @@ def _exemplar_pool(tasks: Sequence[DigitTask], per_class: int) -> tuple[torch.Te
 
 
 @torch.no_grad()
-def agent_digit_accuracies(agent: ContinualAgent, tasks: Sequence[DigitTask], scenario: str, seen_tasks: int,
-                           per_class: int, seed: int = 0) -> torch.Tensor:
-    """Test accuracy ``(T,)`` of ``agent``: one episode per test image (Q = 1), its context drawn from the
-    exemplars of the task (task-IL) or of the first ``seen_tasks`` tasks (class-IL) by a private generator
-    seeded with ``seed``. Changes no state of the agent."""
+def agent_digit_predictions(agent: ContinualAgent, tasks: Sequence[DigitTask], scenario: str, seen_tasks: int,
+                            per_class: int, seed: int = 0) -> list[torch.Tensor]:
+    """The digit ``agent`` answers for every test image of every task, a list of ``(n_j,)`` int64 tensors.
+
+    One episode per test image (Q = 1), its context drawn from the exemplars of the image's task (task-IL)
+    or of the first ``seen_tasks`` tasks (class-IL) by a private generator seeded with ``seed``; the answer
+    is the argmax over ``active_classes``. Changes no state of the agent.
+    """
     generator = make_generator(seed)
     was_training = agent.net.training
     agent.net.eval()
-    accuracies = []
+    predictions = []
     for task in tasks:
         pool = [task] if scenario == "task" else tasks[:seen_tasks]
         pool_x, pool_y = _exemplar_pool(pool, per_class)
@@ -428,9 +433,26 @@ def agent_digit_accuracies(agent: ContinualAgent, tasks: Sequence[DigitTask], sc
         scores = agent.predict({k: v.to(agent.device) for k, v in episode.items()}).squeeze(1)  # (n, 10)
         ids = torch.full((n,), task.task_id, device=scores.device)
         scores = scores.masked_fill(~active_classes(scenario, ids, seen_tasks), float("-inf"))
-        accuracies.append((scores.argmax(1).cpu() == task.test_y).float().mean())
+        predictions.append(scores.argmax(1).cpu())
     agent.net.train(was_training)
-    return torch.stack(accuracies)
+    return predictions
+
+
+def agent_digit_accuracies(agent: ContinualAgent, tasks: Sequence[DigitTask], scenario: str, seen_tasks: int,
+                           per_class: int, seed: int = 0) -> torch.Tensor:
+    """Test accuracy ``(T,)`` of ``agent`` on every task (see ``agent_digit_predictions``). Pure."""
+    predictions = agent_digit_predictions(agent, tasks, scenario, seen_tasks, per_class, seed)
+    return torch.stack([(p == task.test_y).float().mean() for p, task in zip(predictions, tasks)])
+
+
+def confusion_matrix(predictions: Sequence[torch.Tensor], tasks: Sequence[DigitTask]) -> torch.Tensor:
+    """Counts ``(10, 10)``: row = true digit, column = answered digit, over every task's test images."""
+    truth = torch.cat([task.test_y for task in tasks])
+    answers = torch.cat(list(predictions))
+    if truth.shape != answers.shape:
+        raise ValueError(f"predictions hold {len(answers)} answers for {len(truth)} test images")
+    counts = torch.bincount(truth * NUM_DIGIT_CLASSES + answers, minlength=NUM_DIGIT_CLASSES**2)
+    return counts.reshape(NUM_DIGIT_CLASSES, NUM_DIGIT_CLASSES)
 
 
 def train_agent_on_digits(tasks: Sequence[DigitTask], scenario: str, config: AgentConfig,
@@ -460,7 +482,7 @@ def train_agent_on_digits(tasks: Sequence[DigitTask], scenario: str, config: Age
         agent.tasks_seen += 1  # the agent replays from its second task on
         seconds += time.perf_counter() - start
         rows.append(agent_digit_accuracies(agent, tasks, scenario, task.task_id + 1, exemplars_per_class, eval_seed))
-    return MethodRun(torch.stack(rows), baseline, seconds)
+    return MethodRun(torch.stack(rows), baseline, seconds, agent)
 
 
 class FixedReadSharpness(nn.Module):

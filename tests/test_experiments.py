@@ -17,6 +17,7 @@ from helpers.experiments import (
     active_classes,
     agent_digit_accuracies,
     compare,
+    confusion_matrix,
     fit_jointly,
     make_split_digits,
     per_seed,
@@ -95,6 +96,7 @@ def test_agent_on_digits_runs_and_its_evaluation_is_pure(digits):
     run = train_agent_on_digits(digits, "task", dataclasses.replace(TINY, alpha=0.0), exemplars_per_class=3)
     again = train_agent_on_digits(digits, "task", dataclasses.replace(TINY, alpha=0.0), exemplars_per_class=3)
     assert run.R.shape == (5, 5) and torch.equal(run.R, again.R)
+    assert torch.equal(agent_digit_accuracies(run.model, digits, "task", 5, per_class=3, seed=4), run.R[-1])
     from helpers.agent import ContinualAgent
 
     agent = ContinualAgent(TINY, 64, 10)
@@ -103,6 +105,17 @@ def test_agent_on_digits_runs_and_its_evaluation_is_pure(digits):
     second = agent_digit_accuracies(agent, digits, "class", 5, per_class=3, seed=1)
     assert torch.equal(first, second)
     assert all(torch.equal(before[k], v) for k, v in agent.net.state_dict().items())
+
+
+def test_confusion_matrix_counts_answers_per_true_digit(digits):
+    truth = [t.test_y for t in digits]
+    perfect = confusion_matrix(truth, digits)
+    assert perfect.shape == (10, 10) and torch.equal(perfect, torch.diag(perfect.diagonal()))
+    assert perfect.sum() == sum(len(t) for t in truth)
+    always_nine = confusion_matrix([torch.full_like(t, 9) for t in truth], digits)
+    assert (always_nine[:, 9] == perfect.diagonal()).all() and always_nine[:, :9].sum() == 0
+    with pytest.raises(ValueError, match="answers"):
+        confusion_matrix(truth[:-1], digits)
 
 
 # --- the ablation runner ------------------------------------------------------------------------------
