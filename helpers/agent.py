@@ -218,8 +218,8 @@ class LSTMEpisodeNet(nn.Module):
     def forward(self, query_x, context_x=None, context_y=None, return_trace: bool = False):
         episode = {"context_x": context_x, "context_y": context_y, "query_x": query_x,
                    "query_y": query_x.new_zeros(*query_x.shape[:2], 1)}
-        x, _, _ = episode_to_sequence({k: v.cpu() for k, v in episode.items()})
-        out, _ = self.controller(x.to(query_x.device))
+        x, _, _ = episode_to_sequence(episode)
+        out, _ = self.controller(x)
         out = out[:, context_x.shape[1]:]
         return (out, {}) if return_trace else out
 
