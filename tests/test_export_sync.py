@@ -11,7 +11,7 @@ from helpers.export import HELPERS_DIR, NOTEBOOK_DIR, export_all, exported_sourc
 
 def test_generated_modules_match_notebooks():
     stale = out_of_sync()
-    assert not stale, f"helpers/{stale} differ from the notebooks' `#| export` cells: run `make export`"
+    assert not stale, f"helpers/{', '.join(stale)} differ from the notebooks' `#| export` cells: run `make export`"
 
 
 def test_a_hand_edit_is_detected(tmp_path: Path):
