@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export NMA_DEVICE ?= auto
 
-.PHONY: setup lab test lint unit notebooks run export launch e2e bench clean
+.PHONY: setup lab test lint unit notebooks run export launch e2e bench weights clean
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed"'
@@ -53,6 +53,20 @@ export: setup
 
 launch: setup
 	$(BIN)/python -m helpers.launch
+
+# Longer runs whose tables the README shows (each script writes benchmarks/results/<name>.md).
+# bench_maml trains at the paper's budget (about 15 min on 2 cores); the others take seconds to minutes.
+bench: setup
+	$(BIN)/python benchmarks/bench_memory.py --reps 200 --batch 32
+	$(BIN)/python benchmarks/bench_replay.py
+	$(BIN)/python benchmarks/bench_agent.py
+	$(BIN)/python benchmarks/bench_ablation.py
+	$(BIN)/python benchmarks/bench_controller.py --memory-steps 1500 --lstm-steps 10000 --ablation-steps 2000
+	$(BIN)/python benchmarks/bench_maml.py
+
+# Retrain the copy-task weights notebook 03 loads (notebooks/weights/, with SHA-256 files).
+weights: setup
+	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --lstm-steps 40000 --seed 0
 
 clean:
 	rm -rf build
