@@ -217,7 +217,7 @@ class TaskStream:
         return self.tasks[k]
 
     def joint(self, upto: int | None = None, split: str = "train") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Concatenated ``(x, y, task_id)`` of tasks ``0 .. upto`` (all tasks when None)."""
+        """Concatenated ``x (n, input_dim)``, ``y (n, 1)``, ``task_id (n,)`` of tasks ``0 .. upto`` (all when None)."""
         chosen = self.tasks if upto is None else self.tasks[: upto + 1]
         xs, ys = zip(*(t.split(split) for t in chosen))
         ids = torch.cat([torch.full((len(x),), t.task_id) for t, x in zip(chosen, xs)])
@@ -247,7 +247,7 @@ def make_main_stream(
     for name in ("num_tasks", "train_size", "test_size", "feature_dim", "cue_dim"):
         _check_positive_int(name, locals()[name])
     for name, value in (("frequency", frequency), ("noise_std", noise_std)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     generator = make_generator(seed)
     directions = F.normalize(torch.randn(num_tasks, feature_dim, generator=generator), dim=1)
@@ -271,6 +271,8 @@ def continual_metrics(R, higher_is_better: bool = True, baseline=None) -> dict[s
     model (needed for FWT, else FWT is NaN). BWT and FWT divide by T - 1 as in the GEM paper.
     ``forgetting`` is >= 0 when results got worse, whichever direction is better.
     """
+    if not isinstance(higher_is_better, bool):
+        raise TypeError(f"higher_is_better must be a bool, got {higher_is_better!r}")
     R = torch.as_tensor(R, dtype=torch.float64)
     if R.ndim != 2 or R.shape[0] != R.shape[1] or R.shape[0] < 2:
         raise ValueError(f"R must be a square (T, T) matrix with T >= 2, got shape {tuple(R.shape)}")
@@ -309,8 +311,8 @@ def train_steps(model, optimizer, x, y, steps: int, batch_size: int, generator: 
     Returns the training loss of every step, shape ``(steps,)``.
     """
     _check_positive_int("batch_size", batch_size)
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
     model.train()
     losses = torch.empty(steps)
     for step in range(steps):
@@ -362,6 +364,12 @@ def train_on_stream(
     lives across stages. ``eval_every > 0`` records every task's test error along the way."""
     if mode not in ("naive", "joint"):
         raise ValueError(f"mode must be 'naive' or 'joint', got {mode!r}")
+    _check_positive_int("steps_per_task", steps_per_task)
+    _check_positive_int("batch_size", batch_size)
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
+        raise ValueError(f"eval_every must be an int >= 0 (0 = no curves), got {eval_every!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     device = device or next(model.parameters()).device
     generator = make_generator(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

@@ -150,3 +150,26 @@ def test_naive_training_forgets_more_than_joint():
     f_naive = continual_metrics(naive.R, higher_is_better=False)["forgetting"]
     f_joint = continual_metrics(joint.R, higher_is_better=False)["forgetting"]
     assert f_naive > 0.1 and f_naive > 3 * max(f_joint, 0.01)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"steps_per_task": 0}, "steps_per_task"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"eval_every": -5}, "eval_every"),
+        ({"lr": 0.0}, "lr"),
+        ({"mode": "replay"}, "mode"),
+    ],
+)
+def test_train_on_stream_rejects_bad_arguments(kwargs, match):
+    stream = make_main_stream(num_tasks=2, train_size=8, test_size=4)
+    with pytest.raises(ValueError, match=match):
+        train_on_stream(make_mlp(stream.input_dim), stream, **kwargs)
+
+
+def test_flags_and_numbers_reject_bools_and_strings():
+    with pytest.raises(TypeError, match="higher_is_better"):
+        continual_metrics([[1.0, 0.0], [0.0, 1.0]], higher_is_better="no")
+    with pytest.raises(ValueError, match="frequency"):
+        make_main_stream(frequency=True)
