@@ -4,11 +4,12 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 (or `make export`). tests/test_export_sync.py fails when this file and the notebook drift.
 """
 
+import copy
 import hashlib
 import io
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -36,9 +37,10 @@ class AgentConfig:
     per-timestep ``MemoryController``). Sizes: ``hidden_size``; memory ``memory_size`` N x
     ``memory_dim`` D with ``num_read_heads``. Episodes: ``context_size`` K labelled pairs and
     ``query_size`` Q scored queries; ``batch_size`` episodes per step. Replay: ``replay_capacity``
-    episodes (reservoir eviction), ``replay_batch_size`` episodes per step, ``replay_weight`` w, the share
-    of the loss (``(1 - w) * current + w * replay``), ``alpha`` (0 = uniform), importance exponent annealed
-    from ``beta_start`` to 1 over ``beta_steps`` replay batches.
+    episodes (reservoir eviction), ``replay_batch_size`` episodes per step, ``replay_weight`` w, the
+    coefficient of the replay term (``(1 - w) * current + w * mean(importance * replay)``; the realised share
+    of the loss differs, and ``ContinualAgent.replay_shares`` records it), ``alpha`` (0 = uniform),
+    importance exponent annealed from ``beta_start`` to 1 over ``beta_steps`` replay batches.
     Meta: ``meta_steps`` steps of size ``meta_lr`` on ``meta_shots`` examples of the new task.
     """
 
@@ -227,8 +229,9 @@ class LSTMEpisodeNet(nn.Module):
 class SplitContext(nn.Module):
     """An adaptation loss *through* the memory, for labelled pairs ``pairs (K, d_in + d_out)`` (``[x, y]``).
 
-    The first half of the pairs is written to memory and the second half predicted from it, and vice versa;
-    returns predictions ``(K, d_out)`` in the pairs' order. No pair can look itself up, so the loss is not
+    ``forward(pairs (K, d_in + d_out) or (B, K, d_in + d_out))`` -> predictions ``(K, d_out)`` (or
+    ``(B, K, d_out)``) in the pairs' order: the first half of the pairs is written to memory and the second
+    half predicted from it, and vice versa. No pair can look itself up, so the loss is not
     trivially zero, and it trains the same read path the agent answers with. Wraps ``net`` (its parameters
     appear as ``net.<name>``).
     """
@@ -238,6 +241,7 @@ class SplitContext(nn.Module):
         self.net, self.input_dim = net, input_dim
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        """``pairs (..., K, d_in + d_out)`` -> predictions ``(..., K, d_out)``, each half read from the other."""
         half = pairs.shape[-2] // 2
         x, y = pairs[..., : self.input_dim], pairs[..., self.input_dim :]
         first = self.net(x[..., :half, :], x[..., half:, :], y[..., half:, :])
@@ -259,15 +263,28 @@ def _build_net(input_dim: int, output_dim: int, config: AgentConfig, seed: int) 
 
 EPISODE_KEYS = ("context_x", "context_y", "query_x", "query_y")
 CHECKPOINT_FORMAT = "helpers.agent.ContinualAgent"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2 added the run record ("run"); version-1 files are still read (with an empty record)
+READABLE_VERSIONS = (1, 2)
+STATE_KEYS = ("config", "dims", "net", "optimizer", "buffer", "generator", "counters", "rows", "baseline")
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes come from their own generator, never the agent's
+
+
+def _empty_record(width: int = 0) -> dict:
+    """An empty run record (what ``state_dict()["run"]`` holds before any ``fit_stream``)."""
+    return {"steps": torch.empty(0, dtype=torch.int64), "curve": torch.empty(0, width),
+            "boundary": torch.empty(0), "boundary_before": torch.empty(0), "train_seconds": 0.0,
+            "replay_share": torch.empty(0, dtype=torch.float64)}
 
 
 @dataclass
 class AgentRun:
     """``R (T, T)`` test query-MSE after each task; ``baseline (T,)`` before training; ``train_seconds``;
     ``steps (S,)`` / ``curve (S, T)`` per-task test error along the way (when ``eval_every`` > 0);
-    ``boundary (T,)`` new task's error right after the boundary hook, before training on it."""
+    ``boundary (T,)`` new task's error right after the boundary hook, before training on it;
+    ``boundary_before (T,)`` the same task's error just before the hook (equal to ``boundary`` where no hook
+    ran), so ``boundary_before - boundary`` is the hook's immediate effect on one and the same agent state;
+    ``replay_share (M,)`` the realised share of the loss carried by the replay term, one per replay step.
+    A resumed agent's run covers the whole stream, from its first task."""
 
     R: torch.Tensor
     baseline: torch.Tensor
@@ -275,6 +292,8 @@ class AgentRun:
     steps: torch.Tensor
     curve: torch.Tensor
     boundary: torch.Tensor
+    boundary_before: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    replay_share: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.float64))
 
     def metrics(self) -> dict[str, float]:
         """ACC, BWT, FWT, forgetting (MSE: lower is better, so BWT > 0 means forgetting)."""
@@ -286,12 +305,90 @@ def _check_int(name: str, value, low: int = 1) -> None:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
+def _bad_checkpoint(message: str) -> ValueError:
+    return ValueError(f"malformed agent checkpoint: {message}")
+
+
+def _check_state(state) -> None:
+    """Structural checks of a checkpoint's state dict, before anything is restored: required keys, types,
+    counters and shapes. Raises ``ValueError`` (never ``KeyError``/``AttributeError``) on the first problem."""
+    if not isinstance(state, dict):
+        raise _bad_checkpoint(f"the state must be a dict, got {type(state).__name__}")
+    missing = [key for key in (*STATE_KEYS, "run") if key not in state]
+    if missing:
+        raise _bad_checkpoint(f"missing keys {missing} (a state has {list(STATE_KEYS) + ['run']})")
+    for key, kind in (("config", dict), ("dims", dict), ("net", dict), ("optimizer", dict), ("counters", dict),
+                      ("run", dict), ("generator", torch.Tensor), ("rows", torch.Tensor),
+                      ("baseline", torch.Tensor)):
+        if not isinstance(state[key], kind):
+            raise _bad_checkpoint(f"{key!r} must be a {kind.__name__}, got {type(state[key]).__name__}")
+    if state["buffer"] is not None and not isinstance(state["buffer"], dict):
+        raise _bad_checkpoint(f"'buffer' must be a dict or None, got {type(state['buffer']).__name__}")
+    dims = state["dims"]
+    if set(dims) != {"input_dim", "output_dim"} or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in dims.values()):
+        raise _bad_checkpoint(f"'dims' must be {{'input_dim': int >= 1, 'output_dim': int >= 1}}, got {dims!r}")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["net"].items()):
+        raise _bad_checkpoint("'net' must map parameter names to tensors")
+    if not {"state", "param_groups"} <= set(state["optimizer"]):
+        raise _bad_checkpoint("'optimizer' must hold 'state' and 'param_groups'")
+    if state["generator"].dtype != torch.uint8 or state["generator"].ndim != 1:
+        raise _bad_checkpoint("'generator' must be a 1-D uint8 tensor (a torch.Generator state)")
+    counters = state["counters"]
+    if set(counters) != {"tasks_seen", "steps_done"}:
+        raise _bad_checkpoint(f"'counters' must hold exactly 'tasks_seen' and 'steps_done', got {sorted(counters)}")
+    for name, value in counters.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _bad_checkpoint(f"counters[{name!r}] must be an int >= 0, got {value!r}")
+    tasks_seen, steps_done = counters["tasks_seen"], counters["steps_done"]
+    rows, baseline = state["rows"], state["baseline"]
+    width = None  # T, the stream length, where the checkpoint records it
+    if rows.numel():
+        if rows.ndim != 2 or not rows.is_floating_point() or rows.shape[0] > rows.shape[1]:
+            raise _bad_checkpoint(f"'rows' must be a float tensor (n, T) with n <= T, got {tuple(rows.shape)}")
+        width = rows.shape[1]
+        if rows.shape[0] > tasks_seen:
+            raise _bad_checkpoint(f"{rows.shape[0]} result rows but tasks_seen = {tasks_seen}")
+    if baseline.numel():
+        if baseline.ndim != 1 or not baseline.is_floating_point() or width not in (None, baseline.shape[0]):
+            raise _bad_checkpoint(f"'baseline' must be a float tensor (T,) matching rows (n, T); got "
+                                  f"{tuple(baseline.shape)} and rows {tuple(rows.shape)}")
+        width = baseline.shape[0]
+    if width is not None and tasks_seen > width:
+        raise _bad_checkpoint(f"counters['tasks_seen'] = {tasks_seen} exceeds the stream length {width}")
+    run = state["run"]
+    expected = _empty_record()
+    if set(run) != set(expected):
+        raise _bad_checkpoint(f"'run' must hold {sorted(expected)}, got {sorted(run)}")
+    seconds = run["train_seconds"]
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+        raise _bad_checkpoint(f"run['train_seconds'] must be a finite number >= 0, got {seconds!r}")
+    for key in ("steps", "curve", "boundary", "boundary_before", "replay_share"):
+        if not isinstance(run[key], torch.Tensor):
+            raise _bad_checkpoint(f"run[{key!r}] must be a tensor, got {type(run[key]).__name__}")
+    steps, curve = run["steps"], run["curve"]
+    if steps.ndim != 1 or steps.dtype != torch.int64 or (steps.numel() and (
+            steps.min() < 1 or steps.max() > steps_done or (steps.diff() < 0).any())):
+        raise _bad_checkpoint(f"run['steps'] must be non-decreasing int64 step counts in [1, {steps_done}]")
+    if curve.ndim != 2 or curve.shape[0] != steps.shape[0] or (curve.numel() and width not in (None, curve.shape[1])):
+        raise _bad_checkpoint(f"run['curve'] must be (S, T) with S = len(run['steps']) = {steps.shape[0]}, "
+                              f"got {tuple(curve.shape)}")
+    boundary, before = run["boundary"], run["boundary_before"]
+    if boundary.ndim != 1 or before.shape != boundary.shape or boundary.shape[0] > tasks_seen:
+        raise _bad_checkpoint(f"run['boundary'] and run['boundary_before'] must be (n,) with n <= tasks_seen = "
+                              f"{tasks_seen}, got {tuple(boundary.shape)} and {tuple(before.shape)}")
+    share = run["replay_share"]
+    if share.ndim != 1 or share.shape[0] > steps_done:
+        raise _bad_checkpoint(f"run['replay_share'] must be (M,) with M <= steps_done, got {tuple(share.shape)}")
+
 class ContinualAgent:
     """Memory + replay + boundary adaptation, learning a stream of tasks from episodes.
 
     ``input_dim``/``output_dim``: sizes of one example's x and y. Tasks are ``helpers.foundations.Task``
     objects (anything with ``task_id`` and ``sample_episodes``). All randomness after construction comes
     from the agent's own generator and the buffer's, so a run is a function of ``config`` alone.
+    ``replay_shares`` lists, for every training step that replayed, the realised share of the loss carried by
+    the replay term (``w * mean(importance * replay) / loss``); ``replay_weight`` w is only its coefficient.
     """
 
     def __init__(self, config: AgentConfig, input_dim: int, output_dim: int = 1, device=None):
@@ -314,6 +411,9 @@ class ContinualAgent:
         self.tasks_seen, self.steps_done = 0, 0
         self.rows: list[torch.Tensor] = []  # R rows so far (test errors after each task)
         self.baseline: torch.Tensor | None = None
+        self.replay_shares: list[float] = []  # realised replay share of the loss, one per replaying step
+        # the run record across fit_stream calls (and checkpoints): steps, curve, boundary errors, seconds
+        self.record = {"steps": [], "curve": [], "boundary": [], "boundary_before": [], "train_seconds": 0.0}
 
     def __repr__(self) -> str:
         parts = [k for k in ("use_memory", "use_replay", "use_meta") if getattr(self.config, k)]
@@ -335,15 +435,26 @@ class ContinualAgent:
     def train_step(self, episode: dict[str, torch.Tensor], task_id: int) -> dict[str, float]:
         """One Adam step on ``episode`` (B current episodes) mixed with a replay batch, then push ``episode``.
 
-        Loss ``= (1 - w) * mean(current) + w * mean(importance * replay)`` with ``w = replay_weight``, once a
-        task boundary has passed (replay starts with the second task); before that the current batch
-        carries the whole loss. The replayed episodes' priorities are set from their new losses.
+        ``episode``: a dict of ``context_x (B, K, d_in)``, ``context_y (B, K, d_out)``, ``query_x (B, Q, d_in)``,
+        ``query_y (B, Q, d_out)``; ``task_id``: an int >= 0. Loss ``= (1 - w) * mean(current)
+        + w * mean(importance * replay)`` with ``w = replay_weight``, once a task boundary has passed (replay
+        starts with the second task); before that the current batch carries the whole loss. w is the replay
+        term's coefficient, not its share: importance weights are <= 1 and the two losses differ in size, so
+        the realised share ``w * mean(importance * replay) / loss`` is returned as ``replay_share`` (NaN
+        without replay) and appended to ``replay_shares``. The replayed episodes' priorities are set from their
+        new losses.
         """
+        if not isinstance(episode, dict) or any(key not in episode for key in EPISODE_KEYS):
+            got = sorted(episode) if isinstance(episode, dict) else type(episode).__name__
+            raise ValueError(f"episode must be a dict with keys {EPISODE_KEYS}, got {got}")
+        if isinstance(task_id, bool) or not isinstance(task_id, int) or task_id < 0:
+            raise ValueError(f"task_id must be an int >= 0, got {task_id!r}")
         cfg, buffer = self.config, self.buffer
         replay = None
         if buffer is not None and self.tasks_seen > 0 and len(buffer) > 0 and cfg.replay_weight > 0:
             replay = buffer.sample(min(cfg.replay_batch_size, len(buffer)))
         self.net.train()
+        share = float("nan")
         if replay is None:
             current = episode_losses(self.predict(episode), episode["query_y"])
             loss, replay_losses = current.mean(), None
@@ -353,7 +464,10 @@ class ContinualAgent:
             losses = episode_losses(self.predict(both), both["query_y"])
             current, replay_losses = losses[:B], losses[B:]
             w = cfg.replay_weight
-            loss = (1 - w) * current.mean() + w * (replay.weights * replay_losses).mean()
+            replay_term = w * (replay.weights * replay_losses).mean()
+            loss = (1 - w) * current.mean() + replay_term
+            share = (replay_term / loss).item()
+            self.replay_shares.append(share)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -363,7 +477,8 @@ class ContinualAgent:
             buffer.push(task_id, priorities=current.detach().cpu(), **{k: episode[k] for k in EPISODE_KEYS})
         self.steps_done += 1
         return {"loss": loss.item(), "current": current.mean().item(),
-                "replay": float("nan") if replay_losses is None else replay_losses.mean().item()}
+                "replay": float("nan") if replay_losses is None else replay_losses.mean().item(),
+                "replay_share": share}
 
     def support_problem(self, x: torch.Tensor, y: torch.Tensor, with_memory: bool | None = None):
         """``(model, inputs)`` whose ``model(inputs)`` predicts ``y (K, d_out)`` from labelled pairs ``x (K, d_in)``,
@@ -413,20 +528,32 @@ class ContinualAgent:
     def evaluate(self, tasks, episodes: int = 64, seed: int | None = None, adapt_steps: int = 0,
                  adapt_lr: float | None = None, use_memory: bool | None = None) -> torch.Tensor:
         """Query MSE per task ``(T,)`` on ``episodes`` test-split episodes per task (context and queries both
-        from the test split). Changes no learned state: weights, optimiser, buffer and the agent's generator
-        are untouched (episodes come from a generator seeded by ``seed``), and the memory is per episode.
+        from the test split) of the non-empty sequence ``tasks``. Changes no learned state: weights, optimiser,
+        buffer and the agent's generator are untouched (episodes come from a generator seeded by ``seed``), and
+        the memory is per episode.
 
         ``adapt_steps`` > 0: before answering, a copy of the weights is adapted to each episode's own context
-        pairs (``adapt_steps`` inner steps of ``adapt_lr``, default ``meta_lr``, on ``support_problem``'s
-        loss; MbPA-style, functional, batched over episodes with ``vmap``). ``use_memory=False`` scores the
-        memory-free forward pass of the same weights.
+        pairs (``adapt_steps`` inner steps of ``adapt_lr`` (a positive finite number, default ``meta_lr``) on
+        ``support_problem``'s loss; MbPA-style, functional, batched over episodes with ``vmap``).
+        ``use_memory`` (None = the config's ``use_memory``; True or False) picks whether the answers, and the
+        adaptation, go through the memory: ``use_memory=False`` scores the memory-free forward pass of the same
+        weights, and a memory-off agent never adapts through the memory path.
         """
         _check_int("episodes", episodes)
         _check_int("adapt_steps", adapt_steps, low=0)
+        if adapt_lr is not None and (isinstance(adapt_lr, bool) or not isinstance(adapt_lr, (int, float))
+                                     or not math.isfinite(adapt_lr) or adapt_lr <= 0):
+            raise ValueError(f"adapt_lr must be a positive finite number (or None for meta_lr), got {adapt_lr!r}")
+        if use_memory is not None and not isinstance(use_memory, bool):
+            raise ValueError(f"use_memory must be True, False or None (the config's setting), got {use_memory!r}")
+        tasks = list(tasks)
+        if not tasks:
+            raise ValueError("tasks must hold at least one task, got an empty sequence")
         if adapt_steps and self.config.controller != "feedforward":
             raise ValueError("adapt_steps > 0 needs controller='feedforward'")
         if adapt_steps and self.config.context_size < 2:
             raise ValueError(f"adapt_steps > 0 needs context_size >= 2, got {self.config.context_size}")
+        with_memory = self.config.use_memory if use_memory is None else use_memory
         seed = self.config.seed + EVAL_SEED_OFFSET if seed is None else seed
         generator, was_training = make_generator(seed), self.net.training
         self.net.eval()
@@ -435,8 +562,8 @@ class ContinualAgent:
             episode = self.episodes(task, episodes, split="test", generator=generator)
             if adapt_steps:
                 lr = self.config.meta_lr if adapt_lr is None else adapt_lr
-                prediction = self._adapted_predictions(episode, adapt_steps, lr, use_memory is not False)
-            elif use_memory is False:
+                prediction = self._adapted_predictions(episode, adapt_steps, lr, with_memory)
+            elif not with_memory:
                 prediction = self.net(episode["query_x"])
             else:
                 prediction = self.predict(episode)
@@ -463,7 +590,8 @@ class ContinualAgent:
         """Learn the tasks of ``stream`` from task ``tasks_seen`` on (so a restored agent resumes) up to, not
         including, task ``until`` (default: the end), scoring every task on test episodes after each one.
         ``eval_every`` > 0 also records the whole stream's test errors every that many steps (the forgetting
-        curves). ``train_seconds`` counts training and the boundary hook, not evaluation."""
+        curves). ``train_seconds`` counts training and the boundary hook, not evaluation. The returned run
+        covers every task this agent has learned with ``fit_stream``, before a checkpoint included."""
         _check_int("eval_every", eval_every, low=0)
         tasks = list(stream)
         until = len(tasks) if until is None else until
@@ -471,31 +599,60 @@ class ContinualAgent:
             raise ValueError(f"until must be an int in [{self.tasks_seen}, {len(tasks)}], got {until!r}")
         if self.baseline is None:
             self.baseline = self.evaluate(tasks, episodes)
-        steps, curve, boundary, seconds = [], [], [], 0.0
+        record = self.record
         chunk = eval_every or max(self.config.steps_per_task, 1)
         for task in progress(tasks[self.tasks_seen : until], desc=desc):
+            before_hook = self.evaluate([task], episodes)[0]
             start = time.perf_counter()
             if self.config.use_meta and self.tasks_seen > 0:
                 self.adapt_to(task)
-            seconds += time.perf_counter() - start
-            boundary.append(self.evaluate([task], episodes)[0])
+                record["train_seconds"] += time.perf_counter() - start
+                boundary = self.evaluate([task], episodes)[0]
+            else:
+                boundary = before_hook  # no hook ran: the same agent state
             done = 0
             while done < self.config.steps_per_task:
                 n = min(chunk, self.config.steps_per_task - done)
                 start = time.perf_counter()
                 self._train(task, n)
-                seconds += time.perf_counter() - start
+                record["train_seconds"] += time.perf_counter() - start
                 done += n
                 if eval_every:
-                    steps.append(self.steps_done)
-                    curve.append(self.evaluate(tasks, episodes))
+                    record["steps"].append(self.steps_done)
+                    record["curve"].append(self.evaluate(tasks, episodes))
             self.tasks_seen += 1
             self.rows.append(self.evaluate(tasks, episodes))
-        return AgentRun(torch.stack(self.rows), self.baseline.clone(), seconds, torch.tensor(steps),
-                        torch.stack(curve) if curve else torch.empty(0, len(tasks)), torch.stack(boundary))
+            record["boundary"].append(boundary)  # appended once the task is done, so the record stays whole
+            record["boundary_before"].append(before_hook)
+        return self._run(len(tasks))
+
+    def _run(self, width: int) -> AgentRun:
+        """The ``AgentRun`` of everything recorded so far, for a stream of ``width`` tasks."""
+        record = self.record
+
+        def stack(values):
+            return torch.stack(values) if values else torch.empty(0)
+
+        return AgentRun(stack(self.rows), self.baseline.clone(), record["train_seconds"],
+                        torch.tensor(record["steps"], dtype=torch.int64),
+                        torch.stack(record["curve"]) if record["curve"] else torch.empty(0, width),
+                        stack(record["boundary"]), stack(record["boundary_before"]),
+                        torch.tensor(self.replay_shares, dtype=torch.float64))
 
     def state_dict(self) -> dict:
         """The whole agent as plain tensors, numbers and strings (safe for ``torch.load(weights_only=True)``)."""
+        record = self.record
+        width = len(self.baseline) if self.baseline is not None else 0
+        run = _empty_record(width)
+        run.update({
+            "steps": torch.tensor(record["steps"], dtype=torch.int64),
+            "boundary": torch.stack(record["boundary"]) if record["boundary"] else torch.empty(0),
+            "boundary_before": torch.stack(record["boundary_before"]) if record["boundary_before"] else torch.empty(0),
+            "train_seconds": float(record["train_seconds"]),
+            "replay_share": torch.tensor(self.replay_shares, dtype=torch.float64),
+        })
+        if record["curve"]:
+            run["curve"] = torch.stack(record["curve"])
         return {
             "config": self.config.as_dict(),
             "dims": {"input_dim": self.input_dim, "output_dim": self.output_dim},
@@ -506,17 +663,43 @@ class ContinualAgent:
             "counters": {"tasks_seen": self.tasks_seen, "steps_done": self.steps_done},
             "rows": torch.stack(self.rows) if self.rows else torch.empty(0),
             "baseline": self.baseline if self.baseline is not None else torch.empty(0),
+            "run": run,
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore ``state_dict()`` output; a different config or size raises ``ValueError``."""
-        if state.get("config") != self.config.as_dict():
-            raise ValueError(f"incompatible checkpoint: saved with config {state.get('config')}, this agent has "
+        """Restore ``state_dict()`` output. A malformed state, a different config or size raises ``ValueError``;
+        on any error the agent is left as it was."""
+        if isinstance(state, dict) and "run" not in state and set(STATE_KEYS) <= set(state):
+            state = {**state, "run": _empty_record(len(state["baseline"]) if isinstance(state["baseline"], torch.Tensor)
+                                                   else 0)}  # a version-1 state: no run record
+        _check_state(state)
+        if state["config"] != self.config.as_dict():
+            raise ValueError(f"incompatible checkpoint: saved with config {state['config']}, this agent has "
                              f"{self.config.as_dict()}")
         dims = {"input_dim": self.input_dim, "output_dim": self.output_dim}
-        if state.get("dims") != dims:
-            raise ValueError(f"incompatible checkpoint: saved for sizes {state.get('dims')}, this agent has {dims}")
+        if state["dims"] != dims:
+            raise ValueError(f"incompatible checkpoint: saved for sizes {state['dims']}, this agent has {dims}")
+        if (state["buffer"] is None) != (self.buffer is None):
+            raise _bad_checkpoint(f"'buffer' is {'absent' if state['buffer'] is None else 'present'} but the config "
+                                  f"has use_replay={self.config.use_replay}")
+        previous = copy.deepcopy(self.state_dict())  # a copy: the live state_dict shares the net's tensors
+        try:
+            self._restore(state)
+        except Exception as err:  # torch and the buffer raise RuntimeError/KeyError/...: all mean a bad state here
+            self._restore(previous)
+            raise _bad_checkpoint(f"it cannot be restored into this agent ({type(err).__name__}: {err})") from None
+
+    def _restore(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
+        params = list(self.net.parameters())
+        saved = state["optimizer"]["state"]
+        for index, slot in saved.items():  # Adam's moments must match the parameters they belong to
+            if not isinstance(index, int) or not 0 <= index < len(params) or not isinstance(slot, dict):
+                raise ValueError(f"optimizer state for parameter {index!r} does not fit the network")
+            for key in ("exp_avg", "exp_avg_sq"):
+                if key in slot and tuple(slot[key].shape) != tuple(params[index].shape):
+                    raise ValueError(f"optimizer {key} of parameter {index} has shape {tuple(slot[key].shape)}, "
+                                     f"the parameter {tuple(params[index].shape)}")
         self.optimizer.load_state_dict(state["optimizer"])
         if self.buffer is not None:
             self.buffer.load_state_dict(state["buffer"])
@@ -524,64 +707,112 @@ class ContinualAgent:
         self.tasks_seen, self.steps_done = state["counters"]["tasks_seen"], state["counters"]["steps_done"]
         self.rows = list(state["rows"]) if len(state["rows"]) else []
         self.baseline = state["baseline"].clone() if len(state["baseline"]) else None
+        run = state["run"]
+        self.record = {"steps": run["steps"].tolist(), "train_seconds": float(run["train_seconds"]),
+                       **{key: list(run[key].clone()) for key in ("curve", "boundary", "boundary_before")}}
+        self.replay_shares = run["replay_share"].tolist()
 
     def save(self, path) -> str:
-        """Write a checkpoint to ``path``; returns its SHA-256 (the digest of the payload, stored inside too)."""
+        """Write a checkpoint to ``path`` and its SHA-256 to ``path + '.sha256'`` (``sha256sum`` format); returns
+        the digest. Keep the digest (or the sidecar file) where the checkpoint cannot rewrite it: ``load`` and
+        ``read_checkpoint`` refuse a file that does not match it."""
         payload = io.BytesIO()
         torch.save(self.state_dict(), payload)
         data = payload.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
-        envelope = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "sha256": digest,
+        envelope = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                    "sha256": hashlib.sha256(data).hexdigest(),  # the payload's: catches damage inside the file
                     "payload": torch.frombuffer(bytearray(data), dtype=torch.uint8)}
-        torch.save(envelope, Path(path))
+        file = io.BytesIO()
+        torch.save(envelope, file)
+        path = Path(path)
+        path.write_bytes(file.getvalue())
+        digest = hashlib.sha256(file.getvalue()).hexdigest()
+        sidecar_path(path).write_text(f"{digest}  {path.name}\n")
         return digest
 
-    def load(self, path) -> None:
-        """Restore this agent from ``save``'s file (see ``read_checkpoint`` for the checks)."""
-        self.load_state_dict(read_checkpoint(path))
+    def load(self, path, expected_sha256: str | None = None) -> None:
+        """Restore this agent from ``save``'s file, verified against ``expected_sha256`` or, when None, the
+        sidecar ``path + '.sha256'`` (see ``read_checkpoint`` for the checks)."""
+        self.load_state_dict(read_checkpoint(path, expected_sha256))
 
     @classmethod
-    def from_checkpoint(cls, path, device=None) -> "ContinualAgent":
-        """A new agent built from the config stored in the checkpoint, then restored."""
-        state = read_checkpoint(path)
+    def from_checkpoint(cls, path, device=None, expected_sha256: str | None = None) -> "ContinualAgent":
+        """A new agent built from the config stored in the (verified) checkpoint, then restored."""
+        state = read_checkpoint(path, expected_sha256)
         try:
             config = AgentConfig(**state["config"])
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
             raise ValueError(f"incompatible checkpoint: its config does not fit AgentConfig ({err})") from None
         agent = cls(config, state["dims"]["input_dim"], state["dims"]["output_dim"], device=device)
         agent.load_state_dict(state)
         return agent
 
 
-def read_checkpoint(path) -> dict:
+def sidecar_path(path) -> Path:
+    """Where ``ContinualAgent.save`` records a checkpoint's SHA-256: ``path + '.sha256'``."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def read_checkpoint(path, expected_sha256: str | None = None) -> dict:
     """Load and verify a checkpoint written by ``ContinualAgent.save``; returns its state dict.
 
-    Only ``torch.load(weights_only=True)`` is used, so no pickled code can run. Raises ``ValueError`` for a
-    truncated or unreadable file, a wrong format or version, and a payload whose SHA-256 does not match.
+    The SHA-256 of the whole file must equal ``expected_sha256`` (64 hex digits) or, when that is None, the
+    digest recorded in the sidecar ``path + '.sha256'``; a missing sidecar is an error (there is no unverified
+    mode: pass the digest you trust). The digest lives outside the file, so a forged file with a recomputed
+    inner checksum is rejected. Only ``torch.load(weights_only=True)`` is used, so no pickled code can run.
+    Raises ``ValueError`` for a digest mismatch, a truncated or unreadable file, a wrong format or version, a
+    damaged payload, and a malformed state (missing keys, wrong types, counters or shapes out of range).
     """
     path = Path(path)
+    data = path.read_bytes()  # FileNotFoundError for a missing checkpoint, as for any file
+    if expected_sha256 is None:
+        sidecar = sidecar_path(path)
+        try:
+            words = sidecar.read_text().split()
+        except FileNotFoundError:
+            raise ValueError(f"{path} has no recorded SHA-256: {sidecar} is missing (ContinualAgent.save writes "
+                             "it); pass expected_sha256=<the digest you trust> to load this file") from None
+        recorded, source = (words[0] if words else ""), str(sidecar)
+    else:
+        recorded, source = expected_sha256, "expected_sha256"
+    hex_digits = set("0123456789abcdef")
+    if not isinstance(recorded, str) or len(recorded) != 64 or not set(recorded.lower()) <= hex_digits:
+        raise ValueError(f"the SHA-256 from {source} must be 64 hex digits, got {recorded!r}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != recorded.lower():
+        raise ValueError(f"{path} failed its checksum (recorded {recorded} in {source}, computed {digest}): the "
+                         "file was modified, truncated or damaged")
     try:
-        envelope = torch.load(path, weights_only=True, map_location="cpu")
-    except FileNotFoundError:
-        raise
+        envelope = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as err:  # torch raises several types for damaged zips; all mean the same here
         raise ValueError(f"{path} is not a readable agent checkpoint (truncated or damaged?): {err}") from None
     if not isinstance(envelope, dict) or envelope.get("format") != CHECKPOINT_FORMAT:
         found = envelope.get("format") if isinstance(envelope, dict) else type(envelope).__name__
         raise ValueError(f"{path} is not an agent checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
-    if envelope.get("version") != CHECKPOINT_VERSION:
+    if envelope.get("version") not in READABLE_VERSIONS:
         raise ValueError(f"incompatible checkpoint: format version {envelope.get('version')!r}, this code reads "
-                         f"version {CHECKPOINT_VERSION}")
-    data = envelope["payload"].numpy().tobytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != envelope.get("sha256"):
-        raise ValueError(f"{path} failed its checksum (stored {envelope.get('sha256')}, computed {digest}): "
-                         "the file was modified or damaged")
+                         f"versions {READABLE_VERSIONS}")
+    payload, inner = envelope.get("payload"), envelope.get("sha256")
+    if not isinstance(payload, torch.Tensor) or payload.dtype != torch.uint8 or payload.ndim != 1:
+        raise _bad_checkpoint(f"{path}: the envelope's 'payload' must be a 1-D uint8 tensor")
+    if not isinstance(inner, str):
+        raise _bad_checkpoint(f"{path}: the envelope's 'sha256' must be a string, got {type(inner).__name__}")
+    data = payload.numpy().tobytes()
+    if hashlib.sha256(data).hexdigest() != inner:
+        raise ValueError(f"{path} failed its inner checksum: the payload was modified or damaged")
     try:
-        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as err:
         raise ValueError(f"{path}: checksum matches but the payload cannot be read: {err}") from None
-
+    if envelope["version"] == 1 and isinstance(state, dict) and "run" not in state:
+        width = len(state["baseline"]) if isinstance(state.get("baseline"), torch.Tensor) else 0
+        state = {**state, "run": _empty_record(width)}  # version 1 kept no run record
+    try:
+        _check_state(state)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return state
 
 def make_original_stream(train_size: int = 50, test_size: int = 1000, seed: int = 0) -> TaskStream:
     """The original tutorial's four tasks (64 inputs -> 64 outputs, no task cue) as a ``TaskStream``.
