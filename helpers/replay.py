@@ -5,6 +5,7 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,17 @@ import torch.nn.functional as F
 
 from helpers.foundations import StreamRun, TaskStream, make_generator, task_errors
 from helpers.plumbing import progress
+
+
+def last_writes(indices: np.ndarray) -> np.ndarray:
+    """Positions in ``indices: (B,)`` to keep so each index is written once, with its last value, as
+    if the writes happened one after another (NumPy leaves the order of duplicate writes undefined).
+    Returns ``(K,)`` int64 positions, sorted by index."""
+    indices = np.asarray(indices).reshape(-1)
+    if len(indices) < 2:
+        return np.arange(len(indices))
+    _, last = np.unique(indices[::-1], return_index=True)
+    return len(indices) - 1 - last
 
 
 class SegmentTree:
@@ -57,10 +69,8 @@ class SegmentTree:
             return
         if indices.min() < 0 or indices.max() >= self.capacity:
             raise ValueError(f"leaf indices must be in [0, {self.capacity}), got {indices.min()}..{indices.max()}")
-        if len(indices) > 1:  # keep the last write of each index (NumPy leaves duplicates' order undefined)
-            _, last = np.unique(indices[::-1], return_index=True)
-            keep = len(indices) - 1 - last
-            indices, values = indices[keep], values[keep]
+        keep = last_writes(indices)
+        indices, values = indices[keep], values[keep]
         positions = indices + self.size
         self.nodes[positions] = values
         if len(indices) > self.size // 8:  # a bulk write: rebuilding every level costs O(size), less than B log n
@@ -123,22 +133,48 @@ def sampling_probabilities(priorities: torch.Tensor, alpha: float) -> torch.Tens
 def importance_weights(probabilities: torch.Tensor, num_items: int, beta: float, min_probability=None) -> torch.Tensor:
     """``w_i = (N * P(i))^-beta`` divided by the largest weight, for ``probabilities: (B,)``.
 
-    The largest weight belongs to the least likely item, ``min_probability`` (defaults to the
-    smallest of ``probabilities``, which is right when they cover the whole buffer). Returns ``(B,)``.
+    ``probabilities`` are single-draw probabilities P(i), all finite and > 0. The largest weight
+    belongs to the least likely item, ``min_probability`` (defaults to the smallest of
+    ``probabilities``, which is right when they cover the whole buffer). Returns ``(B,)`` float64.
+
+    At ``beta = 1`` these weights remove the sampling bias exactly for batches drawn independently
+    (with replacement). For a batch drawn without replacement they are an approximation: item i is
+    then included with probability below ``B * P(i)`` when P(i) is large and above it when P(i) is
+    small, so likely items stay slightly under-weighted (notebook 04 measures the residual bias).
     """
     _check_exponent("beta", beta)
     probabilities = torch.as_tensor(probabilities, dtype=torch.float64)
-    smallest = probabilities.min() if min_probability is None else torch.as_tensor(min_probability, dtype=torch.float64)
+    _check_probabilities("probabilities", probabilities.reshape(-1))
+    if min_probability is None:
+        smallest = probabilities.min()
+    else:
+        smallest = torch.as_tensor(min_probability, dtype=torch.float64)
+        _check_probabilities("min_probability", smallest.reshape(-1))
     # (N P)^-beta / (N P_min)^-beta = (P / P_min)^-beta: N cancels, which keeps it exact for huge N
     return (probabilities / smallest) ** -beta
 
 
 def linear_beta(step: int, beta_start: float = 0.4, beta_steps: int = 10_000) -> float:
-    """Importance exponent after ``step`` sampled batches: linear from ``beta_start`` to 1 over ``beta_steps``."""
+    """Importance exponent after ``step`` (int >= 0) sampled batches: linear from ``beta_start`` to 1
+    over ``beta_steps`` (int >= 1) batches, then 1."""
     _check_exponent("beta_start", beta_start)
-    if beta_steps <= 0:
-        return 1.0
+    _check_count("step", step, minimum=0)
+    _check_count("beta_steps", beta_steps, minimum=1)
     return beta_start + (1.0 - beta_start) * min(1.0, step / beta_steps)
+
+
+def _check_count(name: str, value, minimum: int) -> None:
+    """ValueError unless ``value`` is an int (not bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_probabilities(name: str, probabilities: torch.Tensor) -> None:
+    """ValueError naming the first entry of ``probabilities: (B,)`` that is not finite and > 0."""
+    bad = ~torch.isfinite(probabilities) | (probabilities <= 0)
+    if bad.any():
+        k = int(bad.nonzero()[0])
+        raise ValueError(f"{name}[{k}] = {probabilities[k].item()}: probabilities must be finite and > 0")
 
 
 def _check_exponent(name: str, value) -> None:
@@ -200,6 +236,21 @@ def balanced_slots(
     return slots
 
 
+def extend_class(cls: type):
+    """Class decorator that adds the methods and properties of the decorated class body to ``cls``
+    and returns ``cls``: one class written across several notebook cells (``@extend_class(A)`` on
+    ``class A: ...``). The body must not use ``super()`` (it would refer to the body, not ``cls``)."""
+
+    def add(body: type) -> type:
+        for name, value in vars(body).items():
+            if name not in ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__firstlineno__",
+                            "__static_attributes__"):
+                setattr(cls, name, value)
+        return cls
+
+    return add
+
+
 @dataclass
 class ReplayBatch:
     """A sampled batch: ``items`` name -> ``(B, ...)`` tensors on the buffer's device, ``indices (B,)``
@@ -220,6 +271,10 @@ class ReplayBuffer:
     importance exponent schedule (``linear_beta``);  eps: added to |loss| so no priority is 0;
     eviction: one of ``EVICTION_POLICIES``;  seed: private generator for eviction and sampling;
     device: where items are stored. ``len(buffer)`` is the number of items held.
+
+    Importance weights use the single-draw probability P(i). They remove the sampling bias exactly
+    (at beta = 1) for batches drawn with replacement; the default draw is without replacement, where
+    they remove it only approximately (see ``importance_weights``).
     """
 
     def __init__(
@@ -237,6 +292,7 @@ class ReplayBuffer:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
         _check_exponent("alpha", alpha)
         _check_exponent("beta_start", beta_start)
+        _check_count("beta_steps", beta_steps, minimum=1)
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
             raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
         if eviction not in EVICTION_POLICIES:
@@ -266,6 +322,24 @@ class ReplayBuffer:
         """Items held per task id, ``(max(num_tasks, largest id + 1),)``."""
         return torch.bincount(self.task_ids[: self.size], minlength=num_tasks)
 
+    def _config(self) -> dict:
+        return {"capacity": self.capacity, "alpha": self.alpha, "beta_start": self.beta_start,
+                "beta_steps": self.beta_steps, "eps": self.eps, "eviction": self.eviction}
+
+    def _set_raw_priorities(self, slots: np.ndarray, raw: np.ndarray) -> None:
+        """Write raw priorities ``raw: (B,)`` to ``slots: (B,)``; a repeated slot keeps its last value."""
+        slots = np.asarray(slots, dtype=np.int64).reshape(-1)
+        raw = np.broadcast_to(np.asarray(raw, dtype=np.float64), slots.shape)
+        keep = last_writes(slots)
+        slots, raw = slots[keep], raw[keep]
+        self.priorities[slots] = raw
+        scaled = raw**self.alpha
+        self.sum_tree.update(slots, scaled)
+        self.min_tree.update(slots, scaled)
+
+
+@extend_class(ReplayBuffer)
+class ReplayBuffer:
     def push(self, task_id, priorities=None, **items: torch.Tensor) -> torch.Tensor:
         """Offer ``B`` items: keyword tensors ``(B, ...)`` sharing B, ``task_id`` an int or ``(B,)``,
         optional initial ``priorities (B,)`` >= 0 (eps is added, as for losses; default: the largest
@@ -293,9 +367,7 @@ class ReplayBuffer:
             slots = balanced_slots(self.task_ids, self.size, task_ids, self.capacity, self.generator)
         self.num_seen += batch
         kept = (slots >= 0).nonzero().squeeze(1)
-        if len(kept) > 1:  # when two items of one batch get the same slot, the later one wins
-            _, last = np.unique(slots[kept].numpy()[::-1], return_index=True)
-            kept = kept[torch.from_numpy(len(kept) - 1 - last)]
+        kept = kept[torch.from_numpy(last_writes(slots[kept].numpy()))]  # a shared slot: the later item wins
         target = slots[kept]
         for name, value in items.items():
             self.storage[name][target.to(self.device)] = value[kept.to(value.device)].to(self.device)
@@ -304,116 +376,6 @@ class ReplayBuffer:
         self.size = min(self.capacity, max(self.size, int(target.max()) + 1 if len(target) else 0))
         self.max_priority = max(self.max_priority, float(raw.max()))
         return slots
-
-    def sample(self, batch_size: int, replace: bool | None = None, generator=None) -> ReplayBatch:
-        """Draw ``batch_size`` items with probability ``P(i)``. ``replace=None``: without replacement
-        when ``batch_size <= len(self)``, else with; ``False`` raises if the batch does not fit.
-        ``generator``: a ``torch.Generator`` to draw from instead of the buffer's own."""
-        if self.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer: push items first")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if replace is False and batch_size > self.size:
-            raise ValueError(f"batch_size {batch_size} > {self.size} items held: cannot sample without replacement")
-        generator = generator or self.generator
-        total = self.sum_tree.root
-        if replace or batch_size > self.size:
-            indices = self._draw(batch_size, generator)
-        else:
-            indices = self._draw_distinct(batch_size, generator)
-        probabilities = self.sum_tree.nodes[indices + self.sum_tree.size] / total
-        min_probability = self.min_tree.root / total
-        weights = importance_weights(torch.from_numpy(probabilities), self.size, self.beta, min_probability)
-        self.num_sampled += 1
-        index_tensor = torch.from_numpy(indices)
-        on_device = index_tensor.to(self.device)
-        return ReplayBatch(
-            items={name: store[on_device] for name, store in self.storage.items()},
-            indices=index_tensor,
-            task_ids=self.task_ids[index_tensor],
-            weights=weights.float().to(self.device),
-            probabilities=torch.from_numpy(probabilities),
-        )
-
-    def update_priorities(self, indices, losses) -> None:
-        """Set ``p_i = |loss_i| + eps`` for buffer slots ``indices: (B,)`` from ``losses: (B,)`` (any
-        device, detached or not). NaN or infinite losses and slots not in use raise ValueError.
-        Call it before the next ``push``, which may reuse a sampled slot for a new item."""
-        indices = torch.as_tensor(indices).reshape(-1).cpu()
-        losses = torch.as_tensor(losses).detach().reshape(-1).to("cpu", torch.float64)
-        if indices.shape != losses.shape:
-            raise ValueError(f"indices and losses must have the same length, got {len(indices)} and {len(losses)}")
-        if len(indices) and (indices.min() < 0 or indices.max() >= self.size):
-            low, high = int(indices.min()), int(indices.max())
-            raise ValueError(f"indices must be in [0, {self.size}) (slots in use), got {low}..{high}")
-        bad = ~torch.isfinite(losses)
-        if bad.any():
-            k = int(bad.nonzero()[0])
-            slot = int(indices[k])
-            raise ValueError(f"losses[{k}] = {losses[k].item()} (buffer index {slot}): losses must be finite")
-        raw = losses.abs().numpy() + self.eps
-        self._set_raw_priorities(indices.numpy(), raw)
-        if len(raw):
-            self.max_priority = max(self.max_priority, float(raw.max()))
-
-    def state_dict(self) -> dict:
-        """Everything needed to resume, as plain tensors, numbers and strings: ``torch.save`` it and
-        load it back with ``torch.load(..., weights_only=True)``."""
-        return {
-            "config": self._config(),
-            "storage": {name: store.cpu() for name, store in self.storage.items()},
-            "task_ids": self.task_ids.clone(),
-            "priorities": torch.from_numpy(self.priorities.copy()),
-            "counters": {"size": self.size, "num_seen": self.num_seen, "num_sampled": self.num_sampled},
-            "max_priority": self.max_priority,
-            "generator": self.generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a ``state_dict`` of a buffer built with the same settings; the trees are rebuilt."""
-        if state["config"] != self._config():
-            raise ValueError(f"state was saved with settings {state['config']}, this buffer has {self._config()}")
-        self.storage = {name: store.to(self.device) for name, store in state["storage"].items()}
-        self.task_ids = state["task_ids"].clone()
-        self.priorities = state["priorities"].numpy().copy()
-        self.size, self.num_seen, self.num_sampled = (state["counters"][k] for k in ("size", "num_seen", "num_sampled"))
-        self.max_priority = float(state["max_priority"])
-        self.generator.set_state(state["generator"])
-        self.sum_tree, self.min_tree = SumTree(self.capacity), MinTree(self.capacity)
-        self._set_raw_priorities(np.arange(self.size), self.priorities[: self.size])
-
-    def _config(self) -> dict:
-        return {"capacity": self.capacity, "alpha": self.alpha, "beta_start": self.beta_start,
-                "beta_steps": self.beta_steps, "eps": self.eps, "eviction": self.eviction}
-
-    def _set_raw_priorities(self, slots: np.ndarray, raw: np.ndarray) -> None:
-        self.priorities[slots] = raw
-        scaled = raw**self.alpha
-        self.sum_tree.update(slots, scaled)
-        self.min_tree.update(slots, scaled)
-
-    def _draw(self, count: int, generator: torch.Generator) -> np.ndarray:
-        """``count`` independent draws from the sum-tree (with replacement)."""
-        uniforms = torch.rand(count, dtype=torch.float64, generator=generator).numpy()
-        return self.sum_tree.find_prefix(uniforms * self.sum_tree.root)
-
-    def _draw_distinct(self, count: int, generator: torch.Generator) -> np.ndarray:
-        """``count`` distinct items by successive sampling: redraw repeats with chosen leaves zeroed."""
-        chosen, zeroed = [], []
-        while count:
-            if self.sum_tree.root <= 0:  # only if priorities underflowed to 0; never with eps >= 1e-300
-                raise RuntimeError("all remaining priorities are 0: cannot draw distinct items")
-            draws = self._draw(count, generator)
-            _, first = np.unique(draws, return_index=True)
-            new = draws[np.sort(first)]  # distinct draws in the order they were made
-            chosen.append(new)
-            count -= len(new)
-            if count:
-                zeroed.append((new, self.sum_tree.nodes[new + self.sum_tree.size].copy()))
-                self.sum_tree.update(new, 0.0)
-        for slots, values in zeroed:
-            self.sum_tree.update(slots, values)
-        return np.concatenate(chosen)
 
     def _check_items(self, items: dict) -> int:
         if not items:
@@ -444,21 +406,135 @@ class ReplayBuffer:
         return batch
 
 
+@extend_class(ReplayBuffer)
+class ReplayBuffer:
+    def sample(self, batch_size: int, replace: bool | None = None, generator=None) -> ReplayBatch:
+        """Draw ``batch_size`` items with probability ``P(i)``. ``replace=None``: without replacement
+        when ``batch_size <= len(self)``, else with; ``False`` raises if the batch does not fit; ``True``
+        draws independently (the case in which the importance weights are exact at beta = 1).
+        ``generator``: a ``torch.Generator`` to draw from instead of the buffer's own."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer: push items first")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if replace is False and batch_size > self.size:
+            raise ValueError(f"batch_size {batch_size} > {self.size} items held: cannot sample without replacement")
+        generator = generator or self.generator
+        total = self.sum_tree.root
+        if replace or batch_size > self.size:
+            indices = self._draw(batch_size, generator)
+        else:
+            indices = self._draw_distinct(batch_size, generator)
+        probabilities = self.sum_tree.nodes[indices + self.sum_tree.size] / total
+        min_probability = self.min_tree.root / total
+        weights = importance_weights(torch.from_numpy(probabilities), self.size, self.beta, min_probability)
+        self.num_sampled += 1
+        index_tensor = torch.from_numpy(indices)
+        on_device = index_tensor.to(self.device)
+        return ReplayBatch(
+            items={name: store[on_device] for name, store in self.storage.items()},
+            indices=index_tensor,
+            task_ids=self.task_ids[index_tensor],
+            weights=weights.float().to(self.device),
+            probabilities=torch.from_numpy(probabilities),
+        )
+
+    def _draw(self, count: int, generator: torch.Generator) -> np.ndarray:
+        """``count`` independent draws from the sum-tree (with replacement)."""
+        uniforms = torch.rand(count, dtype=torch.float64, generator=generator).numpy()
+        return self.sum_tree.find_prefix(uniforms * self.sum_tree.root)
+
+    def _draw_distinct(self, count: int, generator: torch.Generator) -> np.ndarray:
+        """``count`` distinct items by successive sampling: redraw repeats with chosen leaves zeroed."""
+        chosen, zeroed = [], []
+        while count:
+            if self.sum_tree.root <= 0:  # only if priorities underflowed to 0; never with eps >= 1e-300
+                raise RuntimeError("all remaining priorities are 0: cannot draw distinct items")
+            draws = self._draw(count, generator)
+            _, first = np.unique(draws, return_index=True)
+            new = draws[np.sort(first)]  # distinct draws in the order they were made
+            chosen.append(new)
+            count -= len(new)
+            if count:
+                zeroed.append((new, self.sum_tree.nodes[new + self.sum_tree.size].copy()))
+                self.sum_tree.update(new, 0.0)
+        for slots, values in zeroed:
+            self.sum_tree.update(slots, values)
+        return np.concatenate(chosen)
+
+
+@extend_class(ReplayBuffer)
+class ReplayBuffer:
+    def update_priorities(self, indices, losses) -> None:
+        """Set ``p_i = |loss_i| + eps`` for buffer slots ``indices: (B,)`` from ``losses: (B,)`` (any
+        device, detached or not). NaN or infinite losses and slots not in use raise ValueError; a
+        repeated slot keeps its last loss. Call it before the next ``push``, which may reuse a sampled
+        slot for a new item."""
+        indices = torch.as_tensor(indices).reshape(-1).cpu()
+        losses = torch.as_tensor(losses).detach().reshape(-1).to("cpu", torch.float64)
+        if indices.shape != losses.shape:
+            raise ValueError(f"indices and losses must have the same length, got {len(indices)} and {len(losses)}")
+        if len(indices) and (indices.min() < 0 or indices.max() >= self.size):
+            low, high = int(indices.min()), int(indices.max())
+            raise ValueError(f"indices must be in [0, {self.size}) (slots in use), got {low}..{high}")
+        bad = ~torch.isfinite(losses)
+        if bad.any():
+            k = int(bad.nonzero()[0])
+            slot = int(indices[k])
+            raise ValueError(f"losses[{k}] = {losses[k].item()} (buffer index {slot}): losses must be finite")
+        raw = losses.abs().numpy() + self.eps
+        self._set_raw_priorities(indices.numpy(), raw)
+        if len(raw):
+            self.max_priority = max(self.max_priority, float(raw.max()))
+
+
+@extend_class(ReplayBuffer)
+class ReplayBuffer:
+    def state_dict(self) -> dict:
+        """Everything needed to resume, as plain tensors, numbers and strings: ``torch.save`` it and
+        load it back with ``torch.load(..., weights_only=True)``."""
+        return {
+            "config": self._config(),
+            "storage": {name: store.cpu() for name, store in self.storage.items()},
+            "task_ids": self.task_ids.clone(),
+            "priorities": torch.from_numpy(self.priorities.copy()),
+            "counters": {"size": self.size, "num_seen": self.num_seen, "num_sampled": self.num_sampled},
+            "max_priority": self.max_priority,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a ``state_dict`` of a buffer built with the same settings; the trees are rebuilt."""
+        if state["config"] != self._config():
+            raise ValueError(f"state was saved with settings {state['config']}, this buffer has {self._config()}")
+        self.storage = {name: store.to(self.device) for name, store in state["storage"].items()}
+        self.task_ids = state["task_ids"].clone()
+        self.priorities = state["priorities"].numpy().copy()
+        self.size, self.num_seen, self.num_sampled = (state["counters"][k] for k in ("size", "num_seen", "num_sampled"))
+        self.max_priority = float(state["max_priority"])
+        self.generator.set_state(state["generator"])
+        self.sum_tree, self.min_tree = SumTree(self.capacity), MinTree(self.capacity)
+        self._set_raw_priorities(np.arange(self.size), self.priorities[: self.size])
+
+
 def replay_step(model, optimizer, loss_fn, current: dict, buffer: ReplayBuffer | None, replay_batch_size: int,
                 replay_weight: float = 0.5) -> dict:
     """One optimiser step on a current batch mixed with a prioritised replay batch.
 
-    ``loss_fn(model, items) -> (B,)`` per-item losses for a dict of ``(B, ...)`` tensors; ``current``
-    is such a dict with the buffer's item names (both batches go through one call).
-    Loss = ``(1 - replay_weight) * mean(current) + replay_weight * mean(w * replay)`` with ``w`` the
-    importance weights; with no buffer, or an empty one, the current batch carries all
-    of it. Afterwards the replayed items' priorities are updated with their losses. Does not push
-    ``current`` (the caller decides what is new). Returns ``{"loss", "current", "replay"}`` floats.
+    ``current``: dict name -> ``(B, ...)`` tensors with the buffer's item names (e.g. ``x: (B, D)``,
+    ``y: (B, 1)``); the replay batch is ``(R, ...)`` with ``R = replay_batch_size`` (int >= 1).
+    ``loss_fn(model, items) -> (B + R,)`` per-item losses for such a dict (both batches go through
+    one call, concatenated along dim 0). Loss = ``(1 - replay_weight) * mean(current) +
+    replay_weight * mean(w * replay)`` with ``w: (R,)`` the importance weights and ``replay_weight``
+    a number in [0, 1]; with no buffer, or an empty one, the current batch carries all of it.
+    Afterwards the replayed items' priorities are updated with their ``(R,)`` losses. Does not push
+    ``current`` (the caller decides what is new). Returns ``{"loss", "current", "replay"}`` floats
+    (``replay`` is NaN when nothing was replayed).
     """
-    if not 0.0 <= replay_weight <= 1.0:
-        raise ValueError(f"replay_weight must be in [0, 1], got {replay_weight!r}")
+    _check_share("replay_weight", replay_weight)
     replay = None
     if buffer is not None and len(buffer) > 0 and replay_weight > 0:
+        _check_count("replay_batch_size", replay_batch_size, minimum=1)
         replay = buffer.sample(replay_batch_size)
         # one forward pass over both batches: for small models the per-call overhead is the cost
         both = {name: torch.cat([current[name], replay.items[name]]) for name in current}
@@ -477,8 +553,17 @@ def replay_step(model, optimizer, loss_fn, current: dict, buffer: ReplayBuffer |
     return {"loss": loss.item(), "current": current_loss.item(), "replay": replay_mean}
 
 
+def _check_share(name: str, value) -> None:
+    """ValueError unless ``value`` is a real number (not bool) in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+
+
 def regression_losses(model, items: dict) -> torch.Tensor:
-    """Per-example squared error of ``model(items["x"]): (B, 1)`` against ``items["y"]``; returns ``(B,)``."""
+    """Per-example squared error of ``model(items["x"])`` against ``items["y"]``.
+
+    ``items["x"]: (B, D)``, ``items["y"]: (B, O)`` with ``model: (B, D) -> (B, O)`` (O = 1 on the main
+    stream); returns ``(B,)``, the mean over the O outputs of each example."""
     return F.mse_loss(model(items["x"]), items["y"], reduction="none").mean(dim=1)
 
 
@@ -496,8 +581,16 @@ def train_with_replay(
 ) -> StreamRun:
     """Train task after task with ``replay_step`` (``buffer=None``: naive). Each task is visited in
     shuffled epochs of ``batch_size`` examples (the last batch of an epoch may be smaller); examples are
-    pushed into the buffer once, after the step that first showed them. Returns R (test MSE after
-    each task) and the untrained baseline; no curves."""
+    pushed into the buffer once, after the step that first showed them, as ``x: (b, D)``, ``y: (b, 1)``.
+    ``steps_per_task``, ``batch_size`` (and ``replay_batch_size`` with a buffer): ints >= 1;
+    ``replay_weight``: a number in [0, 1].
+    Returns a ``StreamRun`` with R ``(T, T)`` (test MSE on every task after each of the T tasks) and
+    the untrained baseline ``(T,)``; no curves."""
+    _check_count("steps_per_task", steps_per_task, minimum=1)
+    _check_count("batch_size", batch_size, minimum=1)
+    if buffer is not None:
+        _check_count("replay_batch_size", replay_batch_size, minimum=1)
+    _check_share("replay_weight", replay_weight)
     device = device or next(model.parameters()).device
     generator = make_generator(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
+import helpers.replay
 from helpers.foundations import make_generator, make_main_stream, make_mlp
 from helpers.replay import (
     EVICTION_POLICIES,
@@ -200,7 +201,7 @@ def test_beta_is_annealed_to_one():
         betas.append(buffer.beta)
         buffer.sample(2)
     assert betas[0] == 0.4 and math.isclose(betas[5], 0.7) and betas[10:] == [1.0] * 5
-    assert linear_beta(3, 0.5, 0) == 1.0
+    assert linear_beta(3, 0.5, 1) == 1.0 and linear_beta(0, 0.5, 1) == 0.5
 
 
 def test_new_items_enter_at_max_priority_and_duplicates_last_wins():
@@ -363,3 +364,84 @@ def test_state_dict_round_trip_continues_identically():
     assert torch.equal(buffer.push(1, x=torch.zeros(6, 2)), restored.push(1, x=torch.zeros(6, 2)))
     with pytest.raises(ValueError, match="settings"):
         ReplayBuffer(8, alpha=0.0).load_state_dict(buffer.state_dict())
+
+
+@pytest.mark.parametrize(("step", "beta_steps", "name"), [
+    (-1, 10, "step"), (1.5, 10, "step"), (True, 10, "step"),
+    (0, 0, "beta_steps"), (0, -5, "beta_steps"), (0, 2.0, "beta_steps"), (0, None, "beta_steps"),
+])
+def test_linear_beta_rejects_bad_arguments(step, beta_steps, name):
+    with pytest.raises(ValueError, match=name):
+        linear_beta(step, 0.4, beta_steps)
+
+
+def test_buffer_rejects_bad_beta_steps():
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="beta_steps"):
+            ReplayBuffer(4, beta_steps=bad)
+    assert ReplayBuffer(4, beta_steps=np.int64(7)).beta_steps == 7
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, float("nan"), float("inf")])
+def test_importance_weights_reject_bad_probabilities_naming_the_index(bad):
+    with pytest.raises(ValueError, match=r"probabilities\[2\]"):
+        importance_weights(torch.tensor([0.2, 0.3, bad, 0.5]), 4, 0.5)
+    with pytest.raises(ValueError, match=r"min_probability\[0\]"):
+        importance_weights(torch.tensor([0.2, 0.3]), 4, 0.5, min_probability=bad)
+
+
+def test_set_raw_priorities_keeps_the_last_write_of_a_repeated_slot():
+    buffer = filled_buffer([1.0, 2.0, 3.0, 4.0])
+    slots = np.array([1, 3, 1, 1, 3] * 40)  # many duplicates: NumPy's own order would be undefined
+    raw = np.arange(len(slots), dtype=np.float64) + 1.0
+    buffer._set_raw_priorities(slots, raw)
+    assert buffer.priorities[1] == raw[-2] and buffer.priorities[3] == raw[-1]
+    assert_tree_consistent(buffer)
+    buffer.update_priorities(torch.tensor([0, 2, 0]), torch.tensor([5.0, 1.0, 0.25]))
+    assert math.isclose(buffer.priorities[0], 0.25 + 1e-3) and math.isclose(buffer.priorities[2], 1.0 + 1e-3)
+    assert_tree_consistent(buffer)
+
+
+def test_train_with_replay_and_replay_step_name_bad_arguments():
+    stream = make_main_stream(2, 32, 16, seed=0)
+    model = make_mlp(stream.input_dim, hidden=8, seed=0)
+    for name, kwargs in (("batch_size", {"batch_size": 0}), ("steps_per_task", {"steps_per_task": 0}),
+                         ("replay_weight", {"replay_weight": None}), ("replay_weight", {"replay_weight": 1.5}),
+                         ("replay_batch_size", {"replay_batch_size": 0, "buffer": ReplayBuffer(8)})):
+        with pytest.raises(ValueError, match=name):
+            train_with_replay(model, stream, **kwargs)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    buffer = ReplayBuffer(8, seed=0)
+    buffer.push(0, x=torch.zeros(4, stream.input_dim), y=torch.zeros(4, 1))
+    current = {"x": torch.zeros(2, stream.input_dim), "y": torch.zeros(2, 1)}
+    for bad in (None, "0.5", -0.1, float("nan"), True):
+        with pytest.raises(ValueError, match="replay_weight"):
+            replay_step(model, optimizer, regression_losses, current, buffer, 2, replay_weight=bad)
+    with pytest.raises(ValueError, match="replay_batch_size"):
+        replay_step(model, optimizer, regression_losses, current, buffer, 0)
+    replay_step(model, optimizer, regression_losses, current, None, 0)  # nothing replayed: the size is unused
+
+
+def test_weights_are_exact_with_replacement_and_approximate_without():
+    """At beta = 1, E[w_i * (times i is drawn)] / (B * P_min) is 1 for every item with independent draws;
+    without replacement the likeliest item falls clearly short of it."""
+    losses, batch_size, batches = [0.2, 1.0, 3.0, 8.0], 3, 3000
+    ratios = {}
+    for replace in (True, False):
+        buffer = filled_buffer(losses, alpha=1.0, seed=1)
+        buffer.beta_start = 1.0
+        total = np.zeros(len(losses))
+        for _ in range(batches):
+            batch = buffer.sample(batch_size, replace=replace)
+            np.add.at(total, batch.indices.numpy(), batch.weights.double().numpy())
+        p = buffer.sum_tree.leaves / buffer.sum_tree.root
+        ratios[replace] = total / batches / (batch_size * p.min())
+    np.testing.assert_allclose(ratios[True], 1.0, atol=0.08)
+    assert ratios[False][-1] < 0.8, ratios  # the exact inclusion probability is far below B * P(i) here
+
+
+def test_methods_added_in_later_cells_belong_to_one_class():
+    for name in ("push", "sample", "update_priorities", "state_dict", "load_state_dict", "_draw_distinct"):
+        method = getattr(ReplayBuffer, name)
+        assert method.__qualname__ == f"ReplayBuffer.{name}" and not hasattr(helpers.replay, name)
+    assert helpers.replay.ReplayBuffer is ReplayBuffer and ReplayBuffer.__mro__ == (ReplayBuffer, object)
