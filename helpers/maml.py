@@ -81,16 +81,36 @@ LearningRate = float | dict[str, torch.Tensor]
 BATCHING = ("auto", "vmap", "loop")
 
 
-def _check_steps(steps) -> None:
+def _check_steps(steps, name: str = "steps") -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        raise ValueError(f"{name} must be an int >= 0, got {steps!r}")
 
 
-def _check_lr(name: str, lr) -> None:
-    if isinstance(lr, dict):
-        return  # learned (Meta-SGD) rates: the optimiser may move them anywhere
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {lr!r}")
+def _check_lr(name: str, lr, params: Params | None = None) -> None:
+    """A number must be finite and > 0. A dict (Meta-SGD: one step size per weight) must hold a finite
+    tensor for every parameter in ``params``, shaped like it. Fixed rates (tensors without grad) must be
+    >= 0 (0 freezes a weight); rates being meta-learned (``requires_grad``) may take either sign, since
+    Meta-SGD (Li et al. 2017) learns the direction of the update as well as its size."""
+    if not isinstance(lr, dict):
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {lr!r}")
+        return
+    if params is not None:
+        missing = [k for k in params if k not in lr]
+        if missing:
+            raise ValueError(f"{name} has no step size for parameter(s) {missing}; it needs one tensor per "
+                             f"parameter: {list(params)}")
+    for key, rate in lr.items():
+        if not isinstance(rate, torch.Tensor):
+            raise ValueError(f"{name}[{key!r}] must be a tensor, got {type(rate).__name__}")
+        if params is not None and key in params and rate.shape != params[key].shape:
+            raise ValueError(f"{name}[{key!r}] has shape {tuple(rate.shape)}, parameter {key!r} has "
+                             f"{tuple(params[key].shape)}")
+        if not torch.isfinite(rate).all():
+            raise ValueError(f"{name}[{key!r}] holds NaN or infinite step sizes; they must be finite")
+        if not rate.requires_grad and (rate < 0).any():
+            raise ValueError(f"{name}[{key!r}] holds negative step sizes (min {rate.min().item():.3g}); fixed "
+                             "step sizes must be >= 0")
 
 
 def _check_pair(x_name: str, x, y_name: str, y, task_dims: int) -> None:
@@ -165,10 +185,10 @@ def adapt(model: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor, st
     """
     _check_pair("support_x", support_x, "support_y", support_y, task_dims=0)
     _check_steps(steps)
-    _check_lr("lr", lr)
+    params = dict(model.named_parameters()) if params is None else params
+    _check_lr("lr", lr, params)
     if reset is not None:
         reset(model)
-    params = dict(model.named_parameters()) if params is None else params
     buffers = {k: b.clone() for k, b in model.named_buffers()}
     _probe_output(model, params, buffers, support_x, support_y, "support_y")
     return inner_loop(model, params, buffers, support_x, support_y, steps, lr, first_order, loss_fn, functional=False)
@@ -194,8 +214,8 @@ def query_losses(model: nn.Module, tasks: TaskBatch, steps: int, lr: LearningRat
     _check_pair("support_x", tasks.support_x, "support_y", tasks.support_y, task_dims=1)
     _check_pair("query_x", tasks.query_x, "query_y", tasks.query_y, task_dims=1)
     _check_steps(steps)
-    _check_lr("lr", lr)
     params = dict(model.named_parameters()) if params is None else params
+    _check_lr("lr", lr, params)
     if batched == "vmap":
         buffers = dict(model.named_buffers())
 
@@ -235,9 +255,9 @@ def adaptation_curve(model: nn.Module, tasks: TaskBatch, max_steps: int = 10, lr
         raise ValueError(f"batched must be 'vmap' or 'loop', got {batched!r}")
     _check_pair("support_x", tasks.support_x, "support_y", tasks.support_y, task_dims=1)
     _check_pair("query_x", tasks.query_x, "query_y", tasks.query_y, task_dims=1)
-    _check_steps(max_steps)
-    _check_lr("lr", lr)
+    _check_steps(max_steps, "max_steps")
     params = {k: p.detach() for k, p in (dict(model.named_parameters()) if params is None else params).items()}
+    _check_lr("lr", lr, params)
     lr = {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else lr
     if batched == "vmap":
         buffers = dict(model.named_buffers())
@@ -259,8 +279,13 @@ def adaptation_curve(model: nn.Module, tasks: TaskBatch, max_steps: int = 10, lr
 def mean_ci95(values: torch.Tensor) -> tuple[float, float]:
     """Mean and half-width of the normal-approximation 95% confidence interval of ``values: (n,)``."""
     values = torch.as_tensor(values, dtype=torch.float64).flatten()
+    if values.numel() == 0:
+        raise ValueError("values is empty: need at least 2 values for a confidence interval")
     if values.numel() < 2:
-        raise ValueError(f"need at least 2 values for a confidence interval, got {values.numel()}")
+        raise ValueError(f"values: need at least 2 values for a confidence interval, got {values.numel()}")
+    if not torch.isfinite(values).all():
+        bad = int((~torch.isfinite(values)).sum())
+        raise ValueError(f"values holds {bad} NaN or infinite entr{'y' if bad == 1 else 'ies'} of {values.numel()}")
     return values.mean().item(), 1.96 * values.std().item() / math.sqrt(values.numel())
 
 
@@ -283,7 +308,7 @@ class MAML:
             raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
         _check_lr("inner_lr", inner_lr)
         _check_lr("outer_lr", outer_lr)
-        _check_steps(inner_steps)
+        _check_steps(inner_steps, "inner_steps")
         if batched not in BATCHING:
             raise ValueError(f"batched must be one of {BATCHING}, got {batched!r}")
         self.model, self.inner_steps, self.first_order = model, inner_steps, first_order
@@ -327,7 +352,7 @@ class MAML:
     def fit(self, sample_tasks: Callable[[torch.Generator], TaskBatch], iterations: int, seed: int = 0,
             desc: str = "meta-training") -> torch.Tensor:
         """``iterations`` meta-steps on batches from ``sample_tasks(generator)``; returns their losses."""
-        _check_steps(iterations)
+        _check_steps(iterations, "iterations")
         generator = make_generator(seed)
         losses = torch.empty(iterations)
         for i in progress(range(iterations), desc=desc):
@@ -353,7 +378,7 @@ def pretrain_multitask(model: nn.Module, sample_tasks: Callable[[torch.Generator
     Support and query points of each batch are pooled; the model never sees which task a point came
     from, so it learns the task-agnostic average. Returns the losses ``(iterations,)``.
     """
-    _check_steps(iterations)
+    _check_steps(iterations, "iterations")
     _check_lr("lr", lr)
     generator = make_generator(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

@@ -16,6 +16,7 @@ from helpers.maml import (
     adaptation_curve,
     make_sine_mlp,
     mean_ci95,
+    pretrain_multitask,
     query_losses,
     sample_sine_tasks,
 )
@@ -150,6 +151,60 @@ def test_bad_input_raises_value_error(call, match):
     batch = tasks(n=1)
     with pytest.raises(ValueError, match=match):
         call(make_sine_mlp(), batch.support_x[0], batch.support_y[0])
+
+
+def sgd_rates(model, value=0.01):
+    return {k: torch.full_like(p, value) for k, p in model.named_parameters()}
+
+
+def test_bad_meta_sgd_learning_rates_name_the_parameter():
+    model, batch = make_sine_mlp(), tasks(n=2)
+    x, y = batch.support_x[0], batch.support_y[0]
+    missing = sgd_rates(model)
+    del missing["2.bias"]
+    nan, negative, wrong_shape = sgd_rates(model), sgd_rates(model), sgd_rates(model)
+    nan["0.weight"][3, 0] = float("nan")
+    negative["4.weight"][0, 1] = -0.01
+    wrong_shape["2.weight"] = torch.full((3,), 0.01)
+    cases = ((missing, r"2\.bias"), (nan, r"lr\['0\.weight'\].*NaN"), (negative, r"lr\['4\.weight'\].*negative"),
+             (wrong_shape, r"lr\['2\.weight'\].*shape"))
+    for rates, match in cases:
+        with pytest.raises(ValueError, match=match):
+            adapt(model, x, y, steps=1, lr=rates)
+        with pytest.raises(ValueError, match=match):
+            query_losses(model, batch, steps=1, lr=rates)
+        with pytest.raises(ValueError, match=match):
+            adaptation_curve(model, batch, 2, rates)
+    # valid fixed rates (0 freezes a weight) work and equal the scalar rate where they agree
+    rates = sgd_rates(model)
+    torch.testing.assert_close(query_losses(model, batch, 2, rates), query_losses(model, batch, 2, 0.01))
+    rates["0.bias"].zero_()
+    adapt(model, x, y, steps=1, lr=rates)
+    # rates being meta-learned (Meta-SGD) may change sign: they learn the update's direction too
+    learned = {k: v.requires_grad_() for k, v in sgd_rates(model, -0.01).items()}
+    assert torch.isfinite(query_losses(model, batch, 1, learned)).all()
+
+
+@pytest.mark.parametrize("values, match", [
+    (torch.tensor([]), "empty"),
+    ([], "empty"),
+    (torch.tensor([1.0, float("nan"), 2.0]), "NaN"),
+    (torch.tensor([1.0, float("inf")]), "NaN or infinite"),
+])
+def test_mean_ci95_rejects_empty_and_nan(values, match):
+    with pytest.raises(ValueError, match=match):
+        mean_ci95(values)
+
+
+def test_iterations_errors_name_iterations():
+    sample = partial(sample_sine_tasks, 2, 5, 5)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="^iterations must be"):
+            MAML(make_sine_mlp()).fit(sample, bad)
+        with pytest.raises(ValueError, match="^iterations must be"):
+            pretrain_multitask(make_sine_mlp(), sample, bad)
+    with pytest.raises(ValueError, match="^inner_steps must be"):
+        MAML(make_sine_mlp(), inner_steps=-1)
 
 
 def test_bad_task_batch_raises_value_error():
