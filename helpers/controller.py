@@ -96,17 +96,25 @@ class MemoryController(nn.Module):
         return ControllerState(zeros, zeros.clone(), memory, reads)
 
     def forward(
-        self, x: torch.Tensor, state: ControllerState | None = None, return_trace: bool = False
+        self,
+        x: torch.Tensor,
+        state: ControllerState | None = None,
+        return_trace: bool = False,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, ControllerState] | tuple[torch.Tensor, ControllerState, dict[str, torch.Tensor]]:
         """Run the whole sequence. Returns ``outputs (B, T, output_size)`` and the final state.
 
-        ``state`` None starts a fresh episode. With ``return_trace`` also a dict of ``read_weights
-        (B, T, H_r, N)``, ``write_weights (B, T, H_w, N)`` and ``usage (B, T, N)`` for plotting.
+        ``state`` None starts a fresh episode (``initial_state``); with ``memory_init="noise"`` its memory
+        is drawn from ``generator`` (a CPU ``torch.Generator``), or from the global RNG when that is None.
+        ``generator`` is only used when ``state`` is None. With ``return_trace`` also a dict of
+        ``read_weights (B, T, H_r, N)``, ``write_weights (B, T, H_w, N)`` and ``usage (B, T, N)`` for plotting.
         """
         check_sequence(x, self.input_size, self.output.weight)
         B, T, _ = x.shape
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         if state is None:
-            state = self.initial_state(B)
+            state = self.initial_state(B, generator=generator)
         if not isinstance(state, ControllerState):
             raise TypeError(f"state must be a ControllerState or None, got {type(state).__name__}")
         self.bank.check_state(state.memory)
@@ -138,6 +146,9 @@ class LSTMBaseline(nn.Module):
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int):
         super().__init__()
+        for name, value in (("input_size", input_size), ("output_size", output_size), ("hidden_size", hidden_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.input_size = input_size
         self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
         self.output = nn.Linear(hidden_size, output_size)
@@ -174,6 +185,12 @@ class RecallTask:
     value_dim: int = 8
     num_queries: int = 4
 
+    def __post_init__(self):
+        for name in ("key_dim", "value_dim", "num_queries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+
     @property
     def input_size(self) -> int:
         return self.key_dim + self.value_dim + 2
@@ -209,8 +226,11 @@ class RecallTask:
 def masked_loss(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """Mean loss over scored steps. ``outputs, targets (B, T, O)``; ``mask (B, T)`` 1 where scored.
 
-    ``kind``: ``bce`` (outputs are logits, targets in {0, 1}) or ``mse``.
+    ``kind``: ``bce`` (outputs are logits, targets in {0, 1}) or ``mse``. Returns a scalar tensor.
     """
+    for name, value in (("outputs", outputs), ("targets", targets), ("mask", mask)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if outputs.shape != targets.shape or mask.shape != outputs.shape[:2]:
         raise ValueError(f"outputs and targets must share shape (B, T, O) and mask be (B, T); got "
                          f"{tuple(outputs.shape)}, {tuple(targets.shape)}, {tuple(mask.shape)}")
@@ -225,7 +245,11 @@ def masked_loss(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
 
 
 def bits_wrong(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> float:
-    """Average number of wrong bits per scored step (a bit is 1 when its logit is > 0)."""
+    """Average number of wrong bits per scored step (a bit is 1 when its logit is > 0).
+
+    ``logits, targets (B, T, O)`` (targets in {0, 1}); ``mask (B, T)`` 1 where scored. Returns a Python float
+    in [0, O]: wrong bits summed over O, averaged over the scored steps.
+    """
     wrong = ((logits > 0).float() != targets).float().sum(-1)  # (B, T)
     return ((wrong * mask).sum() / mask.sum().clamp_min(1)).item()
 
@@ -273,11 +297,16 @@ def fit(
     eval_every: int = 0,
     desc: str = "training",
 ) -> dict[str, torch.Tensor]:
-    """Adam for ``steps`` updates on ``sample_batch(step) -> (x, y, mask)``.
+    """Adam for ``steps`` updates on ``sample_batch(step) -> (x (B, T, I), y (B, T, O), mask (B, T))``.
 
-    Returns ``losses (steps,)`` and, when ``evaluate`` and ``eval_every`` are given, ``eval_steps`` and
-    ``eval_values`` (``evaluate(model)`` every ``eval_every`` steps and at the end).
+    Returns a dict of 1-D float tensors: ``losses (steps,)``, the mean training loss of each step; ``eval_steps
+    (E,)`` and ``eval_values (E,)``, ``evaluate(model)`` after every ``eval_every`` steps and at the end
+    (``E = 0``, empty tensors, unless ``evaluate`` and ``eval_every > 0`` are given).
     """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
+        raise ValueError(f"eval_every must be a non-negative int (0 = never), got {eval_every!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses, eval_steps, eval_values = torch.empty(steps), [], []
     for step in progress(range(steps), desc=desc):
@@ -310,6 +339,10 @@ class CopyTask:
 
     bits: int = 8
 
+    def __post_init__(self):
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or self.bits < 1:
+            raise ValueError(f"bits must be a positive int, got {self.bits!r}")
+
     @property
     def input_size(self) -> int:
         return self.bits + 1
@@ -334,7 +367,15 @@ class CopyTask:
         return x, y, mask
 
     def sampler(self, batch_size: int, min_length: int, max_length: int, seed: int, device="cpu"):
-        """A ``sample_batch(step)`` for ``fit``: each batch has one length drawn from ``min..max_length``."""
+        """A ``sample_batch(step)`` for ``fit``: each batch has one length drawn from ``min..max_length``.
+
+        Each call returns ``x (B, 2L + 1, bits + 1)``, ``y (B, 2L + 1, bits)``, ``mask (B, 2L + 1)`` on ``device``.
+        """
+        for name, value in (("batch_size", batch_size), ("min_length", min_length), ("max_length", max_length)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if min_length > max_length:
+            raise ValueError(f"min_length must be <= max_length, got min_length={min_length}, max_length={max_length}")
         generator = make_generator(seed)
 
         def sample(step: int):
@@ -370,7 +411,11 @@ def with_memory_size(model: MemoryController, memory_size: int) -> MemoryControl
 
 @torch.no_grad()
 def copy_errors(model: nn.Module, task: CopyTask, length: int, episodes: int, seed: int) -> float:
-    """Bits wrong per sequence (of ``length * bits``) on fresh sequences. Leaves the model unchanged."""
+    """Bits wrong per sequence on ``episodes`` fresh sequences of ``length`` items. Leaves the model unchanged.
+
+    The model maps ``x (episodes, 2 * length + 1, bits + 1)`` to logits ``(episodes, 2 * length + 1, bits)``.
+    Returns a Python float in [0, length * bits]: wrong bits per sequence, averaged over the episodes.
+    """
     was_training = model.training
     model.eval()
     x, y, mask = task.sample(episodes, length, make_generator(seed))

@@ -68,8 +68,36 @@ def _check_tensor(name: str, value, shape: tuple, names: str, like: torch.Tensor
         raise ValueError(f"{name} must be on device {like.device} (like the memory), got {value.device}")
 
 
+def _check_shape(name: str, value, shape: tuple, names: str) -> None:
+    """Cheap check for the free functions: ``value`` is a tensor of exactly ``shape`` (no silent broadcasting)."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {names} = {tuple(shape)}, got {type(value).__name__}")
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {names} = {tuple(shape)}, got {tuple(value.shape)}")
+
+
+def _check_memory(memory) -> tuple[int, int, int]:
+    """``memory`` must be a ``(B, N, D)`` tensor; returns ``(B, N, D)``."""
+    if not isinstance(memory, torch.Tensor):
+        raise TypeError(f"memory must be a torch.Tensor of shape (B, N, D), got {type(memory).__name__}")
+    if memory.ndim != 3:
+        raise ValueError(f"memory must have shape (B, N, D), got {tuple(memory.shape)}")
+    return tuple(memory.shape)
+
+
+def _check_heads(name: str, value, B: int, last: int, last_name: str) -> int:
+    """``value`` must be a ``(B, H, last)`` tensor for some number of heads H >= 1; returns H."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, H, {last_name}), got {type(value).__name__}")
+    if value.ndim != 3 or value.shape[0] != B or value.shape[2] != last or value.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (B, H, {last_name}) = ({B}, H, {last}), got {tuple(value.shape)}")
+    return value.shape[1]
+
+
 def cosine_similarity(memory: torch.Tensor, keys: torch.Tensor, eps: float = COSINE_EPS) -> torch.Tensor:
     """Cosine similarity of every key with every slot: ``memory (B, N, D)``, ``keys (B, H, D)`` -> ``(B, H, N)``."""
+    B, _, D = _check_memory(memory)
+    _check_heads("keys", keys, B, D, "D")
     dots = torch.einsum("bhd,bnd->bhn", keys, memory)
     # sqrt(x + eps^2) rather than .norm(): the norm's gradient is undefined at an all-zero row
     key_norms = (keys.pow(2).sum(-1) + eps**2).sqrt()  # (B, H)
@@ -83,6 +111,9 @@ def content_weights(memory: torch.Tensor, keys: torch.Tensor, strengths: torch.T
     memory: (B, N, D);  keys: (B, H, D);  strengths: (B, H), the sharpness β >= 0.
     Returns weights (B, H, N), each row a distribution over the N slots.
     """
+    B, _, D = _check_memory(memory)
+    H = _check_heads("keys", keys, B, D, "D")
+    _check_shape("strengths", strengths, (B, H), "(B, H)")
     return torch.softmax(strengths.unsqueeze(-1) * cosine_similarity(memory, keys), dim=-1)
 
 
@@ -91,23 +122,43 @@ def erase_and_add(memory: torch.Tensor, weights: torch.Tensor, erase: torch.Tens
 
     Returns the new memory (B, N, D); the input is not modified.
     """
+    B, N, D = _check_memory(memory)
+    H = _check_heads("weights", weights, B, N, "N")
+    _check_shape("erase", erase, (B, H, D), "(B, H_w, D)")
+    _check_shape("add", add, (B, H, D), "(B, H_w, D)")
     keep = torch.prod(1 - weights.unsqueeze(-1) * erase.unsqueeze(2), dim=1)  # (B, N, D)
     return memory * keep + torch.einsum("bhn,bhd->bnd", weights, add)
 
 
 def read_memory(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Read vectors of all heads: ``memory (B, N, D)``, ``weights (B, H, N)`` -> ``(B, H, D)``."""
+    B, N, _ = _check_memory(memory)
+    _check_heads("weights", weights, B, N, "N")
     return torch.einsum("bhn,bnd->bhd", weights, memory)
+
+
+def _check_usage(usage) -> tuple[int, int]:
+    """``usage`` must be a ``(B, N)`` tensor; returns ``(B, N)``."""
+    if not isinstance(usage, torch.Tensor):
+        raise TypeError(f"usage must be a torch.Tensor of shape (B, N), got {type(usage).__name__}")
+    if usage.ndim != 2:
+        raise ValueError(f"usage must have shape (B, N), got {tuple(usage.shape)}")
+    return tuple(usage.shape)
 
 
 def usage_after_free(usage: torch.Tensor, read_weights: torch.Tensor, free_gates: torch.Tensor) -> torch.Tensor:
     """Release what was read: ``usage (B, N)``, ``read_weights (B, H_r, N)``, ``free_gates (B, H_r)`` -> ``(B, N)``."""
+    B, N = _check_usage(usage)
+    R = _check_heads("read_weights", read_weights, B, N, "N")
+    _check_shape("free_gates", free_gates, (B, R), "(B, H_r)")
     retention = torch.prod(1 - free_gates.unsqueeze(-1) * read_weights, dim=1)
     return usage * retention
 
 
 def usage_after_write(usage: torch.Tensor, write_weights: torch.Tensor) -> torch.Tensor:
     """Mark what was written as used: ``usage (B, N)``, ``write_weights (B, H_w, N)`` -> ``(B, N)``."""
+    B, N = _check_usage(usage)
+    _check_heads("write_weights", write_weights, B, N, "N")
     written = 1 - torch.prod(1 - write_weights, dim=1)
     return usage + (1 - usage) * written
 
@@ -117,6 +168,7 @@ def allocation_weights(usage: torch.Tensor) -> torch.Tensor:
 
     Ties (e.g. an empty memory) go to the lowest slot index, so allocation fills slots in order.
     """
+    _check_usage(usage)
     sorted_usage, order = torch.sort(usage, dim=-1, stable=True)
     before = torch.cumprod(sorted_usage, dim=-1)
     before = torch.cat([torch.ones_like(before[:, :1]), before[:, :-1]], dim=-1)  # exclusive product
@@ -135,6 +187,11 @@ def write_weighting(
 
     memory: (B, N, D);  usage: (B, N);  keys: (B, H_w, D);  strengths, allocation_gates, write_gates: (B, H_w).
     """
+    B, N, D = _check_memory(memory)
+    _check_shape("usage", usage, (B, N), "(B, N)")
+    W = _check_heads("keys", keys, B, D, "D")
+    for name, value in (("strengths", strengths), ("allocation_gates", allocation_gates), ("write_gates", write_gates)):
+        _check_shape(name, value, (B, W), "(B, H_w)")
     content = content_weights(memory, keys, strengths)
     allocations = []
     for h in range(keys.shape[1]):  # a loop over *write* heads (usually one): each sees the previous claims
@@ -151,6 +208,12 @@ def update_links(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """DNC temporal links after a write: ``link (B, H_w, N, N)``, ``precedence (B, H_w, N)``,
     ``write_weights (B, H_w, N)``. Returns the new ``(link, precedence)``."""
+    if not isinstance(link, torch.Tensor) or link.ndim != 4 or link.shape[-1] != link.shape[-2]:
+        got = tuple(link.shape) if isinstance(link, torch.Tensor) else type(link).__name__
+        raise ValueError(f"link must have shape (B, H_w, N, N), got {got}")
+    B, W, N, _ = link.shape
+    _check_shape("precedence", precedence, (B, W, N), "(B, H_w, N)")
+    _check_shape("write_weights", write_weights, (B, W, N), "(B, H_w, N)")
     w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
     link = (1 - w_i - w_j) * link + w_i * precedence.unsqueeze(-2)
     link = link * (1 - torch.eye(link.shape[-1], device=link.device, dtype=link.dtype))  # no self-links
@@ -161,6 +224,10 @@ def update_links(
 def directional_weights(link: torch.Tensor, read_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward and backward weights ``(B, H_r, N)`` each, from ``link (B, H_w, N, N)`` and the previous
     ``read_weights (B, H_r, N)``; summed over write heads."""
+    if not isinstance(link, torch.Tensor) or link.ndim != 4 or link.shape[-1] != link.shape[-2]:
+        got = tuple(link.shape) if isinstance(link, torch.Tensor) else type(link).__name__
+        raise ValueError(f"link must have shape (B, H_w, N, N), got {got}")
+    _check_heads("read_weights", read_weights, link.shape[0], link.shape[-1], "N")
     forward = torch.einsum("bwij,brj->bri", link, read_weights)
     backward = torch.einsum("bwji,brj->bri", link, read_weights)
     return forward, backward
@@ -266,8 +333,13 @@ class MemoryBank(nn.Module):
             read_modes=torch.softmax(parts["read_modes"].reshape(B, R, 3), dim=-1) if self.temporal_links else None,
         )
 
-    def check_interface(self, interface: MemoryInterface, like: torch.Tensor) -> None:
-        """Raise unless every field of ``interface`` has its documented shape, ``like``'s dtype and device."""
+    def check_interface(
+        self, interface: MemoryInterface, like: torch.Tensor, read_modes_optional: bool = False
+    ) -> None:
+        """Raise unless every field of ``interface`` has its documented shape, ``like``'s dtype and device.
+
+        ``read_modes_optional``: a bank with temporal links also accepts ``read_modes=None`` (``write`` ignores it).
+        """
         if not isinstance(interface, MemoryInterface):
             raise TypeError(f"interface must be a MemoryInterface, got {type(interface).__name__}")
         B, R, W, D = like.shape[0], self.read_heads, self.write_heads, self.D
@@ -278,7 +350,7 @@ class MemoryBank(nn.Module):
             "free_gates": ((B, R), "(B, H_r)"), "allocation_gates": ((B, W), "(B, H_w)"),
             "write_gates": ((B, W), "(B, H_w)"),
         }  # fmt: skip
-        if self.temporal_links:
+        if self.temporal_links and not (read_modes_optional and interface.read_modes is None):
             shapes["read_modes"] = ((B, R, 3), "(B, H_r, 3)")
         elif interface.read_modes is not None:
             raise ValueError("interface.read_modes must be None for a bank without temporal links")
@@ -286,7 +358,16 @@ class MemoryBank(nn.Module):
             _check_tensor(f"interface.{name}", getattr(interface, name), shape, names, like)
 
     def write(self, state: MemoryState, interface: MemoryInterface) -> MemoryState:
-        """Free, update usage, allocate and write. Returns the new state (read weights unchanged)."""
+        """Free, update usage, allocate and write. Returns the new state (read weights unchanged).
+
+        Checks ``state`` and ``interface`` like ``step`` (the read fields are checked too; ``read_modes`` may be None).
+        """
+        self.check_state(state)
+        self.check_interface(interface, state.memory, read_modes_optional=True)
+        return self._write(state, interface)
+
+    def _write(self, state: MemoryState, interface: MemoryInterface) -> MemoryState:
+        """``write`` without the checks (``step`` has already made them)."""
         usage = usage_after_write(state.usage, state.write_weights)
         usage = usage_after_free(usage, state.read_weights, interface.free_gates)
         weights = write_weighting(
@@ -322,5 +403,5 @@ class MemoryBank(nn.Module):
         """One write then one read. Returns ``reads (B, H_r, D)`` and the new state; nothing is modified in place."""
         self.check_state(state)
         self.check_interface(interface, state.memory)
-        state = self.write(state, interface)
+        state = self._write(state, interface)
         return self.read(state, interface.read_keys, interface.read_strengths, interface.read_modes)

@@ -217,3 +217,61 @@ def test_weights_round_trip_and_tamper_detection(tmp_path):
     path.write_bytes(path.read_bytes() + b"x")
     with pytest.raises(ValueError, match="SHA-256"):
         load_weights(make_model(seed=2), path)
+
+
+def test_bad_task_and_training_arguments_name_the_value():
+    from helpers.controller import CopyTask, fit
+
+    with pytest.raises(ValueError, match="key_dim must be a positive int, got 0"):
+        RecallTask(key_dim=0)
+    with pytest.raises(ValueError, match="num_queries must be a positive int"):
+        RecallTask(num_queries=-1)
+    with pytest.raises(ValueError, match="bits must be a positive int, got 0"):
+        CopyTask(bits=0)
+    with pytest.raises(ValueError, match="min_length must be <= max_length, got min_length=5, max_length=2"):
+        CopyTask(bits=4).sampler(2, 5, 2, seed=0)
+    with pytest.raises(ValueError, match="min_length must be a positive int"):
+        CopyTask(bits=4).sampler(2, 0, 2, seed=0)
+    model = make_model()
+    with pytest.raises(ValueError, match="steps must be a non-negative int, got -1"):
+        fit(model, lambda step: None, steps=-1)
+    with pytest.raises(ValueError, match="eval_every"):
+        fit(model, lambda step: None, steps=1, eval_every=-2)
+    empty = fit(model, lambda step: None, steps=0)
+    assert empty["losses"].shape == (0,) and empty["eval_steps"].shape == (0,)
+    with pytest.raises(TypeError, match="outputs must be a torch.Tensor, got list"):
+        masked_loss([[0.0]], torch.zeros(1, 1, 1), torch.ones(1, 1))
+    with pytest.raises(TypeError, match="mask must be a torch.Tensor, got NoneType"):
+        masked_loss(torch.zeros(1, 1, 1), torch.zeros(1, 1, 1), None)
+    for sizes, name in (((0, 3, 8), "input_size"), ((5, 0, 8), "output_size"), ((5, 3, 0), "hidden_size"),
+                        ((5, 3, 2.5), "hidden_size")):
+        with pytest.raises(ValueError, match=f"{name} must be a positive int"):
+            LSTMBaseline(*sizes)
+
+
+def test_copy_sampler_and_fit_shapes():
+    from helpers.controller import CopyTask, fit
+
+    task = CopyTask(bits=3)
+    x, y, mask = task.sampler(2, 2, 2, seed=0)(0)
+    assert x.shape == (2, 5, 4) and y.shape == (2, 5, 3) and mask.shape == (2, 5)
+    model = make_model(input_size=4, output_size=3)
+    run = fit(model, task.sampler(2, 1, 3, seed=0), steps=3, evaluate=lambda m: 0.5, eval_every=2)
+    assert run["losses"].shape == (3,) and run["eval_steps"].tolist() == [2, 3]
+    assert run["eval_values"].shape == (2,)
+
+
+def test_fresh_noise_memory_comes_from_the_generator():
+    config = MemoryConfig(memory_size=8, memory_dim=4, num_read_heads=1, num_write_heads=1,
+                          controller_hidden_size=12, memory_init="noise", memory_init_value=0.1)
+    torch.manual_seed(0)
+    model = MemoryController(5, 3, config)
+    x = sequence()
+    before = torch.random.get_rng_state()
+    a, _ = model(x, generator=make_generator(7))
+    assert torch.equal(torch.random.get_rng_state(), before)  # the global RNG was not used
+    b, _ = model(x, generator=make_generator(7))
+    c, _ = model(x, generator=make_generator(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    with pytest.raises(TypeError, match="generator"):
+        model(x, generator=7)

@@ -283,3 +283,72 @@ def test_temporal_bank_reads_forward_and_validates_modes():
             plain.initial_state(1),
             plain.parse_interface(torch.zeros(1, plain.interface_size))._replace(read_modes=torch.ones(1, 1, 3) / 3),
         )
+
+
+def test_write_checks_state_and_interface_like_step():
+    bank = make_bank()
+    state = bank.initial_state(2)
+    interface = bank.parse_interface(torch.zeros(2, bank.interface_size))
+    assert bank.write(state, interface).memory.shape == (2, 8, 4)
+    with pytest.raises(ValueError, match=r"interface.write_strengths must have shape \(B, H_w\) = \(2, 1\)"):
+        bank.write(state, interface._replace(write_strengths=torch.ones(2)))
+    with pytest.raises(ValueError, match=r"interface.add must have shape \(B, H_w, D\)"):
+        bank.write(state, interface._replace(add=torch.zeros(2, 4)))
+    with pytest.raises(ValueError, match=r"state.usage must have shape \(B, N\)"):
+        bank.write(state._replace(usage=torch.zeros(2, 1)), interface)
+    with pytest.raises(TypeError):
+        bank.write(tuple(state), interface)
+    # a bank with temporal links writes without read modes (write ignores them), but checks them when given
+    links = MemoryBank(MemoryConfig(memory_size=8, memory_dim=4, num_read_heads=2, num_write_heads=1),
+                       temporal_links=True)
+    link_state = links.initial_state(2)
+    links.write(link_state, interface)
+    with pytest.raises(ValueError, match=r"interface.read_modes must have shape \(B, H_r, 3\)"):
+        links.write(link_state, interface._replace(read_modes=torch.ones(2, 3)))
+
+
+def test_free_functions_reject_silent_broadcasting():
+    from helpers.memory import directional_weights, update_links, write_weighting
+
+    B, N, D, H = 2, 5, 3, 4
+    memory, keys = torch.randn(B, N, D), torch.randn(B, H, D)
+    with pytest.raises(ValueError, match=r"strengths must have shape \(B, H\) = \(2, 4\), got \(2, 1\)"):
+        content_weights(memory, keys, torch.ones(B, 1))
+    with pytest.raises(ValueError, match=r"strengths must have shape \(B, H\) = \(2, 4\), got \(4,\)"):
+        content_weights(memory, keys, torch.ones(H))
+    with pytest.raises(ValueError, match=r"keys must have shape \(B, H, D\) = \(2, H, 3\)"):
+        content_weights(memory, torch.randn(B, D), torch.ones(B, H))
+    with pytest.raises(ValueError, match=r"memory must have shape \(B, N, D\)"):
+        content_weights(torch.randn(N, D), keys, torch.ones(B, H))
+    with pytest.raises(TypeError, match="memory must be a torch.Tensor"):
+        read_memory([[0.0]], torch.ones(B, 1, N))
+    weights = torch.softmax(torch.randn(B, 1, N), -1)
+    with pytest.raises(ValueError, match=r"erase must have shape \(B, H_w, D\) = \(2, 1, 3\), got \(2, 3\)"):
+        erase_and_add(memory, weights, torch.ones(B, D), torch.ones(B, 1, D))
+    with pytest.raises(ValueError, match=r"add must have shape \(B, H_w, D\) = \(2, 1, 3\), got \(1, 1, 3\)"):
+        erase_and_add(memory, weights, torch.ones(B, 1, D), torch.ones(1, 1, D))
+    with pytest.raises(ValueError, match=r"weights must have shape \(B, H, N\) = \(2, H, 5\)"):
+        erase_and_add(memory, torch.ones(B, 1, N + 1), torch.ones(B, 1, D), torch.ones(B, 1, D))
+    with pytest.raises(ValueError, match=r"weights must have shape \(B, H, N\)"):
+        read_memory(memory, torch.ones(B, N))
+    usage = torch.rand(B, N)
+    with pytest.raises(ValueError, match=r"free_gates must have shape \(B, H_r\) = \(2, 1\)"):
+        usage_after_free(usage, weights, torch.ones(B))
+    with pytest.raises(ValueError, match=r"usage must have shape \(B, N\)"):
+        usage_after_write(torch.rand(N), weights)
+    with pytest.raises(ValueError, match=r"usage must have shape \(B, N\)"):
+        allocation_weights(torch.rand(B, N, 1))
+    with pytest.raises(ValueError, match=r"write_gates must have shape \(B, H_w\) = \(2, 1\)"):
+        write_weighting(memory, usage, keys[:, :1], torch.ones(B, 1), torch.ones(B, 1), torch.ones(B, 1, 1))
+    with pytest.raises(ValueError, match=r"usage must have shape \(B, N\) = \(2, 5\)"):
+        write_weighting(memory, usage[:1], keys[:, :1], torch.ones(B, 1), torch.ones(B, 1), torch.ones(B, 1))
+    link, precedence = torch.zeros(B, 1, N, N), torch.zeros(B, 1, N)
+    with pytest.raises(ValueError, match=r"write_weights must have shape \(B, H_w, N\)"):
+        update_links(link, precedence, torch.ones(B, N))
+    with pytest.raises(ValueError, match=r"link must have shape \(B, H_w, N, N\)"):
+        update_links(torch.zeros(B, N, N), precedence, weights)
+    with pytest.raises(ValueError, match=r"read_weights must have shape \(B, H, N\)"):
+        directional_weights(link, torch.ones(B, N))
+    # the shapes that are documented still work, with any number of heads (notebook 06 uses H = Q * H_r)
+    assert content_weights(memory, keys, torch.ones(B, H)).shape == (B, H, N)
+    assert erase_and_add(memory, torch.ones(B, 7, N), torch.ones(B, 7, D), torch.ones(B, 7, D)).shape == (B, N, D)
