@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from scipy.stats import t as student_t
 
-from helpers.agent import AgentConfig, ContinualAgent, run_agent
+from helpers.agent import AgentConfig, AgentRun, ContinualAgent
 from helpers.foundations import continual_metrics, make_generator, make_main_stream, make_mlp
 from helpers.plumbing import progress
 from helpers.replay import ReplayBuffer, replay_step
@@ -37,12 +38,15 @@ class RunResult:
 @dataclass
 class MethodRun:
     """What a method returns: ``R (T, T)``, ``baseline (T,)`` results before training, ``train_seconds``,
-    and the trained ``model`` (for a closer look; ``run_methods`` keeps only R and the metrics)."""
+    the trained ``model`` (for a closer look; ``run_methods`` keeps only R and the metrics) and
+    ``examples_seen``, the labelled examples that entered a gradient step, counted once per step they
+    were used in (None when not counted)."""
 
     R: torch.Tensor
     baseline: torch.Tensor
     train_seconds: float
     model: object = None
+    examples_seen: int | None = None
 
 
 def _check_seeds(seeds) -> list[int]:
@@ -64,9 +68,10 @@ def run_methods(
 ) -> list[RunResult]:
     """Run every ``methods[name](seed)`` for every seed; returns one ``RunResult`` per (seed, method).
 
-    A method returns an object with ``R (T, T)`` and ``baseline (T,)`` and, optionally, ``train_seconds``
-    (``MethodRun``, ``helpers.agent.AgentRun``). ``higher_is_better``: True for accuracies, False for
-    errors (it orients ``forgetting``).
+    A method returns a ``MethodRun`` (or notebook 06's ``helpers.agent.AgentRun``): ``R (T, T)``,
+    ``baseline (T,)``, ``train_seconds`` and, for a ``MethodRun`` that counted them, ``examples_seen``
+    (metric ``examples``). Anything else raises ``TypeError`` naming the method. ``higher_is_better``:
+    True for accuracies, False for errors (it orients ``forgetting``).
     """
     if not isinstance(methods, Mapping) or not methods:
         raise ValueError(f"methods must be a non-empty mapping name -> callable(seed), got {methods!r}")
@@ -80,9 +85,13 @@ def run_methods(
         start = time.perf_counter()
         run = methods[name](s)
         wall = time.perf_counter() - start
+        if not isinstance(run, (MethodRun, AgentRun)):
+            raise TypeError(f"methods[{name!r}]({s}) must return a MethodRun or AgentRun, got {type(run).__name__}")
         metrics = continual_metrics(run.R, higher_is_better=higher_is_better, baseline=run.baseline)
-        seconds = float(getattr(run, "train_seconds", wall))
-        results.append(RunResult(name, s, run.R.clone(), {**metrics, "seconds": seconds, "wall_seconds": wall}))
+        metrics |= {"seconds": float(run.train_seconds), "wall_seconds": wall}
+        if getattr(run, "examples_seen", None) is not None:
+            metrics["examples"] = float(run.examples_seen)
+        results.append(RunResult(name, s, run.R.clone(), metrics))
     return results
 
 
@@ -99,6 +108,8 @@ def per_seed(results: Sequence[RunResult], method: str, metric: str) -> torch.Te
 def summarise(results: Sequence[RunResult], metrics: Sequence[str] = METRICS) -> dict[str, dict[str, tuple]]:
     """``method -> metric -> (mean, std, n)`` over seeds; std is the sample standard deviation
     (divides by n - 1; 0 for a single seed). Methods keep the order they were run in."""
+    if not results:
+        raise ValueError("results must be a non-empty sequence of RunResult (from run_methods), got an empty one")
     summary = {}
     for method in dict.fromkeys(r.method for r in results):
         summary[method] = {}
@@ -109,15 +120,19 @@ def summarise(results: Sequence[RunResult], metrics: Sequence[str] = METRICS) ->
     return summary
 
 
-METRIC_LABELS = {"acc": "ACC", "bwt": "BWT", "forgetting": "forgetting", "seconds": "time (s)", "fwt": "FWT"}
+METRIC_LABELS = {"acc": "ACC", "bwt": "BWT", "forgetting": "forgetting", "seconds": "time (s)", "fwt": "FWT",
+                 "examples": "examples seen"}
 
 
 def results_table(results: Sequence[RunResult], metrics: Sequence[str] = METRICS, digits: int = 3,
                   scale: float = 1.0) -> str:
     """A Markdown table: one row per method, ``mean ± std`` per metric, and the number of seeds.
 
-    ``scale`` multiplies every metric but time (100 turns accuracies into percent).
+    ``scale`` multiplies every metric but time and ``examples`` (100 turns accuracies into percent);
+    ``examples`` (examples seen per run) is printed as a whole number, without ± when every seed agrees.
     """
+    if not results:
+        raise ValueError("results must be a non-empty sequence of RunResult (from run_methods), got an empty one")
     summary = summarise(results, metrics)
     header = "| method | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " | seeds |"
     lines = [header, "|" + "---|" * (len(metrics) + 2)]
@@ -125,6 +140,9 @@ def results_table(results: Sequence[RunResult], metrics: Sequence[str] = METRICS
         cells = []
         for metric in metrics:
             mean, std, _ = row[metric]
+            if metric == "examples":
+                cells.append(f"{mean:,.0f}" + (f" ± {std:,.0f}" if std > 0 else ""))
+                continue
             factor, places = (1.0, 2) if metric == "seconds" else (scale, digits)
             cells.append(f"{mean * factor:.{places}f} ± {std * factor:.{places}f}")
         n = next(iter(row.values()))[2]
@@ -134,20 +152,27 @@ def results_table(results: Sequence[RunResult], metrics: Sequence[str] = METRICS
 
 def compare(results: Sequence[RunResult], first: str, second: str, higher_is_better: bool = True,
             metric: str = "acc") -> dict:
-    """How much better ``first`` ends than ``second`` on ``metric``, seed by seed (runs paired by seed).
+    """How much better ``first`` ends than ``second`` on ``metric``, seed by seed (runs paired by seed):
+    a 95 % paired t-interval over the n seeds.
 
-    Returns ``gain`` (mean of the per-seed gains, positive = ``first`` better), ``se`` (its standard error),
-    ``wins`` (seeds where ``first`` is better), ``n`` and ``verdict``: ``"better"`` or ``"worse"`` when the
-    mean gain is more than two standard errors from zero, else ``"no reliable difference"``.
+    Returns ``gain`` (mean of the per-seed gains, positive = ``first`` better), ``se`` (its standard error,
+    sample std / sqrt(n)), ``t`` (Student's t quantile 0.975 with n - 1 degrees of freedom: 12.71 for n = 2,
+    4.30 for n = 3, 2.26 for n = 10), ``ci`` (``gain ± t · se``), ``wins`` (seeds where ``first`` is
+    better), ``n`` and ``verdict``: ``"better"`` or ``"worse"`` when the interval excludes zero, else
+    ``"no reliable difference"``.
     """
     seeds = [sorted(r.seed for r in results if r.method == m) for m in (first, second)]
     if seeds[0] != seeds[1] or len(seeds[0]) < 2:
         raise ValueError(f"compare needs {first!r} and {second!r} run on the same >= 2 seeds, got {seeds}")
     a, b = per_seed(results, first, metric), per_seed(results, second, metric)
     gains = a - b if higher_is_better else b - a
-    gain, se = gains.mean().item(), gains.std().item() / len(gains) ** 0.5
-    verdict = "better" if gain > 2 * se else "worse" if gain < -2 * se else "no reliable difference"
-    return {"gain": gain, "se": se, "wins": int((gains > 0).sum()), "n": len(gains), "verdict": verdict}
+    n = len(gains)
+    gain, se = gains.mean().item(), gains.std().item() / n**0.5
+    t = float(student_t.ppf(0.975, df=n - 1))
+    low, high = gain - t * se, gain + t * se
+    verdict = "better" if low > 0 else "worse" if high < 0 else "no reliable difference"
+    return {"gain": gain, "se": se, "t": t, "ci": (low, high), "wins": int((gains > 0).sum()), "n": n,
+            "verdict": verdict}
 
 
 ABLATION_VARIANTS = {
@@ -168,30 +193,69 @@ def variant_config(config: AgentConfig, name: str, seed: int) -> AgentConfig:
     return dataclasses.replace(config, seed=seed, **ABLATION_VARIANTS[name])
 
 
-def fit_jointly(config: AgentConfig, stream, episodes: int = 64, device=None) -> MethodRun:
-    """The multi-task upper bound with the agent's own network and step: at stage i, each step's
-    ``batch_size`` episodes come from tasks 0..i (how many from each drawn uniformly at random).
+def _replayed_episodes(agent: ContinualAgent) -> int:
+    """How many replayed episodes ``agent.train_step`` will add to its next step (its own rule: replay
+    starts after the first task boundary, from a non-empty buffer, with a replay weight > 0)."""
+    cfg, buffer = agent.config, agent.buffer
+    if buffer is None or agent.tasks_seen == 0 or len(buffer) == 0 or cfg.replay_weight <= 0:
+        return 0
+    return min(cfg.replay_batch_size, len(buffer))
 
-    ``config`` must switch replay and meta off (joint training sees all past data anyway). Returns R, the
-    ``(T, T)`` test query-MSE after each stage, and the untrained baseline.
+
+def fit_equal_budget(config: AgentConfig, stream, episodes: int = 64, device=None, joint: bool = False,
+                     desc: str = "agent") -> MethodRun:
+    """Train notebook 06's agent on ``stream`` with a fixed budget of ``batch_size + replay_batch_size``
+    episodes in every step, whatever the switches: a step that replays r episodes trains on
+    ``batch_size + replay_batch_size - r`` current ones. ``joint``: at stage i the current episodes come
+    from tasks 0..i (how many from each drawn uniformly at random); needs replay and meta off.
+
+    With ``use_meta`` the boundary hook (``agent.adapt_to``) runs before every task but the first.
+    Returns a ``MethodRun``: ``R (T, T)`` test query-MSE after each task on ``episodes`` test episodes per
+    task, ``baseline (T,)`` before training, ``train_seconds`` (training and boundary hook, not
+    evaluation), the agent, and ``examples_seen`` = steps · (B + R) · (K + Q), plus ``meta_steps ·
+    meta_shots`` per boundary hook.
     """
-    if config.use_replay or config.use_meta:
-        raise ValueError("fit_jointly needs use_replay=False and use_meta=False (joint training sees all data)")
+    if joint and (config.use_replay or config.use_meta):
+        raise ValueError("joint training needs use_replay=False and use_meta=False (it sees all past data anyway)")
     first = stream[0]
     agent = ContinualAgent(config, first.train_x.shape[1], first.train_y.shape[1], device=device)
     tasks = list(stream)
-    generator = make_generator(config.seed + 3)  # which task each episode comes from
+    per_step = config.batch_size + config.replay_batch_size  # episodes per step, the same for every variant
+    generator = make_generator(config.seed + 3)  # joint: which task each episode comes from
     baseline = agent.evaluate(tasks, episodes)
-    rows, seconds = [], 0.0
-    for i in progress(range(len(tasks)), desc="joint"):
+    rows, seconds, examples = [], 0.0, 0
+    for i in progress(range(len(tasks)), desc=desc):
         start = time.perf_counter()
+        if config.use_meta and agent.tasks_seen > 0:
+            agent.adapt_to(tasks[i])
+            examples += config.meta_steps * config.meta_shots
         for _ in range(config.steps_per_task):
-            counts = torch.bincount(torch.randint(i + 1, (config.batch_size,), generator=generator), minlength=i + 1)
-            parts = [agent.episodes(tasks[k], n) for k, n in enumerate(counts.tolist()) if n > 0]
-            agent.train_step({key: torch.cat([p[key] for p in parts]) for key in parts[0]}, i)
+            n = per_step - _replayed_episodes(agent)
+            if joint:
+                counts = torch.bincount(torch.randint(i + 1, (n,), generator=generator), minlength=i + 1)
+                parts = [agent.episodes(tasks[k], c) for k, c in enumerate(counts.tolist()) if c > 0]
+                batch = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+            else:
+                batch = agent.episodes(tasks[i], n)
+            agent.train_step(batch, i)
+            examples += per_step * (config.context_size + config.query_size)
+        agent.tasks_seen += 1
         seconds += time.perf_counter() - start
         rows.append(agent.evaluate(tasks, episodes))
-    return MethodRun(torch.stack(rows), baseline, seconds, agent)
+    return MethodRun(torch.stack(rows), baseline, seconds, agent, examples)
+
+
+def fit_jointly(config: AgentConfig, stream, episodes: int = 64, device=None) -> MethodRun:
+    """The multi-task upper bound with the agent's own network and step: ``fit_equal_budget`` with
+    ``joint=True``, so at stage i each step's ``batch_size + replay_batch_size`` episodes come from tasks
+    0..i. ``config`` must switch replay and meta off.
+
+    Returns a ``MethodRun``: ``R (T, T)`` test query-MSE after each stage (``episodes`` test episodes per
+    task), the untrained ``baseline (T,)``, ``train_seconds``, the agent and ``examples_seen``.
+    """
+    if config.use_replay or config.use_meta:
+        raise ValueError("fit_jointly needs use_replay=False and use_meta=False (joint training sees all data)")
+    return fit_equal_budget(config, stream, episodes, device, joint=True, desc="joint")
 
 
 def ablation_methods(
@@ -204,7 +268,8 @@ def ablation_methods(
     device=None,
 ) -> dict[str, Callable[[int], object]]:
     """``name -> method(seed)`` for ``run_methods``: each draws the main stream with ``seed`` and trains the
-    agent of ``variant_config(config, name, seed)`` on it (``fit_jointly`` for ``joint``)."""
+    agent of ``variant_config(config, name, seed)`` on it with ``fit_equal_budget`` (``batch_size +
+    replay_batch_size`` episodes per step for every variant; ``joint=True`` for ``joint``)."""
     names = list(ABLATION_VARIANTS) if variants is None else list(variants)
     for name in names:
         variant_config(config, name, 0)  # fail now, not after the first runs, on an unknown name
@@ -213,9 +278,7 @@ def ablation_methods(
         def method(seed: int):
             stream = make_main_stream(num_tasks, train_size, test_size, seed=seed)
             cfg = variant_config(config, name, seed)
-            if name == "joint":
-                return fit_jointly(cfg, stream, eval_episodes, device)
-            return run_agent(cfg, stream, episodes=eval_episodes, device=device, desc=name)
+            return fit_equal_budget(cfg, stream, eval_episodes, device, joint=name == "joint", desc=name)
         return method
 
     return {name: make(name) for name in names}
@@ -343,7 +406,9 @@ def train_split_digits(
 
     ``naive``: each task's data only. ``replay``: every step mixes a batch from a reservoir
     ``ReplayBuffer`` (``alpha`` 0 = uniform) via ``replay_step``; a task's examples are pushed once, in
-    its first epoch. ``joint``: at stage i, batches from all of tasks 0..i. Mini-batches only.
+    its first epoch. ``joint``: at stage i, batches from all of tasks 0..i. Mini-batches only. This is
+    van de Ven & Tolias's protocol: a replay step sees ``batch_size`` current images plus up to
+    ``replay_batch_size`` replayed ones, so replay sees more examples per step (``examples_seen``).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
@@ -363,7 +428,7 @@ def train_split_digits(
         buffer = ReplayBuffer(buffer_capacity, alpha=alpha, beta_steps=len(tasks) * steps_per_task,
                               eviction="reservoir", seed=seed, device=device)
     baseline = digit_accuracies(model, tasks, scenario, len(tasks))
-    rows, seconds = [], 0.0
+    rows, seconds, examples = [], 0.0, 0
     for task in progress(tasks, desc=f"{method}, {scenario}-IL"):
         start = time.perf_counter()
         seen = tasks[: task.task_id + 1] if method == "joint" else [task]
@@ -378,12 +443,15 @@ def train_split_digits(
             idx = order[position : position + batch_size].to(device)
             position += batch_size
             current = {"x": x[idx], "y": y[idx], "task": ids[idx]}
+            if buffer is not None and len(buffer) > 0 and replay_weight > 0:
+                examples += replay_batch_size  # replay_step's replayed batch (drawn with replacement if need be)
+            examples += len(idx)
             replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size, replay_weight)
             if buffer is not None and epoch == 0:
                 buffer.push(task.task_id, **current)
         seconds += time.perf_counter() - start
         rows.append(digit_accuracies(model, tasks, scenario, task.task_id + 1))
-    return MethodRun(torch.stack(rows), baseline, seconds, model)
+    return MethodRun(torch.stack(rows), baseline, seconds, model, examples)
 
 
 def _one_hot(labels: torch.Tensor) -> torch.Tensor:
@@ -417,8 +485,15 @@ def agent_digit_predictions(agent: ContinualAgent, tasks: Sequence[DigitTask], s
 
     One episode per test image (Q = 1), its context drawn from the exemplars of the image's task (task-IL)
     or of the first ``seen_tasks`` tasks (class-IL) by a private generator seeded with ``seed``; the answer
-    is the argmax over ``active_classes``. Changes no state of the agent.
+    is the argmax over ``active_classes``. Changes no state of the agent. ``seen_tasks`` must be in
+    1..len(tasks) and ``per_class`` a positive int.
     """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
+    if isinstance(seen_tasks, bool) or not isinstance(seen_tasks, int) or not 1 <= seen_tasks <= len(tasks):
+        raise ValueError(f"seen_tasks must be an int in [1, {len(tasks)}] (tasks learned so far), got {seen_tasks!r}")
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        raise ValueError(f"per_class must be a positive int (exemplars per digit), got {per_class!r}")
     generator = make_generator(seed)
     was_training = agent.net.training
     agent.net.eval()
@@ -458,8 +533,9 @@ def confusion_matrix(predictions: Sequence[torch.Tensor], tasks: Sequence[DigitT
 def train_agent_on_digits(tasks: Sequence[DigitTask], scenario: str, config: AgentConfig,
                           exemplars_per_class: int = 10, device=None) -> MethodRun:
     """Notebook 06's ``ContinualAgent`` (64 inputs, 10 one-hot outputs) on the tasks in order, with episode
-    contexts from the exemplar store; returns R, the ``(T, T)`` test accuracies. Meta-adaptation is not
-    used here (``config.use_meta`` must be False)."""
+    contexts from the exemplar store; returns a ``MethodRun`` with R, the ``(T, T)`` test accuracies, and
+    ``examples_seen`` (current and replayed episodes, K + Q images each). Meta-adaptation is not used here
+    (``config.use_meta`` must be False)."""
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
     if isinstance(exemplars_per_class, bool) or not isinstance(exemplars_per_class, int) or exemplars_per_class < 1:
@@ -470,7 +546,7 @@ def train_agent_on_digits(tasks: Sequence[DigitTask], scenario: str, config: Age
     generator = make_generator(config.seed + 3)
     eval_seed = config.seed + 4
     baseline = agent_digit_accuracies(agent, tasks, scenario, len(tasks), exemplars_per_class, eval_seed)
-    rows, seconds = [], 0.0
+    rows, seconds, examples = [], 0.0, 0
     for task in progress(tasks, desc=f"agent, {scenario}-IL"):
         start = time.perf_counter()
         pool = [task] if scenario == "task" else tasks[: task.task_id + 1]
@@ -478,11 +554,12 @@ def train_agent_on_digits(tasks: Sequence[DigitTask], scenario: str, config: Age
         for _ in range(config.steps_per_task):
             episode = digit_episodes(task, pool_x, pool_y, config.batch_size, config.context_size,
                                      config.query_size, generator)
+            examples += (config.batch_size + _replayed_episodes(agent)) * (config.context_size + config.query_size)
             agent.train_step({k: v.to(agent.device) for k, v in episode.items()}, task.task_id)
         agent.tasks_seen += 1  # the agent replays from its second task on
         seconds += time.perf_counter() - start
         rows.append(agent_digit_accuracies(agent, tasks, scenario, task.task_id + 1, exemplars_per_class, eval_seed))
-    return MethodRun(torch.stack(rows), baseline, seconds, agent)
+    return MethodRun(torch.stack(rows), baseline, seconds, agent, examples)
 
 
 class FixedReadSharpness(nn.Module):
@@ -516,11 +593,13 @@ def quick_experiment(
     eval_episodes: int = 32,
     device=None,
 ):
-    """One short run of the agent (memory + replay, no meta) on the main stream; returns its ``AgentRun``.
+    """One short run of the agent (memory + replay, no meta) on the main stream of ``num_tasks`` tasks.
 
-    The memory's read sharpness is fixed to ``beta``; ``alpha``, ``memory_size`` and ``replay_weight`` go
-    into the agent's config (``config``, default: batches of 8 episodes and a 16-episode buffer), which
-    also validates them.
+    The memory's read sharpness is fixed to ``beta`` (softplus of ``FixedReadSharpness``; not replay's
+    importance exponent); ``alpha``, ``memory_size`` and ``replay_weight`` go into the agent's config
+    (``config``, default: batches of 8 episodes plus 8 replayed and a 16-episode buffer), which also
+    validates them. Returns the ``helpers.agent.AgentRun``: ``R (T, T)`` test query-MSE after each task on
+    ``eval_episodes`` test episodes per task, ``baseline (T,)``, ``train_seconds``, ``boundary (T,)``.
     """
     base = config if config is not None else AgentConfig(batch_size=8, replay_batch_size=8, replay_capacity=16)
     cfg = dataclasses.replace(base, use_memory=True, use_replay=True, use_meta=False, alpha=alpha,

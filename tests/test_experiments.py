@@ -18,6 +18,7 @@ from helpers.experiments import (
     agent_digit_accuracies,
     compare,
     confusion_matrix,
+    fit_equal_budget,
     fit_jointly,
     make_split_digits,
     per_seed,
@@ -150,6 +151,27 @@ def test_compare_pairs_seeds_and_gives_a_verdict():
         compare(results + run_methods({"a": _fake}, [5]), "a", "c")
 
 
+def _constant(values):
+    """A method whose ACC on seed s is ``values[s]`` (R's last row constant)."""
+    return lambda s: MethodRun(torch.full((2, 2), values[s]), torch.zeros(2), 0.0)
+
+
+def test_compare_uses_the_student_t_interval_not_two_standard_errors():
+    # gains 0.2, 0.3, 0.7: mean 0.4, SE 0.153; 2 SE = 0.31 < 0.4 < t(0.975, 2) SE = 4.30 * 0.153 = 0.66
+    results = run_methods({"a": _constant([0.2, 0.3, 0.7]), "zero": _constant([0.0, 0.0, 0.0])}, [0, 1, 2])
+    c = compare(results, "a", "zero")
+    assert math.isclose(c["gain"], 0.4, rel_tol=1e-6) and c["n"] == 3 and c["wins"] == 3
+    assert math.isclose(c["t"], 4.302652729749464, rel_tol=1e-9)
+    assert 2 * c["se"] < c["gain"] < c["t"] * c["se"]
+    assert c["verdict"] == "no reliable difference"  # a 2-SE rule would have called this "better"
+    half_width = c["t"] * c["se"]
+    assert math.isclose(c["ci"][0], c["gain"] - half_width) and math.isclose(c["ci"][1], c["gain"] + half_width)
+    # with 10 seeds the quantile shrinks to 2.26 and the same spread of gains is a finding
+    ten = run_methods({"a": _constant([0.2, 0.3, 0.7] * 3 + [0.4]), "zero": _constant([0.0] * 10)}, list(range(10)))
+    c10 = compare(ten, "a", "zero")
+    assert math.isclose(c10["t"], 2.2621571627409915, rel_tol=1e-9) and c10["verdict"] == "better"
+
+
 def test_ablation_runner_is_deterministic_per_seed():
     methods = ablation_methods(TINY, variants=["naive", "replay (prioritised)", "full agent + meta"],
                                num_tasks=2, train_size=16, test_size=16, eval_episodes=4)
@@ -160,6 +182,36 @@ def test_ablation_runner_is_deterministic_per_seed():
         assert {k: v for k, v in a.metrics.items() if "seconds" not in k} == \
                {k: v for k, v in b.metrics.items() if "seconds" not in k}
     assert not torch.equal(first[0].R, first[3].R)  # naive on seed 0 versus seed 1
+
+
+def test_ablation_variants_see_the_same_examples():
+    methods = ablation_methods(TINY, num_tasks=3, train_size=16, test_size=16, eval_episodes=4)
+    results = run_methods(methods, [0], higher_is_better=False)
+    seen = {r.method: r.metrics["examples"] for r in results}
+    per_step = (TINY.batch_size + TINY.replay_batch_size) * (TINY.context_size + TINY.query_size)
+    budget = 3 * TINY.steps_per_task * per_step
+    hook = (3 - 1) * TINY.meta_steps * TINY.meta_shots  # the meta variant's boundary steps, counted on top
+    assert seen == {name: budget + (hook if name == "full agent + meta" else 0) for name in ABLATION_VARIANTS}
+    table = results_table(results, ("acc", "examples"))
+    assert table.splitlines()[0] == "| method | ACC | examples seen | seeds |" and f"| {budget:,} |" in table
+
+
+def test_equal_budget_replay_step_trains_on_fewer_current_episodes(monkeypatch):
+    from helpers.agent import ContinualAgent
+
+    sizes = []
+    original = ContinualAgent.train_step
+
+    def spy(self, episode, task_id):
+        sizes.append((task_id, episode["query_x"].shape[0]))
+        return original(self, episode, task_id)
+
+    monkeypatch.setattr(ContinualAgent, "train_step", spy)
+    stream = make_main_stream(2, 16, 16, seed=0)
+    fit_equal_budget(variant_config(TINY, "replay (uniform)", 0), stream, episodes=4)
+    B, R = TINY.batch_size, TINY.replay_batch_size
+    # first task: no replay yet, so all B + R episodes are current; then B current + R replayed
+    assert sizes == [(0, B + R)] * TINY.steps_per_task + [(1, B)] * TINY.steps_per_task
 
 
 def test_joint_variant_trains_on_all_tasks_seen():
@@ -223,12 +275,22 @@ def test_training_functions_reject_bad_input(digits):
         train_agent_on_digits(digits, "class", TINY, exemplars_per_class=0)
     with pytest.raises(ValueError, match="use_replay"):
         fit_jointly(TINY, make_main_stream(2, 16, 16))
+    with pytest.raises(ValueError, match="joint"):
+        fit_equal_budget(TINY, make_main_stream(2, 16, 16), joint=True)
     assert SCENARIOS == ("task", "class")
 
 
 def test_runner_rejects_bad_input():
     with pytest.raises(ValueError, match="methods"):
         run_methods({}, [0])
+    with pytest.raises(TypeError, match=r"methods\['broken'\].*MethodRun.*NoneType"):
+        run_methods({"a": _fake, "broken": lambda s: None}, [0])
+    with pytest.raises(TypeError, match="broken.*dict"):
+        run_methods({"broken": lambda s: {"R": torch.zeros(2, 2), "baseline": torch.zeros(2)}}, [0])
+    with pytest.raises(ValueError, match="results"):
+        results_table([])
+    with pytest.raises(ValueError, match="results"):
+        summarise([], ("acc",))
     with pytest.raises(TypeError, match="callable"):
         run_methods({"a": 3}, [0])
     for seeds in ([], [0, 0], [-1], [1.5], "01", [True]):
@@ -243,6 +305,22 @@ def test_runner_rejects_bad_input():
         variant_config(TINY, "everything", 0)
     with pytest.raises(ValueError, match="variant"):
         ablation_methods(TINY, variants=["naive", "ewc"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"per_class": 0}, "per_class"),
+    ({"per_class": 2.5}, "per_class"),
+    ({"seen_tasks": 0}, "seen_tasks"),
+    ({"seen_tasks": 6}, "seen_tasks"),
+    ({"scenario": "domain"}, "scenario"),
+])
+def test_agent_digit_accuracies_rejects_bad_input(digits, kwargs, message):
+    from helpers.agent import ContinualAgent
+
+    agent = ContinualAgent(TINY, 64, 10)
+    arguments = {"scenario": "class", "seen_tasks": 5, "per_class": 3} | kwargs
+    with pytest.raises(ValueError, match=message):
+        agent_digit_accuracies(agent, digits, **arguments)
 
 
 @pytest.mark.parametrize("beta", [0.0, -1.0, float("nan"), float("inf"), True])
