@@ -24,12 +24,12 @@ import argparse
 import dataclasses
 import datetime
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.agent import AgentConfig
 from helpers.experiments import (
@@ -129,9 +129,7 @@ def main() -> None:
         f"Command: `{command}` (from the repository root). Written by `benchmarks/bench_ablation.py` on {stamp} "
         f"in {total / 60:.1f} min (main-stream ablation {main_seconds / 60:.1f} min).",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs while this ran, so times are "
-        f"inflated and noisy), one torch thread, torch {torch.__version__}, NumPy {np.__version__}, "
-        f"Python {platform.python_version()}.",
+        machine_line(),
         "",
         f"## Main stream ({len(seeds)} seeds: {seeds[0]}..{seeds[-1]})",
         "",

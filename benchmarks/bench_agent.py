@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import datetime
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import numpy as np
 os.environ.setdefault("NMA_QUIET", "1")
 
 import torch
+from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.agent import AgentConfig, ContinualAgent, make_original_stream, original_schedule_config, run_agent
 from helpers.foundations import make_main_stream, original_task_floors
@@ -97,9 +97,7 @@ def write_results(original: dict, through: list[dict], runs: list[dict], command
         f"Command: `{command}` (from the repository root). Written by `benchmarks/bench_agent.py` on "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s.",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared with other jobs "
-        f"while this ran, so absolute times are inflated; 1-minute load average at the end "
-        f"{os.getloadavg()[0]:.1f}), one torch thread, torch {torch.__version__}, Python {platform.python_version()}.",
+        machine_line(),
         "",
         "## (a) The original tutorial's schedule",
         "",

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.controller import (
     LSTMBaseline,
@@ -101,8 +100,7 @@ def main() -> None:
         "",
         f"Command: `{cmd}` (from the repository root). Written on {stamp} in {time.perf_counter() - began:.0f} s.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs while this ran, so times are "
-        f"inflated), one torch thread, torch {torch.__version__}, Python {platform.python_version()}.",
+        machine_line(),
         "",
         "Task as in notebook 03: keys of width 8, 8-bit values, 2–8 pairs per training episode, 4 queries, batch 32, "
         "Adam 3e-3. Memory 24 × 16, one read and one write head, LSTM controller 64 units. Held-out error: bits wrong "

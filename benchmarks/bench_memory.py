@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.foundations import make_generator
 from helpers.memory import content_weights, read_memory
@@ -79,8 +78,7 @@ def main() -> None:
         f"Command: `python benchmarks/bench_memory.py --reps {args.reps} --batch {args.batch}` (from the repository "
         f"root). Written on {stamp} in {time.perf_counter() - began:.0f} s.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs while this ran, so absolute "
-        f"times are inflated), one torch thread, torch {torch.__version__}, Python {platform.python_version()}.",
+        machine_line(),
         "",
         f"One content read of all H heads at batch {args.batch}: cosine similarity with ε, β, softmax over N slots,"
         " weighted sum (`content_weights` + `read_memory`). Batched: one call for all heads (what `MemoryBank` does);"

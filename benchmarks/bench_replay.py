@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.foundations import make_generator
 from helpers.replay import RenormalisingSampler, ReplayBuffer, sampling_probabilities
@@ -84,9 +83,7 @@ def write_results(rows: list[dict], command: str, seconds: float) -> str:
         f"Command: `{command}` (from the repository root). Written by `benchmarks/bench_replay.py` on "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s.",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared with other jobs "
-        f"while this ran, so absolute times are inflated), one torch thread, torch {torch.__version__}, "
-        f"NumPy {np.__version__}, Python {platform.python_version()}.",
+        machine_line(),
         "",
         "Sum-tree: `helpers.replay.ReplayBuffer` (alpha 0.6, without replacement, importance weights, items of "
         "10 floats). Reference: `helpers.replay.RenormalisingSampler`, which reproduces the original tutorial's "

@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.controller import (
     COPY_CONFIG,
@@ -107,8 +106,7 @@ def main() -> None:
         f"Command: `{record['command']}` (from the repository root). Written on {stamp} in "
         f"{time.perf_counter() - began:.0f} s. The weights it wrote are the ones notebook 03 loads.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs while this ran, so times are "
-        f"inflated), one torch thread, torch {torch.__version__}, Python {platform.python_version()}.",
+        machine_line(),
         "",
         "NTM copy task: 8-bit vectors, training lengths 1–10, batch 32, Adam 3e-3. Memory controller: LSTM 64 units, "
         "memory 24 × 16 (at test: max(24, L + 4) slots, same weights), one read and one write head, DNC allocation "
