@@ -194,6 +194,26 @@ def adapt(model: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor, st
     return inner_loop(model, params, buffers, support_x, support_y, steps, lr, first_order, loss_fn, functional=False)
 
 
+def _over_tasks(model: nn.Module, tasks: TaskBatch, per_task: Callable, batched: str, reset) -> torch.Tensor:
+    """Stack ``per_task(buffers, sx, sy, qx, qy, functional)`` over the T tasks of ``tasks``.
+
+    ``"vmap"`` runs all tasks at once (buffers shared and read-only); ``"loop"`` runs them one by one,
+    each after ``reset(model)`` and with fresh clones of the buffers (stateful models need this).
+    """
+    if batched == "vmap":
+        buffers = dict(model.named_buffers())
+        return vmap(lambda sx, sy, qx, qy: per_task(buffers, sx, sy, qx, qy, True))(
+            tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
+    results = []
+    for t in range(len(tasks)):
+        if reset is not None:
+            reset(model)
+        buffers = {k: b.clone() for k, b in model.named_buffers()}
+        results.append(per_task(buffers, tasks.support_x[t], tasks.support_y[t], tasks.query_x[t],
+                                tasks.query_y[t], False))
+    return torch.stack(results)
+
+
 def _one_task_query_loss(model, params, buffers, sx, sy, qx, qy, steps, lr, first_order, loss_fn, functional):
     adapted = inner_loop(model, params, buffers, sx, sy, steps, lr, first_order, loss_fn, functional)
     return loss_fn(functional_call(model, (adapted, buffers), (qx,)), qy)
@@ -216,22 +236,12 @@ def query_losses(model: nn.Module, tasks: TaskBatch, steps: int, lr: LearningRat
     _check_steps(steps)
     params = dict(model.named_parameters()) if params is None else params
     _check_lr("lr", lr, params)
-    if batched == "vmap":
-        buffers = dict(model.named_buffers())
 
-        def one(sx, sy, qx, qy):
-            return _one_task_query_loss(model, params, buffers, sx, sy, qx, qy, steps, lr, first_order, loss_fn, True)
+    def per_task(buffers, sx, sy, qx, qy, functional):
+        return _one_task_query_loss(model, params, buffers, sx, sy, qx, qy, steps, lr, first_order, loss_fn,
+                                    functional)
 
-        return vmap(one)(tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
-    losses = []
-    for t in range(len(tasks)):
-        if reset is not None:
-            reset(model)
-        buffers = {k: b.clone() for k, b in model.named_buffers()}
-        losses.append(_one_task_query_loss(model, params, buffers, tasks.support_x[t], tasks.support_y[t],
-                                           tasks.query_x[t], tasks.query_y[t], steps, lr, first_order, loss_fn,
-                                           False))
-    return torch.stack(losses)
+    return _over_tasks(model, tasks, per_task, batched, reset)
 
 
 def _one_task_curve(model, params, buffers, sx, sy, qx, qy, max_steps, lr, loss_fn, functional):
@@ -259,21 +269,11 @@ def adaptation_curve(model: nn.Module, tasks: TaskBatch, max_steps: int = 10, lr
     params = {k: p.detach() for k, p in (dict(model.named_parameters()) if params is None else params).items()}
     _check_lr("lr", lr, params)
     lr = {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else lr
-    if batched == "vmap":
-        buffers = dict(model.named_buffers())
 
-        def one(sx, sy, qx, qy):
-            return _one_task_curve(model, params, buffers, sx, sy, qx, qy, max_steps, lr, loss_fn, True)
+    def per_task(buffers, sx, sy, qx, qy, functional):
+        return _one_task_curve(model, params, buffers, sx, sy, qx, qy, max_steps, lr, loss_fn, functional)
 
-        return vmap(one)(tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y).detach()
-    curves = []
-    for t in range(len(tasks)):
-        if reset is not None:
-            reset(model)
-        buffers = {k: b.clone() for k, b in model.named_buffers()}
-        curves.append(_one_task_curve(model, params, buffers, tasks.support_x[t], tasks.support_y[t],
-                                      tasks.query_x[t], tasks.query_y[t], max_steps, lr, loss_fn, False))
-    return torch.stack(curves)
+    return _over_tasks(model, tasks, per_task, batched, reset).detach()
 
 
 def mean_ci95(values: torch.Tensor) -> tuple[float, float]:
