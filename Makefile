@@ -57,6 +57,7 @@ launch: setup
 # Longer runs whose tables the README shows (each script writes benchmarks/results/<name>.md).
 # bench_maml trains at the paper's budget (about 15 min on 2 cores); the others take seconds to minutes.
 bench: setup
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-bench.txt
 	$(BIN)/python benchmarks/bench_memory.py --reps 200 --batch 32
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/bench_agent.py

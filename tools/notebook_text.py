@@ -7,7 +7,8 @@ one source of truth and the text form is never committed).
 
 Text form ("percent" format): a line `# %%` starts a code cell and `# %% [markdown]` a markdown
 cell, optionally followed by ` tags=["a", "b"]`; markdown lines carry a leading "# ". Outputs are
-never written: notebooks are committed with outputs cleared.
+never written: notebooks are committed with outputs cleared. A cell tagged "solution" (an exercise's
+worked solution) is written collapsed (``metadata.jupyter.source_hidden``), so a learner clicks to see it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def to_notebook(text: str) -> nbformat.NotebookNode:
             cell = new_code_cell("\n".join(lines))
         if spec["tags"]:
             cell.metadata["tags"] = spec["tags"]
+        if "solution" in spec["tags"]:  # exercise solutions start collapsed in JupyterLab
+            cell.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
         cell["id"] = f"cell-{i:03d}"
         out.append(cell)
     nb = new_notebook(cells=out)
