@@ -7,743 +7,824 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 import copy
 import hashlib
 import io
-import math
 import time
-from dataclasses import dataclass, field, fields
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
-import torch.nn as nn
+import torch.nn.functional as F
+from helpers.checks import (
+    MAX_BATCH,
+    MAX_EPISODES,
+    MAX_SIZE,
+    MAX_STEPS,
+    ArgumentTypeError,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_count,
+    check_device,
+    check_finite_tensors,
+    check_float,
+    check_instance,
+    check_int,
+    check_path,
+    check_positive,
+    check_probability,
+    check_seed,
+    check_tensor,
+)
+from helpers.foundations import Task, TaskStream, continual_metrics, make_generator, make_original_tasks
+from helpers.maml import TaskBatch, inner_loop, query_losses
+from helpers.memory import content_weights, erase_and_add, read_memory
+from helpers.plumbing import progress
+from helpers.replay import ReplayBuffer, extend_class
+from torch import nn
 from torch.func import functional_call, vmap
 
-from helpers.controller import MemoryController, episode_to_sequence
-from helpers.foundations import MemoryConfig, Task, TaskStream, continual_metrics, make_generator, make_original_tasks
-from helpers.maml import adapt, inner_loop
-from helpers.memory import MemoryBank, content_weights, erase_and_add, read_memory
-from helpers.plumbing import progress
-from helpers.replay import ReplayBuffer
+
+DIGIT_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
+NUM_DIGIT_CLASSES = 10
 
 
-CONTROLLERS = ("feedforward", "lstm")
+@dataclass(frozen=True)
+class DigitTask:
+    """One Split Digits task: ``classes`` its two digits, ``*_x: (n, 64)`` pixels in [0, 1], ``*_y: (n,)``
+    int64 digit labels, ``*_index: (n,)`` the rows of ``load_digits`` they came from (train and test never
+    share one)."""
+
+    task_id: int
+    classes: tuple[int, int]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    train_index: torch.Tensor
+    test_index: torch.Tensor
+
+    def __post_init__(self):
+        check_int("task_id", self.task_id, 0, MAX_SIZE)
+        if (
+            not isinstance(self.classes, tuple)
+            or len(self.classes) != 2
+            or not all(isinstance(c, int) and 0 <= c < NUM_DIGIT_CLASSES for c in self.classes)
+        ):
+            raise ValueError(f"classes must be a tuple of two digits in 0..9, got {self.classes!r}")
+        for split in ("train", "test"):
+            dims = check_tensor(f"{split}_x", getattr(self, f"{split}_x"), "n 64", dtype=torch.float32, finite=True)
+            check_tensor(f"{split}_y", getattr(self, f"{split}_y"), "n", dims, dtype=torch.int64)
+            check_tensor(f"{split}_index", getattr(self, f"{split}_index"), "n", dims, dtype=torch.int64)
+            labels = getattr(self, f"{split}_y")
+            if not bool(((labels == self.classes[0]) | (labels == self.classes[1])).all()):
+                raise ValueError(f"{split}_y must hold only the task's digits {self.classes}")
+        if bool(torch.isin(self.train_index, self.test_index).any()):
+            raise ValueError("train_index and test_index share a row: an image would be both trained and tested on")
+
+
+def load_digit_arrays() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's bundled digits: ``x (1797, 64)`` float32 in [0, 1], ``y (1797,)`` int64. No download."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target, dtype=torch.long)
+
+
+def make_split_digits(test_fraction: float = 0.25, seed: int = 0) -> tuple[DigitTask, ...]:
+    """Five two-digit tasks (``DIGIT_PAIRS``); each digit's images are shuffled by a private generator and
+    the first ``round(test_fraction * n)`` become test images, so train and test never overlap."""
+    check_float("test_fraction", test_fraction, 0.05, 0.95)
+    seed = check_seed("seed", seed)
+    x, y = load_digit_arrays()
+    generator = make_generator(seed)
+    tasks = []
+    for k, pair in enumerate(DIGIT_PAIRS):
+        train_parts, test_parts = [], []
+        for digit in pair:
+            rows = (y == digit).nonzero().squeeze(1)
+            rows = rows[torch.randperm(len(rows), generator=generator)]
+            n_test = round(test_fraction * len(rows))
+            test_parts.append(rows[:n_test])
+            train_parts.append(rows[n_test:])
+        train, test = torch.cat(train_parts), torch.cat(test_parts)
+        train = train[torch.randperm(len(train), generator=generator)]
+        tasks.append(DigitTask(k, pair, x[train], y[train], x[test], y[test], train, test))
+    return tuple(tasks)
+
+
+KINDS = ("classification", "regression")
+SCENARIOS = ("class", "task")
+BALANCING = ("class", "task", "reservoir")
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     """Every setting of a ``ContinualAgent``; an ablation is a ``dataclasses.replace`` of this.
 
-    Switches: ``use_memory`` (episode context written to memory, read for queries), ``use_replay``
-    (prioritised replay of stored episodes), ``use_meta`` (adaptation on a support set at each task
-    boundary). ``controller``: ``feedforward`` (batched memory path) or ``lstm`` (notebook 03's
-    per-timestep ``MemoryController``). Sizes: ``hidden_size``; memory ``memory_size`` N x
-    ``memory_dim`` D with ``num_read_heads``. Episodes: ``context_size`` K labelled pairs and
-    ``query_size`` Q scored queries; ``batch_size`` episodes per step. Replay: ``replay_capacity``
-    episodes (reservoir eviction), ``replay_batch_size`` episodes per step, ``replay_weight`` w, the
-    coefficient of the replay term (``(1 - w) * current + w * mean(importance * replay)``; the realised share
-    of the loss differs, and ``ContinualAgent.replay_shares`` records it), ``alpha`` (0 = uniform),
-    importance exponent annealed from ``beta_start`` to 1 over ``beta_steps`` replay batches.
-    Meta: ``meta_steps`` steps of size ``meta_lr`` on ``meta_shots`` examples of the new task.
+    Network: ``hidden_size``. Memory: ``memory_size`` items (0 = no memory), ``balance`` (evict so that
+    every class, every task, or a reservoir sample is kept), read sharpness ``read_beta`` β, ``read_top_k``
+    (0 = a soft read over every item), ``read_weight`` λ (the read's share of the prediction; 0 = the head
+    alone). Replay: ``replay_weight`` w (loss = (1 - w) · current + w · replay; 0 = no replay),
+    ``logit_weight`` (DER++'s match to the stored logits; 0 = plain experience replay), ``replay_batch_size``,
+    priority exponent ``alpha`` (0 = uniform), importance exponent from ``beta_start`` to 1 over the run.
+    Local adaptation: ``adapt_steps`` inner steps of size ``adapt_lr`` on the ``neighbours`` nearest stored
+    items (0 = off); ``meta_weight`` the coefficient of the meta-learning loss in training (0 = a plainly
+    trained head); ``meta_queries`` queries per step in it. Training: ``scenario`` (class- or
+    task-incremental), ``batch_size``, ``steps_per_task``, Adam ``lr``, ``seed``.
     """
 
-    use_memory: bool = True
-    use_replay: bool = True
-    use_meta: bool = False
-    controller: str = "feedforward"
-    hidden_size: int = 64
-    memory_size: int = 16
-    memory_dim: int = 16
-    num_read_heads: int = 1
-    context_size: int = 16
-    query_size: int = 8
-    batch_size: int = 16
-    steps_per_task: int = 100
-    lr: float = 3e-3
-    replay_capacity: int = 256
-    replay_batch_size: int = 16
+    hidden_size: int = 100
+    memory_size: int = 20
+    balance: str = "class"
+    read_beta: float = 30.0
+    read_top_k: int = 0
+    read_weight: float = 0.0
     replay_weight: float = 0.5
-    alpha: float = 0.6
+    logit_weight: float = 0.0
+    replay_batch_size: int = 32
+    alpha: float = 0.0
     beta_start: float = 0.4
-    beta_steps: int = 500
-    meta_steps: int = 5
-    meta_lr: float = 0.01
-    meta_shots: int = 16
+    neighbours: int = 8
+    adapt_steps: int = 0
+    adapt_lr: float = 0.5
+    meta_weight: float = 0.0
+    meta_queries: int = 64
+    scenario: str = "class"
+    batch_size: int = 32
+    steps_per_task: int = 60
+    lr: float = 1e-3
     seed: int = 0
 
-    _INT_RANGES = {
-        "hidden_size": (1, 4096), "memory_size": (1, 4096), "memory_dim": (1, 1024), "num_read_heads": (1, 16),
-        "context_size": (1, 4096), "query_size": (1, 4096), "batch_size": (1, 65_536),
-        "steps_per_task": (0, 1_000_000), "replay_capacity": (1, 10_000_000), "replay_batch_size": (1, 65_536),
-        "beta_steps": (1, 10_000_000), "meta_steps": (0, 10_000), "meta_shots": (2, 4096), "seed": (0, 2**63 - 1),
-    }  # fmt: skip
-    _FLOAT_RANGES = {  # name -> (low, high, low allowed)
-        "lr": (0.0, 10.0, False), "replay_weight": (0.0, 1.0, True), "alpha": (0.0, 1.0, True),
-        "beta_start": (0.0, 1.0, True), "meta_lr": (0.0, 10.0, False),
-    }  # fmt: skip
-
     def __post_init__(self):
-        for name in ("use_memory", "use_replay", "use_meta"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"AgentConfig.{name} must be True or False, got {getattr(self, name)!r}")
-        if self.controller not in CONTROLLERS:
-            raise ValueError(f"AgentConfig.controller must be one of {CONTROLLERS}, got {self.controller!r}")
-        for name, (low, high) in self._INT_RANGES.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"AgentConfig.{name} must be an int in [{low}, {high}], got {value!r}")
-        for name, (low, high, low_ok) in self._FLOAT_RANGES.items():
-            value = getattr(self, name)
-            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-            if not ok or not (low <= value <= high) or (value == low and not low_ok):
-                bracket = "[" if low_ok else "("
-                raise ValueError(f"AgentConfig.{name} must be a number in {bracket}{low}, {high}], got {value!r}")
-        if self.controller == "lstm" and not self.use_memory:
-            raise ValueError("AgentConfig.controller='lstm' needs use_memory=True (the LSTM path is the memory "
-                             "controller of notebook 03); use controller='feedforward' for the memory-off ablation")
-        if self.controller == "lstm" and self.use_meta:
-            raise ValueError("AgentConfig.use_meta=True needs controller='feedforward' (the adapter differentiates "
-                             "the batched network functionally; the LSTM path is not supported)")
+        for name in ("hidden_size", "batch_size", "replay_batch_size", "neighbours", "meta_queries"):
+            check_count(f"AgentConfig.{name}", getattr(self, name), 1, MAX_BATCH)
+        check_count("AgentConfig.memory_size", self.memory_size, 0, 1_000_000)
+        check_count("AgentConfig.read_top_k", self.read_top_k, 0, 1_000_000)
+        check_count("AgentConfig.adapt_steps", self.adapt_steps, 0, 100)
+        check_count("AgentConfig.steps_per_task", self.steps_per_task, 0, MAX_STEPS)
+        check_choice("AgentConfig.balance", self.balance, BALANCING)
+        check_choice("AgentConfig.scenario", self.scenario, SCENARIOS)
+        check_positive("AgentConfig.read_beta", self.read_beta, 1e4)
+        for name in ("read_weight", "replay_weight", "alpha", "beta_start"):
+            check_probability(f"AgentConfig.{name}", getattr(self, name))
+        check_float("AgentConfig.logit_weight", self.logit_weight, 0.0, 100.0)
+        check_float("AgentConfig.meta_weight", self.meta_weight, 0.0, 100.0)
+        check_positive("AgentConfig.adapt_lr", self.adapt_lr, 100.0)
+        check_positive("AgentConfig.lr", self.lr, 10.0)
+        check_seed("AgentConfig.seed", self.seed)
+        if self.meta_weight > 0 and self.adapt_steps == 0:
+            raise ValueError(
+                "AgentConfig.meta_weight > 0 meta-learns the head for local adaptation, so it needs adapt_steps >= 1"
+            )
 
     def as_dict(self) -> dict:
-        """Plain dict of the fields (for checkpoints and tables)."""
+        """The fields as a plain dict (for checkpoints and tables)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+
+def content_read(
+    query_keys: torch.Tensor,
+    item_keys: torch.Tensor,
+    values: torch.Tensor,
+    beta: float,
+    top_k: int = 0,
+    allowed: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read ``values`` by content: notebook 02's ``content_weights`` with the stored items as memory slots.
+
+    ``query_keys (n, D)`` are the queries' embeddings, ``item_keys (M, D)`` the stored items' and
+    ``values (M, C)`` what each item holds (a one-hot label, or a target). Weights are softmax(β · cosine)
+    over the items, restricted to the ``top_k`` most similar when ``top_k`` > 0 and to ``allowed (n, M)``
+    when given, then renormalised. Returns ``reads (n, C)`` and ``weights (n, M)``.
+    """
+    dims = check_tensor("query_keys", query_keys, "n D", finite=True)
+    check_tensor("item_keys", item_keys, "M D", dims, like=query_keys, finite=True)
+    check_tensor("values", values, "M C", dims, like=query_keys)
+    beta = check_positive("beta", beta, 1e4)
+    top_k = check_int("top_k", top_k, 0, MAX_SIZE)
+    if allowed is not None:
+        check_tensor("allowed", allowed, "n M", dims, dtype=torch.bool, device=query_keys.device)
+    strengths = query_keys.new_full((1, dims["n"]), beta)
+    weights = content_weights(item_keys.unsqueeze(0), query_keys.unsqueeze(0), strengths)[0]  # (n, M)
+    if allowed is not None:
+        weights = weights * allowed
+    if 0 < top_k < dims["M"]:
+        kept = weights.topk(top_k, dim=1)
+        weights = torch.zeros_like(weights).scatter(1, kept.indices, kept.values)
+    weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+    reads = read_memory(values.unsqueeze(0), weights.unsqueeze(0))[0]
+    return reads, weights
+
+
+def nearest_items(
+    query_keys: torch.Tensor, item_keys: torch.Tensor, k: int, excluded: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Indices ``(n, k)`` of each query's ``k`` most cosine-similar items (``excluded (n, M)`` never chosen
+    while others remain). Internal: the caller guarantees ``1 <= k <= M``."""
+    similarity = F.normalize(query_keys, dim=-1) @ F.normalize(item_keys, dim=-1).T
+    if excluded is not None:
+        similarity = similarity.masked_fill(excluded, -3.0)  # below any cosine
+    return similarity.topk(k, dim=1).indices
+
+
+def nearest_class_mean(
+    query_keys: torch.Tensor, item_keys: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """iCaRL's nearest-mean-of-exemplars scores ``(n, C)``: cosine between each query and each class's mean
+    normalised embedding over the stored items; classes with no item score -inf. ``labels (M,)`` int64."""
+    dims = check_tensor("query_keys", query_keys, "n D", finite=True)
+    check_tensor("item_keys", item_keys, "M D", dims, like=query_keys, finite=True)
+    check_tensor("labels", labels, "M", dims, dtype=torch.int64, device=query_keys.device)
+    check_count("num_classes", num_classes, 1, MAX_SIZE)
+    one_hot = F.one_hot(labels, num_classes).to(query_keys.dtype)  # (M, C)
+    counts = one_hot.sum(dim=0)
+    means = F.normalize((one_hot.T @ F.normalize(item_keys, dim=-1)) / counts.clamp_min(1).unsqueeze(1), dim=-1)
+    scores = F.normalize(query_keys, dim=-1) @ means.T
+    return scores.masked_fill(counts == 0, float("-inf"))
+
+
+class EpisodicMemory:
+    """A long-term memory of experiences that persists across tasks: one store for content reads and replay.
+
+    Items are rows of notebook 04's ``ReplayBuffer``: ``x (d_in,)``, ``y`` (an int64 class or a float target
+    ``(d_out,)``), ``logits (d_out,)`` (the network's output when the item was stored) and ``task`` (int64).
+    ``balance``: ``class`` evicts from the class holding most slots (so every class keeps its share),
+    ``task`` the same per task, ``reservoir`` keeps a uniform sample of everything offered. ``alpha`` > 0
+    replays by priority (the item's last loss), with importance exponent ``beta_start`` annealed to 1 over
+    ``beta_steps`` draws. Keys are *not* stored: every read re-encodes the stored inputs with the current
+    encoder, so keys never go stale while the encoder trains.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        balance: str = "class",
+        alpha: float = 0.0,
+        beta_start: float = 0.4,
+        beta_steps: int = 10_000,
+        seed: int = 0,
+        device=None,
+    ):
+        check_count("capacity", capacity, 1, 1_000_000)
+        self.balance = check_choice("balance", balance, BALANCING)
+        eviction = "reservoir" if balance == "reservoir" else "balanced"
+        self.store = ReplayBuffer(
+            capacity,
+            alpha=alpha,
+            beta_start=beta_start,
+            beta_steps=beta_steps,
+            eviction=eviction,
+            seed=seed,
+            device=check_device("device", device),
+        )
+
+    def __len__(self) -> int:
+        return len(self.store)
+
     @property
-    def prioritized(self) -> bool:
-        """True when replay samples by priority (``alpha > 0``); ``alpha = 0`` is uniform replay."""
-        return self.use_replay and self.alpha > 0
+    def capacity(self) -> int:
+        return self.store.capacity
 
-    def memory_config(self) -> MemoryConfig:
-        """The ``MemoryConfig`` of the agent's memory bank (one write head; per-episode memory)."""
-        return MemoryConfig(memory_size=self.memory_size, memory_dim=self.memory_dim,
-                            num_read_heads=self.num_read_heads, num_write_heads=1,
-                            controller_hidden_size=self.hidden_size)
+    def items(self) -> dict[str, torch.Tensor]:
+        """The stored items, name -> ``(len(self), ...)`` views (do not modify them)."""
+        return {name: value[: len(self)] for name, value in self.store.storage.items()}
 
-
-class EpisodicMemoryNet(nn.Module):
-    """A feed-forward controller over a ``MemoryBank``, batched over a whole episode.
-
-    ``forward(query_x (B, Q, d_in), context_x (B, K, d_in), context_y (B, K, d_out))`` -> ``(B, Q, d_out)``.
-    The controller encodes every example, writes all K context items in one ``erase_and_add`` (item k to
-    slot ``k mod N``: what allocation gives on an empty memory, sharing slots once K > N), reads all
-    queries at once by content, and predicts from ``[encoding, reads]``. With ``use_memory=False``, or no
-    context, the reads are zeros: the same network minus memory. Unbatched ``(Q, d_in)`` inputs (as under
-    ``vmap``) are accepted too.
-    """
-
-    def __init__(self, input_dim: int, output_dim: int, config: AgentConfig):
-        super().__init__()
-        self.bank = MemoryBank(config.memory_config())
-        self.use_memory = config.use_memory
-        H, D, R = config.hidden_size, config.memory_dim, config.num_read_heads
-        self.read_size = R * D
-        self.encoder = nn.Sequential(nn.Linear(input_dim, H), nn.ReLU(), nn.Linear(H, H), nn.ReLU())
-        self.write_content = nn.Linear(H + output_dim, D)
-        self.read_keys = nn.Linear(H, R * D)
-        self.read_strengths = nn.Linear(H, R)
-        self.head = nn.Sequential(nn.Linear(H + R * D, H), nn.ReLU(), nn.Linear(H, output_dim))
-        self._slot_cache: dict = {}
-
-    def write(self, context_x: torch.Tensor, context_y: torch.Tensor) -> torch.Tensor:
-        """The memory ``(B, N, D)`` after writing the K context pairs ``(B, K, d_in)``, ``(B, K, d_out)``."""
-        B, K = context_x.shape[:2]
-        N = self.bank.N
-        content = self.write_content(torch.cat([self.encoder(context_x), context_y], dim=-1))  # (B, K, D)
-        weights = self._slots(K, content).expand(B, K, N)
-        memory = self.bank.initial_state(B, device=content.device, dtype=content.dtype).memory
-        return erase_and_add(memory, weights, torch.ones_like(content), content)
-
-    def _check_inputs(self, query_x, context_x, context_y) -> None:
-        d_in = self.encoder[0].in_features
-        if not isinstance(query_x, torch.Tensor) or query_x.ndim not in (2, 3) or query_x.shape[-1] != d_in:
-            got = tuple(query_x.shape) if isinstance(query_x, torch.Tensor) else type(query_x).__name__
-            raise ValueError(f"query_x must have shape (B, Q, {d_in}) or (Q, {d_in}), got {got}")
-        if (context_x is None) != (context_y is None):
-            raise ValueError("context_x and context_y must be given together (or both None)")
-        if context_x is not None and (context_x.shape[:-1] != context_y.shape[:-1] or context_x.shape[-1] != d_in
-                                      or context_x.ndim != query_x.ndim
-                                      or context_x.shape[:-2] != query_x.shape[:-2]):
-            raise ValueError(f"context_x (B, K, {d_in}) and context_y (B, K, d_out) must match each other and "
-                             f"query_x's batch; got {tuple(context_x.shape)}, {tuple(context_y.shape)}, "
-                             f"{tuple(query_x.shape)}")
-
-    def _slots(self, K: int, like: torch.Tensor) -> torch.Tensor:
-        """One-hot write weights ``(K, N)``: item k to slot ``k mod N`` (cached: they depend only on K and N)."""
-        key = (K, like.device, like.dtype)
-        if key not in self._slot_cache:
-            slots = torch.arange(K, device=like.device) % self.bank.N
-            self._slot_cache[key] = nn.functional.one_hot(slots, self.bank.N).to(like.dtype)
-        return self._slot_cache[key]
-
-    def read(self, memory: torch.Tensor, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reads ``(B, Q, H_r * D)`` and read weights ``(B, Q, H_r, N)`` for encoded queries ``(B, Q, H)``."""
-        B, Q = encoded.shape[:2]
-        R, D = self.bank.read_heads, self.bank.D
-        keys = self.read_keys(encoded).reshape(B, Q * R, D)
-        strengths = nn.functional.softplus(self.read_strengths(encoded)).reshape(B, Q * R)
-        weights = content_weights(memory, keys, strengths)  # (B, Q * R, N)
-        reads = read_memory(memory, weights).reshape(B, Q, R * D)
-        return reads, weights.reshape(B, Q, R, -1)
-
-    def forward(self, query_x, context_x=None, context_y=None, return_trace: bool = False):
-        """Predictions ``(B, Q, d_out)`` for ``query_x (B, Q, d_in)`` given the context pairs (or none); with
-        ``return_trace`` also ``{"memory": (B, N, D), "read_weights": (B, Q, H_r, N)}`` (empty without memory)."""
-        self._check_inputs(query_x, context_x, context_y)
-        unbatched = query_x.ndim == 2
-        if unbatched:
-            query_x = query_x.unsqueeze(0)
-            context_x = None if context_x is None else context_x.unsqueeze(0)
-            context_y = None if context_y is None else context_y.unsqueeze(0)
-        encoded = self.encoder(query_x)
-        trace = {}
-        if self.use_memory and context_x is not None:
-            memory = self.write(context_x, context_y)
-            reads, weights = self.read(memory, encoded)
-            trace = {"memory": memory, "read_weights": weights}
+    def write(
+        self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor, task: int, losses: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Offer ``B`` experiences: ``x (B, d_in)``, ``y (B,)`` int64 or ``(B, d_out)``, ``logits (B, d_out)``,
+        ``task`` an int, ``losses (B,)`` their current losses (priorities; default: the largest so far).
+        Returns the ``(B,)`` slots written (-1: not kept). Validates everything before storing anything."""
+        dims = check_tensor("x", x, "B d_in", finite=True)
+        check_tensor("logits", logits, "B d_out", dims, like=x, finite=True)
+        if y.dtype == torch.int64:
+            check_tensor("y", y, "B", dims, dtype=torch.int64, device=x.device, low=0, high=dims["d_out"] - 1)
         else:
-            reads = encoded.new_zeros(*encoded.shape[:2], self.read_size)
-        out = self.head(torch.cat([encoded, reads], dim=-1))
-        out = out.squeeze(0) if unbatched else out
-        return (out, trace) if return_trace else out
+            check_tensor("y", y, "B d_out", dims, like=x, finite=True)
+        task = check_int("task", task, 0, MAX_SIZE)
+        if losses is not None:
+            check_tensor("losses", losses, "B", dims, finite=True, low=0.0)
+        groups = {"class": y, "task": task}.get(self.balance, task)
+        tasks = torch.full((dims["B"],), task, dtype=torch.int64, device=x.device)
+        return self.store.push(groups, priorities=losses, x=x, y=y, logits=logits, task=tasks)
+
+    def sample(self, batch_size: int):
+        """A replay batch of ``batch_size`` independent draws (with replacement, so the importance weights are
+        exact): notebook 04's ``ReplayBatch`` with ``items``, ``indices`` and importance ``weights``."""
+        return self.store.sample(check_count("batch_size", batch_size, 1, MAX_BATCH), replace=True)
+
+    def state_dict(self) -> dict:
+        return self.store.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.store.load_state_dict(state)
 
 
-class LSTMEpisodeNet(nn.Module):
-    """Notebook 03's ``MemoryController`` run step by step over ``episode_to_sequence`` (slower, recurrent).
+class EncoderHead(nn.Module):
+    """``encoder``: ``(n, d_in) -> (n, H)``, two ReLU layers (its output is the embedding the memory is read
+    with); ``head``: a linear layer ``(n, H) -> (n, d_out)`` (the part local adaptation changes)."""
 
-    Same call as ``EpisodicMemoryNet``: ``(query_x, context_x, context_y)`` -> ``(B, Q, 1)``.
+    def __init__(self, input_dim: int, output_dim: int, hidden_size: int):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Linear(input_dim, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size), nn.ReLU()
+        )
+        self.head = nn.Linear(hidden_size, output_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+class LocalAdaptation:
+    """Memory-based parameter adaptation (MbPA, Sprechmann et al. 2018) of a ``head`` module, with
+    notebook 05's inner loop; and its meta-learning loss (notebook 05's outer loop, MAML).
+
+    ``outputs(head, queries (n, H), support_x (n, k, H), support_y (n, k[, d_out]))``: for every query, a copy
+    of the head takes ``steps`` gradient steps of size ``lr`` on ``loss_fn`` over the query's k retrieved
+    neighbours, then answers the query: ``(n, d_out)``. Batched over queries with ``vmap``; the head's own
+    weights never change. ``meta_loss(...)``: the mean query loss after that adaptation, differentiable
+    through it (second order) into the head's initial weights and the embeddings.
     """
 
-    def __init__(self, input_dim: int, output_dim: int, config: AgentConfig):
-        super().__init__()
-        if output_dim != 1:
-            raise ValueError(f"the LSTM controller path handles output_dim 1 (main stream), got {output_dim}")
-        self.controller = MemoryController(input_dim + 2, 1, config.memory_config())
+    def __init__(self, steps: int, lr: float, loss_fn):
+        self.steps = check_count("steps", steps, 1, 100)
+        self.lr = check_positive("lr", lr, 100.0)
+        self.loss_fn = check_callable("loss_fn", loss_fn, "a callable loss_fn(outputs, targets) -> scalar")
 
-    def forward(self, query_x, context_x=None, context_y=None, return_trace: bool = False):
-        episode = {"context_x": context_x, "context_y": context_y, "query_x": query_x,
-                   "query_y": query_x.new_zeros(*query_x.shape[:2], 1)}
-        x, _, _ = episode_to_sequence(episode)
-        out, _ = self.controller(x)
-        out = out[:, context_x.shape[1]:]
-        return (out, {}) if return_trace else out
+    def outputs(self, head: nn.Module, queries, support_x, support_y) -> torch.Tensor:
+        params = {name: p.detach() for name, p in head.named_parameters()}
 
+        def one(query, sx, sy):
+            adapted = inner_loop(head, params, {}, sx, sy, self.steps, self.lr, first_order=True, loss_fn=self.loss_fn)
+            return functional_call(head, adapted, (query.unsqueeze(0),)).squeeze(0)
 
-class SplitContext(nn.Module):
-    """An adaptation loss *through* the memory, for labelled pairs ``pairs (K, d_in + d_out)`` (``[x, y]``).
+        return vmap(one)(queries, support_x, support_y)
 
-    ``forward(pairs (K, d_in + d_out) or (B, K, d_in + d_out))`` -> predictions ``(K, d_out)`` (or
-    ``(B, K, d_out)``) in the pairs' order: the first half of the pairs is written to memory and the second
-    half predicted from it, and vice versa. No pair can look itself up, so the loss is not
-    trivially zero, and it trains the same read path the agent answers with. Wraps ``net`` (its parameters
-    appear as ``net.<name>``).
-    """
-
-    def __init__(self, net: "EpisodicMemoryNet", input_dim: int):
-        super().__init__()
-        self.net, self.input_dim = net, input_dim
-
-    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
-        """``pairs (..., K, d_in + d_out)`` -> predictions ``(..., K, d_out)``, each half read from the other."""
-        half = pairs.shape[-2] // 2
-        x, y = pairs[..., : self.input_dim], pairs[..., self.input_dim :]
-        first = self.net(x[..., :half, :], x[..., half:, :], y[..., half:, :])
-        second = self.net(x[..., half:, :], x[..., :half, :], y[..., :half, :])
-        return torch.cat([first, second], dim=-2)
-
-
-def episode_losses(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error per episode: ``prediction, target (B, Q, d_out)`` -> ``(B,)``."""
-    return (prediction - target).pow(2).flatten(1).mean(dim=1)
-
-
-def _build_net(input_dim: int, output_dim: int, config: AgentConfig, seed: int) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):  # initial weights depend only on the seed; global RNG untouched
-        torch.manual_seed(seed)
-        cls = EpisodicMemoryNet if config.controller == "feedforward" else LSTMEpisodeNet
-        return cls(input_dim, output_dim, config)
-
-
-EPISODE_KEYS = ("context_x", "context_y", "query_x", "query_y")
-CHECKPOINT_FORMAT = "helpers.agent.ContinualAgent"
-CHECKPOINT_VERSION = 2  # 2 added the run record ("run"); version-1 files are still read (with an empty record)
-READABLE_VERSIONS = (1, 2)
-STATE_KEYS = ("config", "dims", "net", "optimizer", "buffer", "generator", "counters", "rows", "baseline")
-EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes come from their own generator, never the agent's
-
-
-def _empty_record(width: int = 0) -> dict:
-    """An empty run record (what ``state_dict()["run"]`` holds before any ``fit_stream``)."""
-    return {"steps": torch.empty(0, dtype=torch.int64), "curve": torch.empty(0, width),
-            "boundary": torch.empty(0), "boundary_before": torch.empty(0), "train_seconds": 0.0,
-            "replay_share": torch.empty(0, dtype=torch.float64)}
+    def meta_loss(self, head: nn.Module, queries, query_targets, support_x, support_y) -> torch.Tensor:
+        empty = queries.new_empty(0)
+        tasks = TaskBatch(support_x, support_y, queries.unsqueeze(1), query_targets.unsqueeze(1), empty, empty)
+        return query_losses(head, tasks, self.steps, self.lr, loss_fn=self.loss_fn).mean()
 
 
 @dataclass
 class AgentRun:
-    """``R (T, T)`` test query-MSE after each task; ``baseline (T,)`` before training; ``train_seconds``;
-    ``steps (S,)`` / ``curve (S, T)`` per-task test error along the way (when ``eval_every`` > 0);
-    ``boundary (T,)`` new task's error right after the boundary hook, before training on it;
-    ``boundary_before (T,)`` the same task's error just before the hook (equal to ``boundary`` where no hook
-    ran), so ``boundary_before - boundary`` is the hook's immediate effect on one and the same agent state;
-    ``replay_share (M,)`` the realised share of the loss carried by the replay term, one per replay step.
-    A resumed agent's run covers the whole stream, from its first task."""
+    """``R (T, T)``: result on task j after learning task i (accuracy, or MSE for regression);
+    ``baseline (T,)``: results before any training; ``train_seconds``: training time of this run's
+    ``fit_stream`` call; ``higher_is_better``: True for accuracies."""
 
     R: torch.Tensor
     baseline: torch.Tensor
     train_seconds: float
-    steps: torch.Tensor
-    curve: torch.Tensor
-    boundary: torch.Tensor
-    boundary_before: torch.Tensor = field(default_factory=lambda: torch.empty(0))
-    replay_share: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.float64))
+    higher_is_better: bool = True
 
     def metrics(self) -> dict[str, float]:
-        """ACC, BWT, FWT, forgetting (MSE: lower is better, so BWT > 0 means forgetting)."""
-        return continual_metrics(self.R, higher_is_better=False, baseline=self.baseline)
+        """ACC, BWT, FWT and forgetting of ``R`` (notebook 01's ``continual_metrics``)."""
+        return continual_metrics(self.R, higher_is_better=self.higher_is_better, baseline=self.baseline)
 
 
-def _check_int(name: str, value, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+READOUTS = ("agent", "ncm")
 
-
-def _bad_checkpoint(message: str) -> ValueError:
-    return ValueError(f"malformed agent checkpoint: {message}")
-
-
-def _check_state(state) -> None:
-    """Structural checks of a checkpoint's state dict, before anything is restored: required keys, types,
-    counters and shapes. Raises ``ValueError`` (never ``KeyError``/``AttributeError``) on the first problem."""
-    if not isinstance(state, dict):
-        raise _bad_checkpoint(f"the state must be a dict, got {type(state).__name__}")
-    missing = [key for key in (*STATE_KEYS, "run") if key not in state]
-    if missing:
-        raise _bad_checkpoint(f"missing keys {missing} (a state has {list(STATE_KEYS) + ['run']})")
-    for key, kind in (("config", dict), ("dims", dict), ("net", dict), ("optimizer", dict), ("counters", dict),
-                      ("run", dict), ("generator", torch.Tensor), ("rows", torch.Tensor),
-                      ("baseline", torch.Tensor)):
-        if not isinstance(state[key], kind):
-            raise _bad_checkpoint(f"{key!r} must be a {kind.__name__}, got {type(state[key]).__name__}")
-    if state["buffer"] is not None and not isinstance(state["buffer"], dict):
-        raise _bad_checkpoint(f"'buffer' must be a dict or None, got {type(state['buffer']).__name__}")
-    dims = state["dims"]
-    if set(dims) != {"input_dim", "output_dim"} or any(
-            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in dims.values()):
-        raise _bad_checkpoint(f"'dims' must be {{'input_dim': int >= 1, 'output_dim': int >= 1}}, got {dims!r}")
-    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["net"].items()):
-        raise _bad_checkpoint("'net' must map parameter names to tensors")
-    if not {"state", "param_groups"} <= set(state["optimizer"]):
-        raise _bad_checkpoint("'optimizer' must hold 'state' and 'param_groups'")
-    if state["generator"].dtype != torch.uint8 or state["generator"].ndim != 1:
-        raise _bad_checkpoint("'generator' must be a 1-D uint8 tensor (a torch.Generator state)")
-    counters = state["counters"]
-    if set(counters) != {"tasks_seen", "steps_done"}:
-        raise _bad_checkpoint(f"'counters' must hold exactly 'tasks_seen' and 'steps_done', got {sorted(counters)}")
-    for name, value in counters.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise _bad_checkpoint(f"counters[{name!r}] must be an int >= 0, got {value!r}")
-    tasks_seen, steps_done = counters["tasks_seen"], counters["steps_done"]
-    rows, baseline = state["rows"], state["baseline"]
-    width = None  # T, the stream length, where the checkpoint records it
-    if rows.numel():
-        if rows.ndim != 2 or not rows.is_floating_point() or rows.shape[0] > rows.shape[1]:
-            raise _bad_checkpoint(f"'rows' must be a float tensor (n, T) with n <= T, got {tuple(rows.shape)}")
-        width = rows.shape[1]
-        if rows.shape[0] > tasks_seen:
-            raise _bad_checkpoint(f"{rows.shape[0]} result rows but tasks_seen = {tasks_seen}")
-    if baseline.numel():
-        if baseline.ndim != 1 or not baseline.is_floating_point() or width not in (None, baseline.shape[0]):
-            raise _bad_checkpoint(f"'baseline' must be a float tensor (T,) matching rows (n, T); got "
-                                  f"{tuple(baseline.shape)} and rows {tuple(rows.shape)}")
-        width = baseline.shape[0]
-    if width is not None and tasks_seen > width:
-        raise _bad_checkpoint(f"counters['tasks_seen'] = {tasks_seen} exceeds the stream length {width}")
-    run = state["run"]
-    expected = _empty_record()
-    if set(run) != set(expected):
-        raise _bad_checkpoint(f"'run' must hold {sorted(expected)}, got {sorted(run)}")
-    seconds = run["train_seconds"]
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
-        raise _bad_checkpoint(f"run['train_seconds'] must be a finite number >= 0, got {seconds!r}")
-    for key in ("steps", "curve", "boundary", "boundary_before", "replay_share"):
-        if not isinstance(run[key], torch.Tensor):
-            raise _bad_checkpoint(f"run[{key!r}] must be a tensor, got {type(run[key]).__name__}")
-    steps, curve = run["steps"], run["curve"]
-    if steps.ndim != 1 or steps.dtype != torch.int64 or (steps.numel() and (
-            steps.min() < 1 or steps.max() > steps_done or (steps.diff() < 0).any())):
-        raise _bad_checkpoint(f"run['steps'] must be non-decreasing int64 step counts in [1, {steps_done}]")
-    if curve.ndim != 2 or curve.shape[0] != steps.shape[0] or (curve.numel() and width not in (None, curve.shape[1])):
-        raise _bad_checkpoint(f"run['curve'] must be (S, T) with S = len(run['steps']) = {steps.shape[0]}, "
-                              f"got {tuple(curve.shape)}")
-    boundary, before = run["boundary"], run["boundary_before"]
-    if boundary.ndim != 1 or before.shape != boundary.shape or boundary.shape[0] > tasks_seen:
-        raise _bad_checkpoint(f"run['boundary'] and run['boundary_before'] must be (n,) with n <= tasks_seen = "
-                              f"{tasks_seen}, got {tuple(boundary.shape)} and {tuple(before.shape)}")
-    share = run["replay_share"]
-    if share.ndim != 1 or share.shape[0] > steps_done:
-        raise _bad_checkpoint(f"run['replay_share'] must be (M,) with M <= steps_done, got {tuple(share.shape)}")
 
 class ContinualAgent:
-    """Memory + replay + boundary adaptation, learning a stream of tasks from episodes.
+    """Learns a stream of tasks one mini-batch at a time (``observe``), with a persistent ``EpisodicMemory``
+    that is replayed, read by content and adapted from.
 
-    ``input_dim``/``output_dim``: sizes of one example's x and y. Tasks are ``helpers.foundations.Task``
-    objects (anything with ``task_id`` and ``sample_episodes``). All randomness after construction comes
-    from the agent's own generator and the buffer's, so a run is a function of ``config`` alone.
-    ``replay_shares`` lists, for every training step that replayed, the realised share of the loss carried by
-    the replay term (``w * mean(importance * replay) / loss``); ``replay_weight`` w is only its coefficient.
+    ``kind``: ``classification`` (``y`` int64 labels in ``0..output_dim-1``, cross-entropy over the classes
+    allowed by the scenario) or ``regression`` (``y (n, output_dim)`` floats, squared error). Everything
+    random after construction comes from the agent's generators, so a run is a function of ``config``.
     """
 
-    def __init__(self, config: AgentConfig, input_dim: int, output_dim: int = 1, device=None):
-        if not isinstance(config, AgentConfig):
-            raise TypeError(f"config must be an AgentConfig, got {type(config).__name__}")
-        _check_int("input_dim", input_dim)
-        _check_int("output_dim", output_dim)
-        self.config, self.input_dim, self.output_dim = config, input_dim, output_dim
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.net = _build_net(input_dim, output_dim, config, config.seed).to(self.device)
-        # the fused kernel updates all parameters in one call: ~3x faster than the per-tensor loop for a net this small
-        fused = self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=fused or None)
-        self.buffer = None
-        if config.use_replay:
-            self.buffer = ReplayBuffer(config.replay_capacity, alpha=config.alpha, beta_start=config.beta_start,
-                                       beta_steps=config.beta_steps, eviction="reservoir",
-                                       seed=config.seed + 1, device=self.device)
+    def __init__(self, config: AgentConfig, input_dim: int, output_dim: int, kind: str = "classification", device=None):
+        self.config = check_instance("config", config, AgentConfig)
+        self.input_dim = check_count("input_dim", input_dim, 1, MAX_SIZE)
+        self.output_dim = check_count("output_dim", output_dim, 1, MAX_SIZE)
+        self.kind = check_choice("kind", kind, KINDS)
+        self.device = check_device("device", device)
+        if kind == "regression" and config.balance == "class":
+            raise ValueError("AgentConfig.balance='class' needs kind='classification'; use 'task' or 'reservoir'")
+        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
+            torch.manual_seed(config.seed)
+            self.net = EncoderHead(input_dim, output_dim, config.hidden_size).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            self.net.parameters(), lr=config.lr, fused=self.device.type in ("cpu", "cuda") or None
+        )
+        self.memory = None
+        if config.memory_size:
+            self.memory = EpisodicMemory(
+                config.memory_size,
+                config.balance,
+                config.alpha,
+                config.beta_start,
+                beta_steps=max(1, 5 * config.steps_per_task),
+                seed=config.seed + 1,
+                device=self.device,
+            )
+        self.adaptation = None
+        if config.adapt_steps:
+            self.adaptation = LocalAdaptation(config.adapt_steps, config.adapt_lr, self._adaptation_loss)
         self.generator = make_generator(config.seed + 2)
+        self.seen = torch.zeros(output_dim, dtype=torch.bool)  # classes trained on so far
+        self.task_classes: dict[int, torch.Tensor] = {}  # task id -> (C,) bool, its classes
         self.tasks_seen, self.steps_done = 0, 0
-        self.rows: list[torch.Tensor] = []  # R rows so far (test errors after each task)
+        self.rows: list[torch.Tensor] = []  # the R rows so far, for fit_stream and resuming
         self.baseline: torch.Tensor | None = None
-        self.replay_shares: list[float] = []  # realised replay share of the loss, one per replaying step
-        # the run record across fit_stream calls (and checkpoints): steps, curve, boundary errors, seconds
-        self.record = {"steps": [], "curve": [], "boundary": [], "boundary_before": [], "train_seconds": 0.0}
 
     def __repr__(self) -> str:
-        parts = [k for k in ("use_memory", "use_replay", "use_meta") if getattr(self.config, k)]
-        return f"ContinualAgent({'+'.join(parts) or 'naive'}, tasks_seen={self.tasks_seen}, steps={self.steps_done})"
+        return (
+            f"ContinualAgent({self.kind}, memory {len(self.memory) if self.memory else 0}/"
+            f"{self.config.memory_size}, tasks_seen={self.tasks_seen}, steps={self.steps_done})"
+        )
 
-    def episodes(self, task, batch_size: int, split: str = "train", generator=None) -> dict[str, torch.Tensor]:
-        """``batch_size`` episodes of ``task`` (K = ``context_size`` pairs, Q = ``query_size`` queries) on the
-        agent's device, drawn from the agent's generator unless ``generator`` is given."""
-        cfg = self.config
-        episode = task.sample_episodes(batch_size, cfg.context_size, cfg.query_size,
-                                       generator or self.generator, split)
-        return {k: v.to(self.device) for k, v in episode.items()}
 
-    def predict(self, episode: dict[str, torch.Tensor], params=None) -> torch.Tensor:
-        """Query predictions ``(B, Q, d_out)``; ``params`` (a dict) runs adapted weights functionally."""
-        args = (episode["query_x"], episode["context_x"], episode["context_y"])
-        return self.net(*args) if params is None else functional_call(self.net, params, args)
+def _masked(out: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+    return out if allowed is None else out.masked_fill(~allowed, float("-inf"))
 
-    def train_step(self, episode: dict[str, torch.Tensor], task_id: int) -> dict[str, float]:
-        """One Adam step on ``episode`` (B current episodes) mixed with a replay batch, then push ``episode``.
 
-        ``episode``: a dict of ``context_x (B, K, d_in)``, ``context_y (B, K, d_out)``, ``query_x (B, Q, d_in)``,
-        ``query_y (B, Q, d_out)``; ``task_id``: an int >= 0. Loss ``= (1 - w) * mean(current)
-        + w * mean(importance * replay)`` with ``w = replay_weight``, once a task boundary has passed (replay
-        starts with the second task); before that the current batch carries the whole loss. w is the replay
-        term's coefficient, not its share: importance weights are <= 1 and the two losses differ in size, so
-        the realised share ``w * mean(importance * replay) / loss`` is returned as ``replay_share`` (NaN
-        without replay) and appended to ``replay_shares``. The replayed episodes' priorities are set from their
-        new losses.
-        """
-        if not isinstance(episode, dict) or any(key not in episode for key in EPISODE_KEYS):
-            got = sorted(episode) if isinstance(episode, dict) else type(episode).__name__
-            raise ValueError(f"episode must be a dict with keys {EPISODE_KEYS}, got {got}")
-        if isinstance(task_id, bool) or not isinstance(task_id, int) or task_id < 0:
-            raise ValueError(f"task_id must be an int >= 0, got {task_id!r}")
-        cfg, buffer = self.config, self.buffer
-        replay = None
-        if buffer is not None and self.tasks_seen > 0 and len(buffer) > 0 and cfg.replay_weight > 0:
-            replay = buffer.sample(min(cfg.replay_batch_size, len(buffer)))
-        self.net.train()
-        share = float("nan")
-        if replay is None:
-            current = episode_losses(self.predict(episode), episode["query_y"])
-            loss, replay_losses = current.mean(), None
-        else:  # one forward pass over current and replayed episodes together
-            B = episode["query_x"].shape[0]
-            both = {k: torch.cat([episode[k], replay.items[k]]) for k in EPISODE_KEYS}
-            losses = episode_losses(self.predict(both), both["query_y"])
-            current, replay_losses = losses[:B], losses[B:]
-            w = cfg.replay_weight
-            replay_term = w * (replay.weights * replay_losses).mean()
-            loss = (1 - w) * current.mean() + replay_term
-            share = (replay_term / loss).item()
-            self.replay_shares.append(share)
+@extend_class(ContinualAgent)
+class ContinualAgent:
+    def _losses(self, out: torch.Tensor, y: torch.Tensor, allowed) -> torch.Tensor:
+        """Per-example losses ``(n,)``: cross-entropy over the allowed classes, or squared error."""
+        if self.kind == "classification":
+            return F.cross_entropy(_masked(out, allowed), y, reduction="none")
+        return (out - y).pow(2).mean(dim=-1)
+
+    def _adaptation_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss local adaptation minimises on retrieved neighbours (mean over them)."""
+        return F.cross_entropy(out, y) if self.kind == "classification" else F.mse_loss(out, y)
+
+    def observe(self, x: torch.Tensor, y: torch.Tensor, task_id: int, store: bool = True) -> dict[str, float]:
+        """One Adam step on the batch ``x (B, d_in)``, ``y`` mixed with a replay batch from memory, then
+        (``store``) write the batch to memory. Loss = (1 - w) · current + w · replay (+ meta-loss)."""
+        cfg, memory = self.config, self.memory
+        allowed_now, seen = self._check_batch(x, y, task_id, store)
+        B = len(x)
+        with self._undo_sampling_on_error():
+            replay = None
+            if memory is not None and len(memory) and cfg.replay_weight > 0:
+                replay = memory.sample(cfg.replay_batch_size)
+            inputs = x if replay is None else torch.cat([x, replay.items["x"]])
+            hidden = self.net.encoder(inputs)
+            out = self.net.head(hidden)
+            current = self._losses(out[:B], y, allowed_now)
+            loss = current.mean()
+            if replay is not None:
+                old = replay.items
+                replayed = self._losses(out[B:], old["y"], self._allowed_for(old["task"], seen))
+                if cfg.logit_weight > 0:  # DER++: also match the logits the network gave when the item was stored
+                    replayed = replayed + cfg.logit_weight * (out[B:] - old["logits"]).pow(2).mean(dim=-1)
+                loss = (1 - cfg.replay_weight) * loss + cfg.replay_weight * (replay.weights * replayed).mean()
+            if cfg.meta_weight > 0 and memory is not None and len(memory) > cfg.neighbours:
+                targets = y if replay is None else torch.cat([y, replay.items["y"]])
+                loss = loss + cfg.meta_weight * self._meta_loss(inputs, hidden, targets)
+            self._step(loss)
+        if replay is not None:
+            memory.store.update_priorities(replay.indices, replayed.detach())
+        if store and memory is not None:
+            memory.write(x, y, out[:B].detach(), task_id, losses=current.detach())
+        self._record_classes(task_id, seen, y)
+        self.steps_done += 1
+        return {
+            "loss": loss.item(),
+            "current": current.mean().item(),
+            "replay": float("nan") if replay is None else replayed.mean().item(),
+        }
+
+    def _meta_loss(self, inputs: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """MAML's outer loss for local adaptation: each query's loss after adapting the head on its nearest
+        stored neighbours (the query's own stored copy excluded), differentiated through the adaptation."""
+        n = min(self.config.meta_queries, len(inputs))
+        stored = self.memory.items()
+        keys = self.net.encoder(stored["x"])  # re-encoded now: the keys the current encoder would use
+        own_copy = (inputs[:n].unsqueeze(1) == stored["x"].unsqueeze(0)).all(dim=-1)  # (n, M)
+        chosen = nearest_items(hidden[:n].detach(), keys.detach(), self.config.neighbours, own_copy)
+        return self.adaptation.meta_loss(self.net.head, hidden[:n], targets[:n], keys[chosen], stored["y"][chosen])
+
+    def _step(self, loss: torch.Tensor) -> None:
+        """Apply one optimiser step, unless the loss or a gradient is not finite: then raise, unchanged."""
+        if not torch.isfinite(loss):
+            raise ValueError(
+                f"the training loss is {loss.item()}: no update applied (are the weights or the "
+                "optimiser state corrupt?)"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        grads = [p.grad.reshape(-1) for p in self.net.parameters() if p.grad is not None]
+        if not bool(torch.isfinite(torch.cat(grads).sum())):  # one reduction: any NaN or inf makes the sum so
+            self.optimizer.zero_grad(set_to_none=True)
+            raise ValueError("a gradient is not finite: no update applied")
         self.optimizer.step()
-        if replay is not None:
-            buffer.update_priorities(replay.indices, replay_losses.detach())
-        if buffer is not None:
-            buffer.push(task_id, priorities=current.detach().cpu(), **{k: episode[k] for k in EPISODE_KEYS})
-        self.steps_done += 1
-        return {"loss": loss.item(), "current": current.mean().item(),
-                "replay": float("nan") if replay_losses is None else replay_losses.mean().item(),
-                "replay_share": share}
 
-    def support_problem(self, x: torch.Tensor, y: torch.Tensor, with_memory: bool | None = None):
-        """``(model, inputs)`` whose ``model(inputs)`` predicts ``y (K, d_out)`` from labelled pairs ``x (K, d_in)``,
-        ``y``: the loss an adapter minimises. With memory: ``SplitContext`` (each half of the pairs predicted
-        through a memory holding the other half); without: the memory-free forward pass on ``x``."""
-        with_memory = self.config.use_memory if with_memory is None else with_memory
-        if with_memory:
-            return SplitContext(self.net, self.input_dim), torch.cat([x, y], dim=-1)
-        return self.net, x
 
-    def adapt_to(self, task) -> dict[str, float]:
-        """The task-boundary hook: ``meta_steps`` steps of the MAML adapter's inner loop (size ``meta_lr``) on
-        ``meta_shots`` training examples of the new ``task`` (``support_problem``'s loss), written into the
-        weights. Returns the support loss before and after."""
-        cfg = self.config
-        support = task.sample_episodes(1, cfg.meta_shots, 1, self.generator, "train")
-        sx, sy = support["context_x"][0].to(self.device), support["context_y"][0].to(self.device)
-        model, inputs = self.support_problem(sx, sy)
-        with torch.no_grad():
-            before = nn.functional.mse_loss(model(inputs), sy).item()
-        adapted = adapt(model, inputs, sy, steps=cfg.meta_steps, lr=cfg.meta_lr, first_order=True)
-        with torch.no_grad():
-            for name, param in model.named_parameters():  # the wrapper's parameters are the net's own tensors
-                param.copy_(adapted[name])
-            after = nn.functional.mse_loss(model(inputs), sy).item()
-        return {"support_before": before, "support_after": after}
+@extend_class(ContinualAgent)
+class ContinualAgent:
+    def _check_batch(self, x, y, task_id, store) -> tuple:
+        """Validate one training batch before anything changes; returns the classes the current examples
+        compete over ``(B or 1, C)`` (None for regression) and the seen-classes mask after this batch."""
+        dims = check_tensor("x", x, f"B {self.input_dim}", like=self._weight(), finite=True)
+        check_count("batch size", dims["B"], 1, MAX_BATCH)
+        task_id = check_int("task_id", task_id, 0, MAX_SIZE)
+        check_bool("store", store)
+        if self.kind == "regression":
+            check_tensor("y", y, f"B {self.output_dim}", dims, like=x, finite=True)
+            return None, self.seen
+        check_tensor("y", y, "B", dims, dtype=torch.int64, device=x.device, low=0, high=self.output_dim - 1)
+        seen = self.seen.clone()
+        seen[y.cpu()] = True
+        classes = self.task_classes.get(task_id, torch.zeros_like(seen)).clone()
+        classes[y.cpu()] = True
+        if self.config.scenario == "class":
+            return seen.to(self.device).unsqueeze(0), seen
+        return classes.to(self.device).unsqueeze(0), seen
 
+    def _weight(self) -> torch.Tensor:
+        return self.net.head.weight
+
+    def _allowed_for(self, task_ids: torch.Tensor, seen: torch.Tensor):
+        """Classes each example competes over, ``(n, C)`` bool: every seen class (class-incremental) or the
+        classes of the example's own task (task-incremental); None for regression."""
+        if self.kind == "regression":
+            return None
+        if self.config.scenario == "class":
+            return seen.to(self.device).unsqueeze(0).expand(len(task_ids), -1)
+        rows = torch.stack([self.task_classes.get(int(t), seen) for t in task_ids.tolist()])
+        return rows.to(self.device)
+
+    def _record_classes(self, task_id: int, seen: torch.Tensor, y: torch.Tensor) -> None:
+        if self.kind == "classification":
+            self.seen = seen
+            classes = self.task_classes.get(task_id, torch.zeros_like(seen)).clone()
+            classes[y.cpu()] = True
+            self.task_classes[task_id] = classes
+
+    @contextmanager
+    def _undo_sampling_on_error(self):
+        """Drawing a replay batch advances the memory's generator and counter: put them back if the step fails."""
+        store = self.memory.store if self.memory is not None else None
+        saved = None if store is None else (store.generator.get_state(), store.num_sampled)
+        try:
+            yield
+        except BaseException:
+            if store is not None:
+                store.generator.set_state(saved[0])
+                store.num_sampled = saved[1]
+            raise
+
+
+@extend_class(ContinualAgent)
+class ContinualAgent:
+    @torch.no_grad()
+    def predict(
+        self,
+        x: torch.Tensor,
+        allowed: torch.Tensor | None = None,
+        read_weight: float | None = None,
+        adapt: bool | None = None,
+        readout: str = "agent",
+    ) -> torch.Tensor:
+        """Answers for ``x (n, d_in)``: class probabilities ``(n, C)`` (classification) or values
+        ``(n, d_out)``. Pure: no state changes.
+
+        The head's answer (after local adaptation on the nearest stored items when ``adapt``) is mixed with
+        the memory's content read: ``(1 - λ) · head + λ · read``, λ = ``read_weight``. ``allowed (C,)`` or
+        ``(n, C)`` bool: the classes that may be answered (default: every class trained on so far).
+        ``read_weight``/``adapt`` override the config; ``readout="ncm"`` answers with the nearest class mean
+        of the stored items' embeddings instead.
+        """
+        allowed, read_weight, adapt = self._check_predict(x, allowed, read_weight, adapt, readout)
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            hidden = self.net.encoder(x)
+            out = self.net.head(hidden)
+            if self.memory is None or len(self.memory) == 0:
+                return out if self.kind == "regression" else torch.softmax(_masked(out, allowed), dim=-1)
+            stored = self.memory.items()
+            keys = self.net.encoder(stored["x"])  # re-encoded at every read: keys are never stale
+            if readout == "ncm":
+                scores = nearest_class_mean(hidden, keys, stored["y"], self.output_dim)
+                return torch.softmax(_masked(scores, allowed), dim=-1)
+            if adapt:
+                k = min(self.config.neighbours, len(self.memory))
+                chosen = nearest_items(hidden, keys, k)
+                out = self.adaptation.outputs(self.net.head, hidden, keys[chosen], stored["y"][chosen])
+            if self.kind == "regression":
+                if read_weight == 0:
+                    return out
+                reads, _ = content_read(hidden, keys, stored["y"], self.config.read_beta, self.config.read_top_k)
+                return (1 - read_weight) * out + read_weight * reads
+            probabilities = torch.softmax(_masked(out, allowed), dim=-1)
+            if read_weight == 0:
+                return probabilities
+            labels = F.one_hot(stored["y"], self.output_dim).to(hidden.dtype)
+            item_allowed = allowed.expand(len(x), -1)[:, stored["y"]]  # (n, M): items of answerable classes
+            reads, _ = content_read(hidden, keys, labels, self.config.read_beta, self.config.read_top_k, item_allowed)
+            reads = torch.where(item_allowed.any(dim=1, keepdim=True), reads, probabilities)
+            return (1 - read_weight) * probabilities + read_weight * reads
+        finally:
+            self.net.train(was_training)
+
+    def _check_predict(self, x, allowed, read_weight, adapt, readout):
+        dims = check_tensor("x", x, f"n {self.input_dim}", like=self._weight(), finite=True)
+        check_count("number of queries", dims["n"], 1, MAX_EPISODES)
+        check_choice("readout", readout, READOUTS)
+        read_weight = self.config.read_weight if read_weight is None else check_probability("read_weight", read_weight)
+        adapt = self.config.adapt_steps > 0 if adapt is None else check_bool("adapt", adapt)
+        if adapt and self.adaptation is None:
+            raise ValueError("adapt=True needs AgentConfig.adapt_steps >= 1 (how far to adapt)")
+        if readout == "ncm" and self.kind != "classification":
+            raise ValueError("readout='ncm' (nearest class mean) needs kind='classification'")
+        if self.kind == "classification":
+            if allowed is None:
+                allowed = self.seen if bool(self.seen.any()) else torch.ones_like(self.seen)
+            check_tensor("allowed", allowed, ("...", self.output_dim), dtype=torch.bool)
+            if allowed.ndim == 2:
+                check_tensor("allowed", allowed, ("n", self.output_dim), dims, dtype=torch.bool)
+            if not bool(allowed.any(dim=-1).all()):
+                raise ValueError("allowed must allow at least one class for every query")
+            allowed = allowed.to(self.device)
+        elif allowed is not None:
+            raise ValueError("allowed (which classes may be answered) needs kind='classification'")
+        return allowed, read_weight, adapt
+
+
+@extend_class(ContinualAgent)
+class ContinualAgent:
     def learn_task(self, task, steps: int | None = None) -> torch.Tensor:
-        """Train on ``task`` for ``steps`` (default ``steps_per_task``) steps of ``batch_size`` training
-        episodes, after the boundary hook when ``use_meta`` and this is not the first task. Returns the
-        loss of every step ``(steps,)``; ``tasks_seen`` goes up by one."""
-        steps = self.config.steps_per_task if steps is None else steps
-        _check_int("steps", steps, low=0)
-        if self.config.use_meta and self.tasks_seen > 0:
-            self.adapt_to(task)
-        losses = self._train(task, steps)
+        """``steps`` (default ``steps_per_task``) calls of ``observe`` on shuffled mini-batches of ``task``'s
+        training split, epoch after epoch; each example is written to memory once, in the first epoch.
+        ``task``: anything with ``task_id``, ``train_x``, ``train_y`` (a notebook 01 ``Task``, a ``DigitTask``).
+        Returns the losses ``(steps,)``."""
+        steps = self.config.steps_per_task if steps is None else check_count("steps", steps, 0, MAX_STEPS)
+        x, y = self._task_split(task, "train")
+        if getattr(task, "classes", None) is not None and self.kind == "classification":
+            known = self.task_classes.get(task.task_id, torch.zeros_like(self.seen)).clone()
+            known[list(task.classes)] = True  # task-incremental: the task's classes are given with its id
+            self.task_classes[task.task_id] = known
+        losses = torch.empty(steps)
+        order, position, epoch = torch.randperm(len(x), generator=self.generator), 0, 0
+        for step in range(steps):
+            if position >= len(x):  # a new epoch: a fresh shuffle, nothing written again
+                order, position, epoch = torch.randperm(len(x), generator=self.generator), 0, epoch + 1
+            batch = order[position : position + self.config.batch_size].to(self.device)
+            position += self.config.batch_size
+            losses[step] = self.observe(x[batch], y[batch], task.task_id, store=epoch == 0)["loss"]
         self.tasks_seen += 1
         return losses
 
-    def _train(self, task, steps: int) -> torch.Tensor:
-        losses = torch.empty(steps)
-        for step in range(steps):
-            losses[step] = self.train_step(self.episodes(task, self.config.batch_size), task.task_id)["loss"]
-        return losses
-
-    @torch.no_grad()
-    def evaluate(self, tasks, episodes: int = 64, seed: int | None = None, adapt_steps: int = 0,
-                 adapt_lr: float | None = None, use_memory: bool | None = None) -> torch.Tensor:
-        """Query MSE per task ``(T,)`` on ``episodes`` test-split episodes per task (context and queries both
-        from the test split) of the non-empty sequence ``tasks``. Changes no learned state: weights, optimiser,
-        buffer and the agent's generator are untouched (episodes come from a generator seeded by ``seed``), and
-        the memory is per episode.
-
-        ``adapt_steps`` > 0: before answering, a copy of the weights is adapted to each episode's own context
-        pairs (``adapt_steps`` inner steps of ``adapt_lr`` (a positive finite number, default ``meta_lr``) on
-        ``support_problem``'s loss; MbPA-style, functional, batched over episodes with ``vmap``).
-        ``use_memory`` (None = the config's ``use_memory``; True or False) picks whether the answers, and the
-        adaptation, go through the memory: ``use_memory=False`` scores the memory-free forward pass of the same
-        weights, and a memory-off agent never adapts through the memory path.
-        """
-        _check_int("episodes", episodes)
-        _check_int("adapt_steps", adapt_steps, low=0)
-        if adapt_lr is not None and (isinstance(adapt_lr, bool) or not isinstance(adapt_lr, (int, float))
-                                     or not math.isfinite(adapt_lr) or adapt_lr <= 0):
-            raise ValueError(f"adapt_lr must be a positive finite number (or None for meta_lr), got {adapt_lr!r}")
-        if use_memory is not None and not isinstance(use_memory, bool):
-            raise ValueError(f"use_memory must be True, False or None (the config's setting), got {use_memory!r}")
+    def evaluate(self, tasks, scenario: str | None = None, **readout) -> torch.Tensor:
+        """Test result per task ``(T,)``: accuracy (classification) or mean squared error (regression) on each
+        task's whole test split. ``scenario`` (default: the config's): ``class``, any class trained on so far
+        may be answered; ``task``, only the task's own classes. ``readout``: ``predict``'s options. Pure."""
         tasks = list(tasks)
-        if not tasks:
-            raise ValueError("tasks must hold at least one task, got an empty sequence")
-        if adapt_steps and self.config.controller != "feedforward":
-            raise ValueError("adapt_steps > 0 needs controller='feedforward'")
-        if adapt_steps and self.config.context_size < 2:
-            raise ValueError(f"adapt_steps > 0 needs context_size >= 2, got {self.config.context_size}")
-        with_memory = self.config.use_memory if use_memory is None else use_memory
-        seed = self.config.seed + EVAL_SEED_OFFSET if seed is None else seed
-        generator, was_training = make_generator(seed), self.net.training
-        self.net.eval()
-        errors = []
+        check_count("number of tasks", len(tasks), 1, MAX_SIZE)
+        scenario = self.config.scenario if scenario is None else check_choice("scenario", scenario, SCENARIOS)
+        results = []
         for task in tasks:
-            episode = self.episodes(task, episodes, split="test", generator=generator)
-            if adapt_steps:
-                lr = self.config.meta_lr if adapt_lr is None else adapt_lr
-                prediction = self._adapted_predictions(episode, adapt_steps, lr, with_memory)
-            elif not with_memory:
-                prediction = self.net(episode["query_x"])
+            x, y = self._task_split(task, "test")
+            allowed = None
+            if self.kind == "classification" and scenario == "task":
+                allowed = self._task_classes(task)
+            answer = self.predict(x, allowed, **readout)
+            if self.kind == "classification":
+                results.append((answer.argmax(dim=1) == y).double().mean().cpu())
             else:
-                prediction = self.predict(episode)
-            errors.append(episode_losses(prediction, episode["query_y"]).mean().cpu())
-        self.net.train(was_training)
-        return torch.stack(errors)
+                results.append((answer - y).pow(2).mean().double().cpu())
+        return torch.stack(results)
 
-    def _adapted_predictions(self, episode, steps: int, lr: float, with_memory: bool) -> torch.Tensor:
-        """Predictions ``(B, Q, d_out)`` after adapting a copy of the weights to each episode's context."""
-        model, _ = self.support_problem(episode["context_x"][:1, :1], episode["context_y"][:1, :1], with_memory)
-        params = {k: v.detach() for k, v in model.named_parameters()}
-        prefix = "net." if with_memory else ""
-
-        def one(cx, cy, qx):  # one episode: cx (K, d_in), cy (K, d_out), qx (Q, d_in)
-            inputs = torch.cat([cx, cy], dim=-1) if with_memory else cx
-            adapted = inner_loop(model, params, {}, inputs, cy, steps, lr, first_order=True)
-            adapted = {name.removeprefix(prefix): value for name, value in adapted.items()}
-            return functional_call(self.net, adapted, (qx, cx, cy) if with_memory else (qx,))
-
-        return vmap(one)(episode["context_x"], episode["context_y"], episode["query_x"])
-
-    def fit_stream(self, stream, eval_every: int = 0, episodes: int = 64, until: int | None = None,
-                   desc: str = "agent") -> AgentRun:
-        """Learn the tasks of ``stream`` from task ``tasks_seen`` on (so a restored agent resumes) up to, not
-        including, task ``until`` (default: the end), scoring every task on test episodes after each one.
-        ``eval_every`` > 0 also records the whole stream's test errors every that many steps (the forgetting
-        curves). ``train_seconds`` counts training and the boundary hook, not evaluation. The returned run
-        covers every task this agent has learned with ``fit_stream``, before a checkpoint included."""
-        _check_int("eval_every", eval_every, low=0)
-        tasks = list(stream)
-        until = len(tasks) if until is None else until
-        if isinstance(until, bool) or not isinstance(until, int) or not self.tasks_seen <= until <= len(tasks):
-            raise ValueError(f"until must be an int in [{self.tasks_seen}, {len(tasks)}], got {until!r}")
+    def fit_stream(self, tasks, until: int | None = None, desc: str = "agent", **readout) -> AgentRun:
+        """Learn ``tasks`` from task ``tasks_seen`` on (so a restored agent resumes) up to, not including,
+        ``until`` (default: all), evaluating every task after each one. Returns the ``AgentRun`` of every
+        task learned so far (``train_seconds``: this call's training time)."""
+        tasks = list(tasks)
+        until = len(tasks) if until is None else check_int("until", until, self.tasks_seen, len(tasks))
         if self.baseline is None:
-            self.baseline = self.evaluate(tasks, episodes)
-        record = self.record
-        chunk = eval_every or max(self.config.steps_per_task, 1)
+            self.baseline = self.evaluate(tasks, **readout)
+        seconds = 0.0
         for task in progress(tasks[self.tasks_seen : until], desc=desc):
-            before_hook = self.evaluate([task], episodes)[0]
             start = time.perf_counter()
-            if self.config.use_meta and self.tasks_seen > 0:
-                self.adapt_to(task)
-                record["train_seconds"] += time.perf_counter() - start
-                boundary = self.evaluate([task], episodes)[0]
-            else:
-                boundary = before_hook  # no hook ran: the same agent state
-            done = 0
-            while done < self.config.steps_per_task:
-                n = min(chunk, self.config.steps_per_task - done)
-                start = time.perf_counter()
-                self._train(task, n)
-                record["train_seconds"] += time.perf_counter() - start
-                done += n
-                if eval_every:
-                    record["steps"].append(self.steps_done)
-                    record["curve"].append(self.evaluate(tasks, episodes))
-            self.tasks_seen += 1
-            self.rows.append(self.evaluate(tasks, episodes))
-            record["boundary"].append(boundary)  # appended once the task is done, so the record stays whole
-            record["boundary_before"].append(before_hook)
-        return self._run(len(tasks))
+            self.learn_task(task)
+            seconds += time.perf_counter() - start
+            self.rows.append(self.evaluate(tasks, **readout))
+        R = torch.stack(self.rows) if self.rows else torch.empty(0, len(tasks), dtype=torch.float64)
+        return AgentRun(R, self.baseline.clone(), seconds, self.kind == "classification")
 
-    def _run(self, width: int) -> AgentRun:
-        """The ``AgentRun`` of everything recorded so far, for a stream of ``width`` tasks."""
-        record = self.record
+    def _task_split(self, task, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        for name in ("task_id", f"{split}_x", f"{split}_y"):
+            if not hasattr(task, name):
+                raise ArgumentTypeError(
+                    f"task must have task_id, {split}_x and {split}_y (a Task or DigitTask), "
+                    f"got a {type(task).__name__}"
+                )
+        check_int("task.task_id", task.task_id, 0, MAX_SIZE)
+        x, y = getattr(task, f"{split}_x"), getattr(task, f"{split}_y")
+        dims = check_tensor(f"task.{split}_x", x, f"n {self.input_dim}", like=self._weight().cpu(), finite=True)
+        if self.kind == "classification":
+            check_tensor(f"task.{split}_y", y, "n", dims, dtype=torch.int64, low=0, high=self.output_dim - 1)
+        else:
+            check_tensor(f"task.{split}_y", y, f"n {self.output_dim}", dims, like=x, finite=True)
+        return x.to(self.device), y.to(self.device)
 
-        def stack(values):
-            return torch.stack(values) if values else torch.empty(0)
+    def _task_classes(self, task) -> torch.Tensor:
+        classes = getattr(task, "classes", None)
+        if classes is not None:
+            mask = torch.zeros(self.output_dim, dtype=torch.bool)
+            mask[list(classes)] = True
+            return mask
+        if task.task_id not in self.task_classes:
+            raise ValueError(f"task {task.task_id} has no known classes: give it a 'classes' attribute")
+        return self.task_classes[task.task_id]
 
-        return AgentRun(stack(self.rows), self.baseline.clone(), record["train_seconds"],
-                        torch.tensor(record["steps"], dtype=torch.int64),
-                        torch.stack(record["curve"]) if record["curve"] else torch.empty(0, width),
-                        stack(record["boundary"]), stack(record["boundary_before"]),
-                        torch.tensor(self.replay_shares, dtype=torch.float64))
 
+CHECKPOINT_FORMAT = "helpers.agent.ContinualAgent"
+CHECKPOINT_VERSION = 3  # 3: the persistent-memory agent; earlier versions are not readable
+STATE_KEYS = (
+    "config",
+    "dims",
+    "net",
+    "optimizer",
+    "memory",
+    "generator",
+    "seen",
+    "task_classes",
+    "counters",
+    "rows",
+    "baseline",
+)
+
+
+@extend_class(ContinualAgent)
+class ContinualAgent:
     def state_dict(self) -> dict:
-        """The whole agent as plain tensors, numbers and strings (safe for ``torch.load(weights_only=True)``)."""
-        record = self.record
-        width = len(self.baseline) if self.baseline is not None else 0
-        run = _empty_record(width)
-        run.update({
-            "steps": torch.tensor(record["steps"], dtype=torch.int64),
-            "boundary": torch.stack(record["boundary"]) if record["boundary"] else torch.empty(0),
-            "boundary_before": torch.stack(record["boundary_before"]) if record["boundary_before"] else torch.empty(0),
-            "train_seconds": float(record["train_seconds"]),
-            "replay_share": torch.tensor(self.replay_shares, dtype=torch.float64),
-        })
-        if record["curve"]:
-            run["curve"] = torch.stack(record["curve"])
+        """The whole agent as tensors, numbers and strings (``torch.load(weights_only=True)`` reads it back).
+        No clock time is stored, so identical states give identical bytes."""
         return {
             "config": self.config.as_dict(),
-            "dims": {"input_dim": self.input_dim, "output_dim": self.output_dim},
-            "net": {k: v.cpu() for k, v in self.net.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "buffer": self.buffer.state_dict() if self.buffer is not None else None,
+            "dims": {"input_dim": self.input_dim, "output_dim": self.output_dim, "kind": self.kind},
+            "net": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "memory": None if self.memory is None else self.memory.state_dict(),
             "generator": self.generator.get_state(),
+            "seen": self.seen.clone(),
+            "task_classes": {k: v.clone() for k, v in sorted(self.task_classes.items())},
             "counters": {"tasks_seen": self.tasks_seen, "steps_done": self.steps_done},
-            "rows": torch.stack(self.rows) if self.rows else torch.empty(0),
-            "baseline": self.baseline if self.baseline is not None else torch.empty(0),
-            "run": run,
+            "rows": torch.stack(self.rows) if self.rows else torch.empty(0, dtype=torch.float64),
+            "baseline": self.baseline.clone() if self.baseline is not None else torch.empty(0, dtype=torch.float64),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore ``state_dict()`` output. A malformed state, a different config or size raises ``ValueError``;
-        on any error the agent is left as it was."""
-        if isinstance(state, dict) and "run" not in state and set(STATE_KEYS) <= set(state):
-            state = {**state, "run": _empty_record(len(state["baseline"]) if isinstance(state["baseline"], torch.Tensor)
-                                                   else 0)}  # a version-1 state: no run record
-        _check_state(state)
-        if state["config"] != self.config.as_dict():
-            raise ValueError(f"incompatible checkpoint: saved with config {state['config']}, this agent has "
-                             f"{self.config.as_dict()}")
-        dims = {"input_dim": self.input_dim, "output_dim": self.output_dim}
-        if state["dims"] != dims:
-            raise ValueError(f"incompatible checkpoint: saved for sizes {state['dims']}, this agent has {dims}")
-        if (state["buffer"] is None) != (self.buffer is None):
-            raise _bad_checkpoint(f"'buffer' is {'absent' if state['buffer'] is None else 'present'} but the config "
-                                  f"has use_replay={self.config.use_replay}")
-        previous = copy.deepcopy(self.state_dict())  # a copy: the live state_dict shares the net's tensors
+        """Restore ``state_dict()`` output. Everything is checked and loaded into a fresh agent first; only if
+        all of it fits does this agent take it over, so a bad state raises ``ValueError`` and changes nothing."""
+        _check_state(state, self)
+        fresh = ContinualAgent(self.config, self.input_dim, self.output_dim, self.kind, self.device)
         try:
-            self._restore(state)
-        except Exception as err:  # torch and the buffer raise RuntimeError/KeyError/...: all mean a bad state here
-            self._restore(previous)
-            raise _bad_checkpoint(f"it cannot be restored into this agent ({type(err).__name__}: {err})") from None
-
-    def _restore(self, state: dict) -> None:
-        self.net.load_state_dict(state["net"])
-        params = list(self.net.parameters())
-        saved = state["optimizer"]["state"]
-        for index, slot in saved.items():  # Adam's moments must match the parameters they belong to
-            if not isinstance(index, int) or not 0 <= index < len(params) or not isinstance(slot, dict):
-                raise ValueError(f"optimizer state for parameter {index!r} does not fit the network")
-            for key in ("exp_avg", "exp_avg_sq"):
-                if key in slot and tuple(slot[key].shape) != tuple(params[index].shape):
-                    raise ValueError(f"optimizer {key} of parameter {index} has shape {tuple(slot[key].shape)}, "
-                                     f"the parameter {tuple(params[index].shape)}")
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.buffer is not None:
-            self.buffer.load_state_dict(state["buffer"])
-        self.generator.set_state(state["generator"])
-        self.tasks_seen, self.steps_done = state["counters"]["tasks_seen"], state["counters"]["steps_done"]
-        self.rows = list(state["rows"]) if len(state["rows"]) else []
-        self.baseline = state["baseline"].clone() if len(state["baseline"]) else None
-        run = state["run"]
-        self.record = {"steps": run["steps"].tolist(), "train_seconds": float(run["train_seconds"]),
-                       **{key: list(run[key].clone()) for key in ("curve", "boundary", "boundary_before")}}
-        self.replay_shares = run["replay_share"].tolist()
+            fresh.net.load_state_dict(state["net"])
+            fresh.optimizer.load_state_dict(state["optimizer"])
+            if fresh.memory is not None:
+                fresh.memory.load_state_dict(state["memory"])
+            fresh.generator.set_state(state["generator"])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+            raise _bad_checkpoint(f"it does not fit this agent ({type(err).__name__}: {err})") from None
+        fresh.seen = state["seen"].clone()
+        fresh.task_classes = {int(k): v.clone() for k, v in state["task_classes"].items()}
+        fresh.tasks_seen, fresh.steps_done = state["counters"]["tasks_seen"], state["counters"]["steps_done"]
+        fresh.rows = list(state["rows"].clone()) if state["rows"].numel() else []
+        fresh.baseline = state["baseline"].clone() if state["baseline"].numel() else None
+        self.__dict__.update(fresh.__dict__)
 
     def save(self, path) -> str:
-        """Write a checkpoint to ``path`` and its SHA-256 to ``path + '.sha256'`` (``sha256sum`` format); returns
-        the digest. Keep the digest (or the sidecar file) where the checkpoint cannot rewrite it: ``load`` and
-        ``read_checkpoint`` refuse a file that does not match it."""
-        payload = io.BytesIO()
-        torch.save(self.state_dict(), payload)
-        data = payload.getvalue()
-        envelope = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                    "sha256": hashlib.sha256(data).hexdigest(),  # the payload's: catches damage inside the file
-                    "payload": torch.frombuffer(bytearray(data), dtype=torch.uint8)}
+        """Write a checkpoint to ``path`` and its SHA-256 to ``path + '.sha256'``; returns the digest. The file
+        holds the state and an inner digest of it; ``load`` checks both, against the sidecar you keep."""
+        path = check_path("path", path)
+        data = io.BytesIO()
+        torch.save(self.state_dict(), data)
+        payload = data.getvalue()
+        envelope = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8),
+        }
         file = io.BytesIO()
         torch.save(envelope, file)
-        path = Path(path)
         path.write_bytes(file.getvalue())
         digest = hashlib.sha256(file.getvalue()).hexdigest()
         sidecar_path(path).write_text(f"{digest}  {path.name}\n")
         return digest
 
     def load(self, path, expected_sha256: str | None = None) -> None:
-        """Restore this agent from ``save``'s file, verified against ``expected_sha256`` or, when None, the
-        sidecar ``path + '.sha256'`` (see ``read_checkpoint`` for the checks)."""
+        """Restore this agent from ``save``'s file, verified against ``expected_sha256`` or the sidecar."""
         self.load_state_dict(read_checkpoint(path, expected_sha256))
 
     @classmethod
     def from_checkpoint(cls, path, device=None, expected_sha256: str | None = None) -> "ContinualAgent":
-        """A new agent built from the config stored in the (verified) checkpoint, then restored."""
+        """A new agent built from the (verified) checkpoint's config and sizes, then restored."""
         state = read_checkpoint(path, expected_sha256)
         try:
             config = AgentConfig(**state["config"])
         except (TypeError, ValueError) as err:
             raise ValueError(f"incompatible checkpoint: its config does not fit AgentConfig ({err})") from None
-        agent = cls(config, state["dims"]["input_dim"], state["dims"]["output_dim"], device=device)
+        dims = state["dims"]
+        agent = cls(config, dims["input_dim"], dims["output_dim"], dims["kind"], device=device)
         agent.load_state_dict(state)
         return agent
 
@@ -754,50 +835,57 @@ def sidecar_path(path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def _bad_checkpoint(message: str) -> ValueError:
+    return ValueError(f"malformed agent checkpoint: {message}")
+
+
 def read_checkpoint(path, expected_sha256: str | None = None) -> dict:
     """Load and verify a checkpoint written by ``ContinualAgent.save``; returns its state dict.
 
-    The SHA-256 of the whole file must equal ``expected_sha256`` (64 hex digits) or, when that is None, the
-    digest recorded in the sidecar ``path + '.sha256'``; a missing sidecar is an error (there is no unverified
-    mode: pass the digest you trust). The digest lives outside the file, so a forged file with a recomputed
-    inner checksum is rejected. Only ``torch.load(weights_only=True)`` is used, so no pickled code can run.
-    Raises ``ValueError`` for a digest mismatch, a truncated or unreadable file, a wrong format or version, a
-    damaged payload, and a malformed state (missing keys, wrong types, counters or shapes out of range).
+    The file's SHA-256 must equal ``expected_sha256`` (64 hex digits) or, when None, the sidecar's; the
+    payload's inner digest must match too. Only ``torch.load(weights_only=True)`` is used, so no pickled
+    code can run. Every failure is a ``ValueError`` naming the file.
     """
-    path = Path(path)
-    data = path.read_bytes()  # FileNotFoundError for a missing checkpoint, as for any file
+    path = check_path("path", path, must_exist=True)
+    data = path.read_bytes()
     if expected_sha256 is None:
         sidecar = sidecar_path(path)
-        try:
-            words = sidecar.read_text().split()
-        except FileNotFoundError:
-            raise ValueError(f"{path} has no recorded SHA-256: {sidecar} is missing (ContinualAgent.save writes "
-                             "it); pass expected_sha256=<the digest you trust> to load this file") from None
+        if not sidecar.is_file():
+            raise ValueError(
+                f"{path} has no recorded SHA-256: {sidecar} is missing (ContinualAgent.save writes "
+                "it); pass expected_sha256=<the digest you trust> to load this file"
+            )
+        words = sidecar.read_text().split()
         recorded, source = (words[0] if words else ""), str(sidecar)
     else:
         recorded, source = expected_sha256, "expected_sha256"
-    hex_digits = set("0123456789abcdef")
-    if not isinstance(recorded, str) or len(recorded) != 64 or not set(recorded.lower()) <= hex_digits:
+    if not isinstance(recorded, str) or len(recorded) != 64 or not set(recorded.lower()) <= set("0123456789abcdef"):
         raise ValueError(f"the SHA-256 from {source} must be 64 hex digits, got {recorded!r}")
     digest = hashlib.sha256(data).hexdigest()
     if digest != recorded.lower():
-        raise ValueError(f"{path} failed its checksum (recorded {recorded} in {source}, computed {digest}): the "
-                         "file was modified, truncated or damaged")
+        raise ValueError(
+            f"{path} failed its checksum (recorded {recorded} in {source}, computed {digest}): the "
+            "file was modified, truncated or damaged"
+        )
     try:
         envelope = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except Exception as err:  # torch raises several types for damaged zips; all mean the same here
-        raise ValueError(f"{path} is not a readable agent checkpoint (truncated or damaged?): {err}") from None
+    except Exception as err:  # torch raises several types for damaged files; all mean the same here
+        raise ValueError(f"{path} is not a readable agent checkpoint: {err}") from None
     if not isinstance(envelope, dict) or envelope.get("format") != CHECKPOINT_FORMAT:
-        found = envelope.get("format") if isinstance(envelope, dict) else type(envelope).__name__
-        raise ValueError(f"{path} is not an agent checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
-    if envelope.get("version") not in READABLE_VERSIONS:
-        raise ValueError(f"incompatible checkpoint: format version {envelope.get('version')!r}, this code reads "
-                         f"versions {READABLE_VERSIONS}")
+        raise ValueError(f"{path} is not an agent checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    if envelope.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"incompatible checkpoint: format version {envelope.get('version')!r}, this code reads "
+            f"version {CHECKPOINT_VERSION}"
+        )
     payload, inner = envelope.get("payload"), envelope.get("sha256")
-    if not isinstance(payload, torch.Tensor) or payload.dtype != torch.uint8 or payload.ndim != 1:
-        raise _bad_checkpoint(f"{path}: the envelope's 'payload' must be a 1-D uint8 tensor")
-    if not isinstance(inner, str):
-        raise _bad_checkpoint(f"{path}: the envelope's 'sha256' must be a string, got {type(inner).__name__}")
+    if (
+        not isinstance(payload, torch.Tensor)
+        or payload.dtype != torch.uint8
+        or payload.ndim != 1
+        or not isinstance(inner, str)
+    ):
+        raise _bad_checkpoint(f"{path}: the envelope needs a 1-D uint8 'payload' and a 'sha256' string")
     data = payload.numpy().tobytes()
     if hashlib.sha256(data).hexdigest() != inner:
         raise ValueError(f"{path} failed its inner checksum: the payload was modified or damaged")
@@ -805,41 +893,171 @@ def read_checkpoint(path, expected_sha256: str | None = None) -> dict:
         state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as err:
         raise ValueError(f"{path}: checksum matches but the payload cannot be read: {err}") from None
-    if envelope["version"] == 1 and isinstance(state, dict) and "run" not in state:
-        width = len(state["baseline"]) if isinstance(state.get("baseline"), torch.Tensor) else 0
-        state = {**state, "run": _empty_record(width)}  # version 1 kept no run record
-    try:
-        _check_state(state)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
     return state
 
-def make_original_stream(train_size: int = 50, test_size: int = 1000, seed: int = 0) -> TaskStream:
-    """The original tutorial's four tasks (64 inputs -> 64 outputs, no task cue) as a ``TaskStream``.
 
-    Training data from ``make_original_tasks(train_size, seed)``, test data from a different seed, so the
-    two never share a sample.
+def _check_state(state, agent: "ContinualAgent") -> None:
+    """Everything ``load_state_dict`` will use, checked before any of it is: keys, types, finiteness,
+    sizes, counters, and that it was saved by an agent with ``agent``'s config and sizes."""
+    if not isinstance(state, dict):
+        raise _bad_checkpoint(f"the state must be a dict, got {type(state).__name__}")
+    missing = [key for key in STATE_KEYS if key not in state]
+    if missing:
+        raise _bad_checkpoint(f"missing keys {missing} (a state has {list(STATE_KEYS)})")
+    if state["config"] != agent.config.as_dict():
+        raise ValueError(
+            f"incompatible checkpoint: saved with config {state['config']}, this agent has {agent.config.as_dict()}"
+        )
+    dims = {"input_dim": agent.input_dim, "output_dim": agent.output_dim, "kind": agent.kind}
+    if state["dims"] != dims:
+        raise ValueError(f"incompatible checkpoint: saved for {state['dims']}, this agent is {dims}")
+    for key, kind in (
+        ("net", dict),
+        ("optimizer", dict),
+        ("task_classes", dict),
+        ("counters", dict),
+        ("generator", torch.Tensor),
+        ("seen", torch.Tensor),
+        ("rows", torch.Tensor),
+        ("baseline", torch.Tensor),
+    ):
+        if not isinstance(state[key], kind):
+            raise _bad_checkpoint(f"{key!r} must be a {kind.__name__}, got {type(state[key]).__name__}")
+    if (state["memory"] is None) != (agent.memory is None):
+        raise _bad_checkpoint(
+            f"'memory' is {'absent' if state['memory'] is None else 'present'}, but this "
+            f"agent's memory_size is {agent.config.memory_size}"
+        )
+    try:
+        check_finite_tensors("net", state["net"])
+        check_finite_tensors("optimizer", state["optimizer"])
+    except ValueError as err:
+        raise _bad_checkpoint(str(err)) from None
+    expected = {k: tuple(v.shape) for k, v in agent.net.state_dict().items()}
+    found = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state["net"].items()}
+    if found != expected:
+        raise _bad_checkpoint(f"'net' holds {found}, this agent's network is {expected}")
+    counters = state["counters"]
+    if set(counters) != {"tasks_seen", "steps_done"} or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SIZE for v in counters.values()
+    ):
+        raise _bad_checkpoint(f"'counters' must hold tasks_seen and steps_done, ints >= 0, got {counters!r}")
+    if state["seen"].shape != (agent.output_dim,) or state["seen"].dtype != torch.bool:
+        raise _bad_checkpoint(f"'seen' must be a bool tensor ({agent.output_dim},)")
+    for key, value in state["task_classes"].items():
+        if (
+            isinstance(key, bool)
+            or not isinstance(key, int)
+            or key < 0
+            or not isinstance(value, torch.Tensor)
+            or value.shape != (agent.output_dim,)
+            or value.dtype != torch.bool
+        ):
+            raise _bad_checkpoint(f"'task_classes' must map task ids to bool tensors ({agent.output_dim},)")
+    rows, baseline = state["rows"], state["baseline"]
+    if rows.numel() and (
+        rows.ndim != 2 or rows.shape[0] != counters["tasks_seen"] or not bool(torch.isfinite(rows).all())
+    ):
+        raise _bad_checkpoint(f"'rows' must be finite (tasks_seen, T) results, got shape {tuple(rows.shape)}")
+    if baseline.numel() and (
+        baseline.ndim != 1
+        or not bool(torch.isfinite(baseline).all())
+        or (rows.numel() and baseline.shape[0] != rows.shape[1])
+    ):
+        raise _bad_checkpoint(f"'baseline' must be finite (T,) results matching 'rows', got {tuple(baseline.shape)}")
+    if state["generator"].dtype != torch.uint8 or state["generator"].ndim != 1:
+        raise _bad_checkpoint("'generator' must be a 1-D uint8 tensor (a torch.Generator state)")
+
+
+class ContextMemoryNet(nn.Module):
+    """A working memory for one episode, for streams whose inputs do not say which task they belong to.
+
+    ``forward(query_x (B, Q, d_in), context_x (B, K, d_in), context_y (B, K, d_out)) -> (B, Q, d_out)``: the K
+    labelled context pairs are written into K slots of notebook 02's memory (``erase_and_add``, one slot
+    each), every query reads it by content (``content_weights`` with a learned key and sharpness) and the
+    answer comes from the query's encoding and what it read. ``use_memory=False``: the reads are zeros, the
+    same network without a memory.
     """
-    train = make_original_tasks(train_size, seed)
-    test = make_original_tasks(test_size, seed + 10_007)
+
+    def __init__(self, input_dim: int, output_dim: int, hidden_size: int = 64, slot_size: int = 16,
+                 use_memory: bool = True):
+        super().__init__()
+        check_count("input_dim", input_dim, 1, MAX_SIZE)
+        check_count("output_dim", output_dim, 1, MAX_SIZE)
+        check_count("hidden_size", hidden_size, 1, MAX_BATCH)
+        self.slot_size = check_count("slot_size", slot_size, 1, MAX_BATCH)
+        self.use_memory = check_bool("use_memory", use_memory)
+        self.encoder = nn.Sequential(nn.Linear(input_dim, hidden_size), nn.ReLU(),
+                                     nn.Linear(hidden_size, hidden_size), nn.ReLU())
+        self.write_content = nn.Linear(hidden_size + output_dim, slot_size)
+        self.read_key = nn.Linear(hidden_size, slot_size)
+        self.read_strength = nn.Linear(hidden_size, 1)
+        self.head = nn.Sequential(nn.Linear(hidden_size + slot_size, hidden_size), nn.ReLU(),
+                                  nn.Linear(hidden_size, output_dim))
+
+    def forward(self, query_x: torch.Tensor, context_x: torch.Tensor, context_y: torch.Tensor) -> torch.Tensor:
+        encoded = self.encoder(query_x)  # (B, Q, H)
+        B, Q = encoded.shape[:2]
+        if not self.use_memory:
+            return self.head(torch.cat([encoded, encoded.new_zeros(B, Q, self.slot_size)], dim=-1))
+        content = self.write_content(torch.cat([self.encoder(context_x), context_y], dim=-1))  # (B, K, D)
+        K = content.shape[1]
+        slots = torch.eye(K, dtype=content.dtype, device=content.device).expand(B, K, K)  # item k -> slot k
+        memory = erase_and_add(content.new_zeros(B, K, self.slot_size), slots, torch.ones_like(content), content)
+        keys = self.read_key(encoded)
+        strengths = F.softplus(self.read_strength(encoded)).squeeze(-1)  # (B, Q), sharpness >= 0
+        reads = read_memory(memory, content_weights(memory, keys, strengths))  # (B, Q, D)
+        return self.head(torch.cat([encoded, reads], dim=-1))
+
+
+def make_original_stream(train_size: int = 50, test_size: int = 1000, seed: int = 0) -> TaskStream:
+    """The original tutorial's four tasks (64 inputs -> 64 outputs, no task cue) as a notebook 01 ``TaskStream``;
+    test data from another seed, so train and test never share a sample."""
+    check_count("train_size", train_size, 2, MAX_EPISODES)
+    check_count("test_size", test_size, 2, MAX_EPISODES)
+    seed = check_seed("seed", seed)
+    train, test = make_original_tasks(train_size, seed), make_original_tasks(test_size, seed + 10_007)
     tasks = tuple(Task(k, torch.zeros(0), tx, ty, sx, sy) for k, ((tx, ty), (sx, sy)) in enumerate(zip(train, test)))
     return TaskStream(tasks, feature_dim=64, cue_dim=0)
 
 
-def original_schedule_config(seed: int = 0, **overrides) -> AgentConfig:
-    """The original tutorial's schedule for ``make_original_stream``: 20 epochs of 50 samples per task.
+def train_context_net(net: ContextMemoryNet, stream, steps: int, batch_size: int = 16, context_size: int = 10,
+                      query_size: int = 10, lr: float = 3e-3, seed: int = 0) -> torch.Tensor:
+    """``steps`` Adam steps, each on ``batch_size`` training episodes whose tasks are drawn uniformly from the
+    stream (K context pairs and Q queries, one task per episode). Returns the losses ``(steps,)``."""
+    check_instance("net", net, ContextMemoryNet)
+    steps = check_count("steps", steps, 0, MAX_STEPS)
+    check_count("batch_size", batch_size, 1, MAX_BATCH)
+    lr = check_positive("lr", lr, 10.0)
+    generator = make_generator(check_seed("seed", seed))
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    losses = torch.empty(steps)
+    for step in range(steps):
+        counts = torch.bincount(torch.randint(len(stream), (batch_size,), generator=generator), minlength=len(stream))
+        parts = [stream[k].sample_episodes(int(c), context_size, query_size, generator)
+                 for k, c in enumerate(counts) if c > 0]
+        episode = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+        loss = F.mse_loss(net(episode["query_x"], episode["context_x"], episode["context_y"]), episode["query_y"])
+        if not torch.isfinite(loss):
+            raise ValueError(f"the training loss is {loss.item()}: no update applied")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses[step] = loss.detach()
+    return losses
 
-    One step shows 5 episodes of 10 context pairs + 10 queries (50 query examples, one epoch of the task's
-    samples), so 20 steps per task are the 20 epochs; replay starts with the second task, as there.
-    """
-    settings = {"context_size": 10, "query_size": 10, "memory_size": 10, "batch_size": 5, "replay_batch_size": 5,
-                "steps_per_task": 20, "seed": seed, **overrides}
-    return AgentConfig(**settings)
 
-
-def run_agent(config: AgentConfig, stream, eval_every: int = 0, episodes: int = 64, device=None,
-              desc: str = "agent") -> AgentRun:
-    """Build a ``ContinualAgent`` for ``stream`` (sizes from its first task) and learn the whole stream."""
-    first = stream[0]
-    agent = ContinualAgent(config, first.train_x.shape[1], first.train_y.shape[1], device=device)
-    return agent.fit_stream(stream, eval_every=eval_every, episodes=episodes, desc=desc)
+@torch.no_grad()
+def context_errors(net: ContextMemoryNet, stream, episodes: int = 64, context_size: int = 10,
+                   query_size: int = 10, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Test query MSE per task ``(T,)`` of ``net`` and of the label-mean baseline (predict the mean of the
+    episode's context labels for every query), on the same ``episodes`` test episodes per task."""
+    check_instance("net", net, ContextMemoryNet)
+    check_count("episodes", episodes, 1, MAX_EPISODES)
+    generator = make_generator(check_seed("seed", seed))
+    model, label_mean = [], []
+    for task in stream:
+        e = task.sample_episodes(episodes, context_size, query_size, generator, split="test")
+        model.append(F.mse_loss(net(e["query_x"], e["context_x"], e["context_y"]), e["query_y"]))
+        label_mean.append(F.mse_loss(e["context_y"].mean(dim=1, keepdim=True).expand_as(e["query_y"]), e["query_y"]))
+    return {"model": torch.stack(model), "label_mean": torch.stack(label_mean)}

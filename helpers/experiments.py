@@ -4,21 +4,21 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 (or `make export`). tests/test_export_sync.py fails when this file and the notebook drift.
 """
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from scipy.stats import t as student_t
 
-from helpers.agent import AgentConfig, AgentRun, ContinualAgent
-from helpers.foundations import continual_metrics, make_generator, make_main_stream, make_mlp
+from helpers.agent import NUM_DIGIT_CLASSES, AgentConfig, AgentRun, ContinualAgent, make_split_digits
+from helpers.checks import (MAX_SIZE, MAX_STEPS, ArgumentTypeError, check_bool, check_callable, check_choice,
+                            check_count, check_device, check_instance, check_probability, check_seed)
+from helpers.foundations import continual_metrics, make_main_stream
 from helpers.plumbing import progress
-from helpers.replay import ReplayBuffer, replay_step
 
 
 METRICS = ("acc", "bwt", "forgetting", "seconds")
@@ -26,77 +26,58 @@ METRICS = ("acc", "bwt", "forgetting", "seconds")
 
 @dataclass(frozen=True)
 class RunResult:
-    """One method on one seed: ``R (T, T)`` result matrix and ``metrics`` (``continual_metrics`` of R,
-    ``seconds`` the training time and ``wall_seconds`` the whole call)."""
+    """One method on one seed: ``R (T, T)`` and its ``metrics`` (notebook 01's ``continual_metrics`` of R, plus
+    ``seconds``, the training time)."""
 
     method: str
     seed: int
     R: torch.Tensor
     metrics: dict
 
-
-@dataclass
-class MethodRun:
-    """What a method returns: ``R (T, T)``, ``baseline (T,)`` results before training, ``train_seconds``,
-    the trained ``model`` (for a closer look; ``run_methods`` keeps only R and the metrics) and
-    ``examples_seen``, the labelled examples that entered a gradient step, counted once per step they
-    were used in (None when not counted)."""
-
-    R: torch.Tensor
-    baseline: torch.Tensor
-    train_seconds: float
-    model: object = None
-    examples_seen: int | None = None
+    def __post_init__(self):
+        check_instance("method", self.method, str)
+        check_seed("seed", self.seed)
+        check_instance("R", self.R, torch.Tensor)
+        check_instance("metrics", self.metrics, dict)
 
 
-def _check_seeds(seeds) -> list[int]:
+def check_seeds(seeds) -> list[int]:
+    """A non-empty sequence of distinct seeds (ints in ``[0, MAX_SEED]``)."""
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
-        raise ValueError(f"seeds must be a non-empty sequence of ints >= 0, got {seeds!r}")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ValueError(f"seeds must be ints >= 0, got {s!r} in {seeds!r}")
+        raise ArgumentTypeError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
+    seeds = [check_seed(f"seeds[{k}]", s) for k, s in enumerate(seeds)]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct (a repeated seed is the same run twice), got {seeds!r}")
-    return list(seeds)
+    return seeds
 
 
-def run_methods(
-    methods: Mapping[str, Callable[[int], object]],
-    seeds: Sequence[int],
-    higher_is_better: bool = True,
-    desc: str = "runs",
-) -> list[RunResult]:
-    """Run every ``methods[name](seed)`` for every seed; returns one ``RunResult`` per (seed, method).
+def run_methods(methods: Mapping[str, Callable[[int], object]], seeds: Sequence[int],
+                desc: str = "runs") -> list[RunResult]:
+    """Run every ``methods[name](seed)`` on every seed; one ``RunResult`` per (seed, method).
 
-    A method returns a ``MethodRun`` (or notebook 06's ``helpers.agent.AgentRun``): ``R (T, T)``,
-    ``baseline (T,)``, ``train_seconds`` and, for a ``MethodRun`` that counted them, ``examples_seen``
-    (metric ``examples``). Anything else raises ``TypeError`` naming the method. ``higher_is_better``:
-    True for accuracies, False for errors (it orients ``forgetting``).
+    A method returns an ``AgentRun`` (``R``, ``baseline``, ``train_seconds``, ``higher_is_better``) or a
+    dict name -> ``AgentRun`` when one training run is scored several ways (each becomes its own method).
     """
     if not isinstance(methods, Mapping) or not methods:
-        raise ValueError(f"methods must be a non-empty mapping name -> callable(seed), got {methods!r}")
+        raise ArgumentTypeError(f"methods must be a non-empty mapping name -> callable(seed), got {methods!r}")
     for name, method in methods.items():
-        if not callable(method):
-            raise TypeError(f"methods[{name!r}] must be callable(seed) -> run, got {type(method).__name__}")
-    seeds = _check_seeds(seeds)
+        check_callable(f"methods[{name!r}]", method, "a callable(seed) -> AgentRun")
+    seeds = check_seeds(seeds)
     results = []
-    jobs = [(s, name) for s in seeds for name in methods]
-    for s, name in progress(jobs, desc=desc):
-        start = time.perf_counter()
-        run = methods[name](s)
-        wall = time.perf_counter() - start
-        if not isinstance(run, (MethodRun, AgentRun)):
-            raise TypeError(f"methods[{name!r}]({s}) must return a MethodRun or AgentRun, got {type(run).__name__}")
-        metrics = continual_metrics(run.R, higher_is_better=higher_is_better, baseline=run.baseline)
-        metrics |= {"seconds": float(run.train_seconds), "wall_seconds": wall}
-        if getattr(run, "examples_seen", None) is not None:
-            metrics["examples"] = float(run.examples_seen)
-        results.append(RunResult(name, s, run.R.clone(), metrics))
+    for seed, name in progress([(s, n) for s in seeds for n in methods], desc=desc):
+        run = methods[name](seed)
+        named = run if isinstance(run, dict) else {name: run}
+        for label, one in named.items():
+            if not isinstance(one, AgentRun):
+                raise TypeError(f"methods[{name!r}]({seed}) must return an AgentRun or a dict of them, "
+                                f"got {type(one).__name__}")
+            metrics = continual_metrics(one.R, higher_is_better=one.higher_is_better, baseline=one.baseline)
+            results.append(RunResult(label, seed, one.R.clone(), metrics | {"seconds": float(one.train_seconds)}))
     return results
 
 
-def per_seed(results: Sequence[RunResult], method: str, metric: str) -> torch.Tensor:
-    """``metric`` of ``method`` on every seed, ordered by seed; shape ``(S,)``."""
+def per_seed(results: Sequence[RunResult], method: str, metric: str = "acc") -> torch.Tensor:
+    """``metric`` of ``method`` on every seed, ordered by seed: ``(S,)``."""
     chosen = sorted((r for r in results if r.method == method), key=lambda r: r.seed)
     if not chosen:
         raise ValueError(f"no runs of method {method!r}; methods run: {sorted({r.method for r in results})}")
@@ -106,68 +87,56 @@ def per_seed(results: Sequence[RunResult], method: str, metric: str) -> torch.Te
 
 
 def summarise(results: Sequence[RunResult], metrics: Sequence[str] = METRICS) -> dict[str, dict[str, tuple]]:
-    """``method -> metric -> (mean, std, n)`` over seeds; std is the sample standard deviation
-    (divides by n - 1; 0 for a single seed). Methods keep the order they were run in."""
+    """``method -> metric -> (mean, sample std, n)`` over seeds, methods in the order they were run."""
     if not results:
-        raise ValueError("results must be a non-empty sequence of RunResult (from run_methods), got an empty one")
+        raise ValueError("results must be a non-empty sequence of RunResult (from run_methods)")
     summary = {}
     for method in dict.fromkeys(r.method for r in results):
         summary[method] = {}
         for metric in metrics:
             values = per_seed(results, method, metric)
-            std = values.std().item() if len(values) > 1 else 0.0
-            summary[method][metric] = (values.mean().item(), std, len(values))
+            summary[method][metric] = (values.mean().item(), values.std().item() if len(values) > 1 else 0.0,
+                                       len(values))
     return summary
 
 
-METRIC_LABELS = {"acc": "ACC", "bwt": "BWT", "forgetting": "forgetting", "seconds": "time (s)", "fwt": "FWT",
-                 "examples": "examples seen"}
+METRIC_LABELS = {"acc": "ACC", "bwt": "BWT", "forgetting": "forgetting", "seconds": "time (s)", "fwt": "FWT"}
 
 
 def results_table(results: Sequence[RunResult], metrics: Sequence[str] = METRICS, digits: int = 3,
                   scale: float = 1.0) -> str:
-    """A Markdown table: one row per method, ``mean ± std`` per metric, and the number of seeds.
-
-    ``scale`` multiplies every metric but time and ``examples`` (100 turns accuracies into percent);
-    ``examples`` (examples seen per run) is printed as a whole number, without ± when every seed agrees.
-    """
-    if not results:
-        raise ValueError("results must be a non-empty sequence of RunResult (from run_methods), got an empty one")
+    """A Markdown table: one row per method, ``mean ± std`` per metric (times ``scale``, except seconds),
+    and the number of seeds."""
     summary = summarise(results, metrics)
-    header = "| method | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " | seeds |"
-    lines = [header, "|" + "---|" * (len(metrics) + 2)]
+    lines = ["| method | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " | seeds |",
+             "|" + "---|" * (len(metrics) + 2)]
     for method, row in summary.items():
         cells = []
         for metric in metrics:
             mean, std, _ = row[metric]
-            if metric == "examples":
-                cells.append(f"{mean:,.0f}" + (f" ± {std:,.0f}" if std > 0 else ""))
-                continue
             factor, places = (1.0, 2) if metric == "seconds" else (scale, digits)
             cells.append(f"{mean * factor:.{places}f} ± {std * factor:.{places}f}")
-        n = next(iter(row.values()))[2]
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {n} |")
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {next(iter(row.values()))[2]} |")
     return "\n".join(lines)
 
 
-def compare(results: Sequence[RunResult], first: str, second: str, higher_is_better: bool = True,
-            metric: str = "acc") -> dict:
-    """How much better ``first`` ends than ``second`` on ``metric``, seed by seed (runs paired by seed):
-    a 95 % paired t-interval over the n seeds.
+def compare(results: Sequence[RunResult], first: str, second: str, metric: str = "acc",
+            higher_is_better: bool = True) -> dict:
+    """How much better ``first`` ends than ``second``, seed by seed: the 95 % paired t-interval.
 
-    Returns ``gain`` (mean of the per-seed gains, positive = ``first`` better), ``se`` (its standard error,
-    sample std / sqrt(n)), ``t`` (Student's t quantile 0.975 with n - 1 degrees of freedom: 12.71 for n = 2,
-    4.30 for n = 3, 2.26 for n = 10), ``ci`` (``gain ± t · se``), ``wins`` (seeds where ``first`` is
-    better), ``n`` and ``verdict``: ``"better"`` or ``"worse"`` when the interval excludes zero, else
-    ``"no reliable difference"``.
+    Returns ``gain`` (mean per-seed gain, positive = ``first`` better), ``se`` (sample std / sqrt(n)),
+    ``t`` (Student's 0.975 quantile, n - 1 degrees of freedom: 4.30 for n = 3, 2.26 for n = 10), ``ci``
+    (gain ± t · se), ``wins`` (seeds where ``first`` is better), ``n`` and ``verdict``: ``better`` or
+    ``worse`` when the interval excludes zero, else ``no reliable difference``.
     """
+    check_bool("higher_is_better", higher_is_better)
     seeds = [sorted(r.seed for r in results if r.method == m) for m in (first, second)]
     if seeds[0] != seeds[1] or len(seeds[0]) < 2:
         raise ValueError(f"compare needs {first!r} and {second!r} run on the same >= 2 seeds, got {seeds}")
     a, b = per_seed(results, first, metric), per_seed(results, second, metric)
     gains = a - b if higher_is_better else b - a
     n = len(gains)
-    gain, se = gains.mean().item(), gains.std().item() / n**0.5
+    gain, se = gains.mean().item(), gains.std().item() / math.sqrt(n)
     t = float(student_t.ppf(0.975, df=n - 1))
     low, high = gain - t * se, gain + t * se
     verdict = "better" if low > 0 else "worse" if high < 0 else "no reliable difference"
@@ -175,438 +144,136 @@ def compare(results: Sequence[RunResult], first: str, second: str, higher_is_bet
             "verdict": verdict}
 
 
-ABLATION_VARIANTS = {
-    "naive": {"use_memory": False, "use_replay": False, "use_meta": False},
-    "joint": {"use_memory": False, "use_replay": False, "use_meta": False},
-    "replay (uniform)": {"use_memory": False, "use_replay": True, "use_meta": False, "alpha": 0.0},
-    "replay (prioritised)": {"use_memory": False, "use_replay": True, "use_meta": False},
-    "memory only": {"use_memory": True, "use_replay": False, "use_meta": False},
-    "replay + memory": {"use_memory": True, "use_replay": True, "use_meta": False},
-    "full agent + meta": {"use_memory": True, "use_replay": True, "use_meta": True},
+LOGIT_WEIGHT, META_WEIGHT = 0.3, 0.25  # DER++'s logit match; the meta-loss coefficient (notebook 06)
+DIGIT_METHODS = {  # method -> (config changes from plain ER, readout options)
+    "naive": ({"memory_size": 0, "replay_weight": 0.0}, {}),
+    "ER": ({}, {}),
+    "ER + NCM": ({}, {"readout": "ncm"}),
+    "DER++": ({"logit_weight": LOGIT_WEIGHT}, {}),
+    "memory read": ({"logit_weight": LOGIT_WEIGHT, "read_weight": 0.5}, {}),
+    "agent": ({"logit_weight": LOGIT_WEIGHT, "read_weight": 0.25, "adapt_steps": 3, "adapt_lr": 0.5,
+               "meta_weight": META_WEIGHT}, {}),
+}
+CONTINUAL_METHODS = tuple(m for m in DIGIT_METHODS if m != "naive")
+
+
+def fit_readouts(agent: ContinualAgent, tasks, readouts: Mapping[str, dict], desc: str = "agent") -> dict:
+    """Learn ``tasks`` in order with one agent and score it after every task in each of several ways
+    (``readouts``: name -> ``predict`` options); returns name -> ``AgentRun``. One training run, many
+    readouts: ER and ER + NCM differ only in how the same network answers."""
+    check_instance("agent", agent, ContinualAgent)
+    tasks = list(tasks)
+    baselines = {name: agent.evaluate(tasks, **options) for name, options in readouts.items()}
+    rows = {name: [] for name in readouts}
+    seconds = 0.0
+    for task in progress(tasks, desc=desc):
+        start = time.perf_counter()
+        agent.learn_task(task)
+        seconds += time.perf_counter() - start
+        for name, options in readouts.items():
+            rows[name].append(agent.evaluate(tasks, **options))
+    return {name: AgentRun(torch.stack(rows[name]), baselines[name], seconds) for name in readouts}
+
+
+def digit_config(method: str, memory_size: int, seed: int, scenario: str = "class",
+                 steps_per_task: int = 60, **changes) -> AgentConfig:
+    """The ``AgentConfig`` of a Split Digits method (``DIGIT_METHODS``) with ``memory_size`` stored images."""
+    check_choice("method", method, tuple(DIGIT_METHODS))
+    settings = {"memory_size": memory_size, "seed": seed, "scenario": scenario, "steps_per_task": steps_per_task,
+                **DIGIT_METHODS[method][0], **changes}
+    return AgentConfig(**settings)
+
+
+def split_digits_methods(memory_size: int, scenario: str = "class", methods: Sequence[str] | None = None,
+                         steps_per_task: int = 60, joint_epochs: int = 20, device=None) -> dict:
+    """``name -> method(seed)`` for ``run_methods``: every Split Digits method of ``DIGIT_METHODS`` (plus
+    ``joint``) on the split drawn with ``seed``. Methods that share a training run (ER and ER + NCM) are
+    trained once and returned together."""
+    names = list(DIGIT_METHODS) + ["joint"] if methods is None else list(methods)
+    for name in names:
+        if name != "joint":
+            check_choice("method", name, tuple(DIGIT_METHODS))
+    device = check_device("device", device)
+
+    def make(group: list[str]) -> Callable[[int], dict]:
+        def method(seed: int) -> dict:
+            tasks = make_split_digits(seed=seed)
+            if group == ["joint"]:
+                config = AgentConfig(memory_size=0, replay_weight=0.0, seed=seed)
+                return {"joint": fit_jointly(tasks, config, 64, NUM_DIGIT_CLASSES, "classification", joint_epochs,
+                                             scenario, device=device)}
+            config = digit_config(group[0], memory_size, seed, scenario, steps_per_task)
+            agent = ContinualAgent(config, 64, NUM_DIGIT_CLASSES, device=device)
+            return fit_readouts(agent, tasks, {name: DIGIT_METHODS[name][1] for name in group}, desc=group[0])
+        return method
+
+    groups: dict[tuple, list[str]] = {}
+    for name in names:
+        key = ("joint",) if name == "joint" else tuple(sorted(DIGIT_METHODS[name][0].items()))
+        groups.setdefault(key, []).append(name)
+    return {" / ".join(group): make(group) for group in groups.values()}
+
+
+def fit_jointly(tasks, config: AgentConfig, input_dim: int, output_dim: int, kind: str = "classification",
+                epochs: int = 20, scenario: str | None = None, device=None) -> AgentRun:
+    """The upper bound: at stage i, a fresh network trained for ``epochs`` epochs on the training data of
+    tasks 0..i together (``config``'s network, optimiser and seed; no memory, no replay), then tested like
+    every method (``scenario``: as in ``ContinualAgent.evaluate``)."""
+    check_instance("config", config, AgentConfig)
+    check_count("epochs", epochs, 1, 1000)
+    tasks = list(tasks)
+    config = dataclasses.replace(config, memory_size=0, replay_weight=0.0, read_weight=0.0, adapt_steps=0,
+                                 meta_weight=0.0)
+    rows, seconds, baseline = [], 0.0, None
+    for stage in progress(range(len(tasks)), desc="joint"):
+        seen = tasks[: stage + 1]
+        pooled = SimpleNamespace(task_id=0, train_x=torch.cat([t.train_x for t in seen]),
+                                 train_y=torch.cat([t.train_y for t in seen]))
+        steps = epochs * math.ceil(len(pooled.train_x) / config.batch_size)
+        agent = ContinualAgent(config, input_dim, output_dim, kind, device=device)
+        if baseline is None:
+            baseline = agent.evaluate(tasks, scenario=scenario)
+        start = time.perf_counter()
+        agent.learn_task(pooled, steps=steps)
+        seconds += time.perf_counter() - start
+        rows.append(agent.evaluate(tasks, scenario=scenario))
+    return AgentRun(torch.stack(rows), baseline, seconds, kind == "classification")
+
+
+MAIN_CONFIG = AgentConfig(hidden_size=64, memory_size=100, balance="task", lr=3e-3, read_beta=30.0,
+                          steps_per_task=200)  # the regression learner of the main stream
+MAIN_METHODS = {  # method -> config changes from plain ER on the main stream
+    "naive": {"memory_size": 0, "replay_weight": 0.0},
+    "ER": {},
+    "ER, prioritised": {"alpha": 0.6},
+    "DER++": {"logit_weight": LOGIT_WEIGHT},
+    "memory read": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.5},
+    "agent": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.0, "adapt_steps": 3, "adapt_lr": 0.1,
+              "meta_weight": META_WEIGHT},
 }
 
 
-def variant_config(config: AgentConfig, name: str, seed: int) -> AgentConfig:
-    """``config`` with the switches of ablation variant ``name`` and ``seed``."""
-    if name not in ABLATION_VARIANTS:
-        raise ValueError(f"variant must be one of {list(ABLATION_VARIANTS)}, got {name!r}")
-    return dataclasses.replace(config, seed=seed, **ABLATION_VARIANTS[name])
-
-
-def _replayed_episodes(agent: ContinualAgent) -> int:
-    """How many replayed episodes ``agent.train_step`` will add to its next step (its own rule: replay
-    starts after the first task boundary, from a non-empty buffer, with a replay weight > 0)."""
-    cfg, buffer = agent.config, agent.buffer
-    if buffer is None or agent.tasks_seen == 0 or len(buffer) == 0 or cfg.replay_weight <= 0:
-        return 0
-    return min(cfg.replay_batch_size, len(buffer))
-
-
-def fit_equal_budget(config: AgentConfig, stream, episodes: int = 64, device=None, joint: bool = False,
-                     desc: str = "agent") -> MethodRun:
-    """Train notebook 06's agent on ``stream`` with a fixed budget of ``batch_size + replay_batch_size``
-    episodes in every step, whatever the switches: a step that replays r episodes trains on
-    ``batch_size + replay_batch_size - r`` current ones. ``joint``: at stage i the current episodes come
-    from tasks 0..i (how many from each drawn uniformly at random); needs replay and meta off.
-
-    With ``use_meta`` the boundary hook (``agent.adapt_to``) runs before every task but the first.
-    Returns a ``MethodRun``: ``R (T, T)`` test query-MSE after each task on ``episodes`` test episodes per
-    task, ``baseline (T,)`` before training, ``train_seconds`` (training and boundary hook, not
-    evaluation), the agent, and ``examples_seen`` = steps · (B + R) · (K + Q), plus ``meta_steps ·
-    meta_shots`` per boundary hook.
-    """
-    if joint and (config.use_replay or config.use_meta):
-        raise ValueError("joint training needs use_replay=False and use_meta=False (it sees all past data anyway)")
-    first = stream[0]
-    agent = ContinualAgent(config, first.train_x.shape[1], first.train_y.shape[1], device=device)
-    tasks = list(stream)
-    per_step = config.batch_size + config.replay_batch_size  # episodes per step, the same for every variant
-    generator = make_generator(config.seed + 3)  # joint: which task each episode comes from
-    baseline = agent.evaluate(tasks, episodes)
-    rows, seconds, examples = [], 0.0, 0
-    for i in progress(range(len(tasks)), desc=desc):
-        start = time.perf_counter()
-        if config.use_meta and agent.tasks_seen > 0:
-            agent.adapt_to(tasks[i])
-            examples += config.meta_steps * config.meta_shots
-        for _ in range(config.steps_per_task):
-            n = per_step - _replayed_episodes(agent)
-            if joint:
-                counts = torch.bincount(torch.randint(i + 1, (n,), generator=generator), minlength=i + 1)
-                parts = [agent.episodes(tasks[k], c) for k, c in enumerate(counts.tolist()) if c > 0]
-                batch = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
-            else:
-                batch = agent.episodes(tasks[i], n)
-            agent.train_step(batch, i)
-            examples += per_step * (config.context_size + config.query_size)
-        agent.tasks_seen += 1
-        seconds += time.perf_counter() - start
-        rows.append(agent.evaluate(tasks, episodes))
-    return MethodRun(torch.stack(rows), baseline, seconds, agent, examples)
-
-
-def fit_jointly(config: AgentConfig, stream, episodes: int = 64, device=None) -> MethodRun:
-    """The multi-task upper bound with the agent's own network and step: ``fit_equal_budget`` with
-    ``joint=True``, so at stage i each step's ``batch_size + replay_batch_size`` episodes come from tasks
-    0..i. ``config`` must switch replay and meta off.
-
-    Returns a ``MethodRun``: ``R (T, T)`` test query-MSE after each stage (``episodes`` test episodes per
-    task), the untrained ``baseline (T,)``, ``train_seconds``, the agent and ``examples_seen``.
-    """
-    if config.use_replay or config.use_meta:
-        raise ValueError("fit_jointly needs use_replay=False and use_meta=False (joint training sees all data)")
-    return fit_equal_budget(config, stream, episodes, device, joint=True, desc="joint")
-
-
-def ablation_methods(
-    config: AgentConfig,
-    variants: Sequence[str] | None = None,
-    num_tasks: int = 5,
-    train_size: int = 256,
-    test_size: int = 256,
-    eval_episodes: int = 32,
-    device=None,
-) -> dict[str, Callable[[int], object]]:
-    """``name -> method(seed)`` for ``run_methods``: each draws the main stream with ``seed`` and trains the
-    agent of ``variant_config(config, name, seed)`` on it with ``fit_equal_budget`` (``batch_size +
-    replay_batch_size`` episodes per step for every variant; ``joint=True`` for ``joint``)."""
-    names = list(ABLATION_VARIANTS) if variants is None else list(variants)
+def main_stream_methods(steps_per_task: int = 200, memory_size: int = 100, methods: Sequence[str] | None = None,
+                        train_size: int = 256, test_size: int = 256, joint_epochs: int = 20,
+                        device=None) -> dict:
+    """``name -> method(seed)`` for ``run_methods`` on notebook 01's main stream (regression, test MSE): every
+    method of ``MAIN_METHODS`` plus ``joint``, each on the stream drawn with ``seed``."""
+    names = list(MAIN_METHODS) + ["joint"] if methods is None else list(methods)
     for name in names:
-        variant_config(config, name, 0)  # fail now, not after the first runs, on an unknown name
+        if name != "joint":
+            check_choice("method", name, tuple(MAIN_METHODS))
+    device = check_device("device", device)
 
-    def make(name: str) -> Callable[[int], object]:
-        def method(seed: int):
-            stream = make_main_stream(num_tasks, train_size, test_size, seed=seed)
-            cfg = variant_config(config, name, seed)
-            return fit_equal_budget(cfg, stream, eval_episodes, device, joint=name == "joint", desc=name)
+    def make(name: str) -> Callable[[int], AgentRun]:
+        def method(seed: int) -> AgentRun:
+            stream = make_main_stream(train_size=train_size, test_size=test_size, seed=seed)
+            base = dataclasses.replace(MAIN_CONFIG, steps_per_task=steps_per_task, memory_size=memory_size,
+                                       seed=seed)
+            if name == "joint":
+                return fit_jointly(stream, base, stream.input_dim, 1, "regression", joint_epochs, device=device)
+            agent = ContinualAgent(dataclasses.replace(base, **MAIN_METHODS[name]), stream.input_dim, 1,
+                                   "regression", device=device)
+            return agent.fit_stream(stream, desc=name)
         return method
 
     return {name: make(name) for name in names}
-
-
-DIGIT_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
-NUM_DIGIT_CLASSES = 10
-SCENARIOS = ("task", "class")
-DIGIT_METHODS = ("naive", "replay", "joint")
-
-
-@dataclass(frozen=True)
-class DigitTask:
-    """One Split Digits task. ``*_x: (n, 64)`` pixels in [0, 1], ``*_y: (n,)`` digit labels (0-9),
-    ``*_index: (n,)`` rows of ``load_digits`` they came from (train and test never share one)."""
-
-    task_id: int
-    classes: tuple[int, int]
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    train_index: torch.Tensor
-    test_index: torch.Tensor
-
-
-def load_digit_arrays() -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-learn's bundled digits: ``x (1797, 64)`` float32 scaled to [0, 1], ``y (1797,)`` int64."""
-    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
-
-    data = load_digits()
-    return torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target, dtype=torch.long)
-
-
-def make_split_digits(test_fraction: float = 0.25, seed: int = 0) -> tuple[DigitTask, ...]:
-    """Five two-digit tasks (``DIGIT_PAIRS``) with a fixed, disjoint train/test split per digit.
-
-    Each digit's images are shuffled by a private generator seeded with ``seed``; the first
-    ``round(test_fraction * n)`` are its test images. Training examples are shuffled within a task.
-    """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    x, y = load_digit_arrays()
-    generator = make_generator(seed)
-    tasks = []
-    for k, pair in enumerate(DIGIT_PAIRS):
-        train_parts, test_parts = [], []
-        for digit in pair:
-            rows = (y == digit).nonzero().squeeze(1)
-            rows = rows[torch.randperm(len(rows), generator=generator)]
-            n_test = round(test_fraction * len(rows))
-            if not 0 < n_test < len(rows):
-                raise ValueError(f"test_fraction {test_fraction} leaves digit {digit} with an empty train or test part")
-            test_parts.append(rows[:n_test])
-            train_parts.append(rows[n_test:])
-        train, test = torch.cat(train_parts), torch.cat(test_parts)
-        train = train[torch.randperm(len(train), generator=generator)]
-        tasks.append(DigitTask(k, pair, x[train], y[train], x[test], y[test], train, test))
-    return tuple(tasks)
-
-
-def active_classes(scenario: str, task_ids: torch.Tensor, seen_tasks: int) -> torch.Tensor:
-    """Which of the 10 logits compete, ``(B, 10)`` bool, for examples of tasks ``task_ids: (B,)``.
-
-    ``task``: only the example's own task's two digits. ``class``: every digit of the first
-    ``seen_tasks`` tasks (the digits learned so far).
-    """
-    if scenario not in SCENARIOS:
-        raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
-    digits = torch.arange(NUM_DIGIT_CLASSES, device=task_ids.device)
-    if scenario == "task":
-        return (digits // 2).unsqueeze(0) == task_ids.unsqueeze(1)
-    return (digits < 2 * seen_tasks).unsqueeze(0).expand(len(task_ids), -1)
-
-
-def masked_logits(model: nn.Module, x: torch.Tensor, task_ids: torch.Tensor, scenario: str,
-                  seen_tasks: int) -> torch.Tensor:
-    """``model(x): (B, 10)`` with inactive classes set to -inf (they get no probability, no gradient)."""
-    mask = active_classes(scenario, task_ids, seen_tasks)
-    return model(x).masked_fill(~mask, float("-inf"))
-
-
-@torch.no_grad()
-def digit_accuracies(model: nn.Module, tasks: Sequence[DigitTask], scenario: str, seen_tasks: int) -> torch.Tensor:
-    """Test accuracy on every task, ``(T,)``, choosing among ``active_classes``. Pure: no state changes."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    accuracies = []
-    for task in tasks:
-        x, y = task.test_x.to(device), task.test_y.to(device)
-        ids = torch.full((len(x),), task.task_id, device=device)
-        accuracies.append((masked_logits(model, x, ids, scenario, seen_tasks).argmax(1) == y).float().mean().cpu())
-    model.train(was_training)
-    return torch.stack(accuracies)
-
-
-def digit_losses(scenario: str, seen_tasks: int) -> Callable[[nn.Module, dict], torch.Tensor]:
-    """``loss_fn(model, items) -> (B,)`` cross-entropies over the active classes, for ``replay_step``;
-    ``items`` holds ``x (B, 64)``, ``y (B,)`` and ``task (B,)``."""
-    def loss_fn(model: nn.Module, items: dict) -> torch.Tensor:
-        logits = masked_logits(model, items["x"], items["task"], scenario, seen_tasks)
-        return F.cross_entropy(logits, items["y"], reduction="none")
-    return loss_fn
-
-
-def train_split_digits(
-    tasks: Sequence[DigitTask],
-    scenario: str = "class",
-    method: str = "naive",
-    steps_per_task: int = 60,
-    batch_size: int = 32,
-    replay_batch_size: int = 32,
-    replay_weight: float = 0.5,
-    buffer_capacity: int = 200,
-    alpha: float = 0.0,
-    hidden: int = 100,
-    lr: float = 1e-3,
-    seed: int = 0,
-    device=None,
-) -> MethodRun:
-    """Train an MLP 64-hidden-hidden-10 on the tasks in order; returns R, the ``(T, T)`` test accuracies.
-
-    ``naive``: each task's data only. ``replay``: every step mixes a batch from a reservoir
-    ``ReplayBuffer`` (``alpha`` 0 = uniform) via ``replay_step``; a task's examples are pushed once, in
-    its first epoch. ``joint``: at stage i, batches from all of tasks 0..i. Mini-batches only. This is
-    van de Ven & Tolias's protocol: a replay step sees ``batch_size`` current images plus up to
-    ``replay_batch_size`` replayed ones, so replay sees more examples per step (``examples_seen``).
-    """
-    if scenario not in SCENARIOS:
-        raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
-    if method not in DIGIT_METHODS:
-        raise ValueError(f"method must be one of {DIGIT_METHODS}, got {method!r}")
-    if not tasks or not all(isinstance(t, DigitTask) for t in tasks):
-        raise ValueError("tasks must be a non-empty sequence of DigitTask (see make_split_digits)")
-    for name, value in (("steps_per_task", steps_per_task), ("batch_size", batch_size), ("hidden", hidden)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    device = torch.device("cpu") if device is None else torch.device(device)
-    model = make_mlp(64, hidden, NUM_DIGIT_CLASSES, seed=seed).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = make_generator(seed)
-    buffer = None
-    if method == "replay":
-        buffer = ReplayBuffer(buffer_capacity, alpha=alpha, beta_steps=len(tasks) * steps_per_task,
-                              eviction="reservoir", seed=seed, device=device)
-    baseline = digit_accuracies(model, tasks, scenario, len(tasks))
-    rows, seconds, examples = [], 0.0, 0
-    for task in progress(tasks, desc=f"{method}, {scenario}-IL"):
-        start = time.perf_counter()
-        seen = tasks[: task.task_id + 1] if method == "joint" else [task]
-        x = torch.cat([t.train_x for t in seen]).to(device)
-        y = torch.cat([t.train_y for t in seen]).to(device)
-        ids = torch.cat([torch.full((len(t.train_x),), t.task_id) for t in seen]).to(device)
-        loss_fn = digit_losses(scenario, task.task_id + 1)
-        order, position, epoch = torch.randperm(len(x), generator=generator), 0, 0
-        for _ in range(steps_per_task):
-            if position >= len(x):  # a fresh shuffle each epoch
-                order, position, epoch = torch.randperm(len(x), generator=generator), 0, epoch + 1
-            idx = order[position : position + batch_size].to(device)
-            position += batch_size
-            current = {"x": x[idx], "y": y[idx], "task": ids[idx]}
-            if buffer is not None and len(buffer) > 0 and replay_weight > 0:
-                examples += replay_batch_size  # replay_step's replayed batch (drawn with replacement if need be)
-            examples += len(idx)
-            replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size, replay_weight)
-            if buffer is not None and epoch == 0:
-                buffer.push(task.task_id, **current)
-        seconds += time.perf_counter() - start
-        rows.append(digit_accuracies(model, tasks, scenario, task.task_id + 1))
-    return MethodRun(torch.stack(rows), baseline, seconds, model, examples)
-
-
-def _one_hot(labels: torch.Tensor) -> torch.Tensor:
-    return F.one_hot(labels, NUM_DIGIT_CLASSES).float()
-
-
-def digit_episodes(task: DigitTask, pool_x: torch.Tensor, pool_y: torch.Tensor, batch_size: int,
-                   context_size: int, query_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Training episodes of ``task``: queries ``(B, Q, 64)`` drawn from its training images, contexts
-    ``(B, K, 64)`` from the exemplar pool ``pool_x (P, 64)``, ``pool_y (P,)``; targets one-hot ``(B, ., 10)``."""
-    queries = torch.randint(len(task.train_x), (batch_size, query_size), generator=generator)
-    context = torch.randint(len(pool_x), (batch_size, context_size), generator=generator)
-    return {"context_x": pool_x[context], "context_y": _one_hot(pool_y[context]),
-            "query_x": task.train_x[queries], "query_y": _one_hot(task.train_y[queries])}
-
-
-def _exemplar_pool(tasks: Sequence[DigitTask], per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``per_class`` training images of every digit of ``tasks``: ``(P, 64)``, ``(P,)``."""
-    xs, ys = [], []
-    for task in tasks:
-        for digit in task.classes:
-            xs.append(task.train_x[task.train_y == digit][:per_class])
-            ys.append(task.train_y[task.train_y == digit][:per_class])
-    return torch.cat(xs), torch.cat(ys)
-
-
-@torch.no_grad()
-def agent_digit_predictions(agent: ContinualAgent, tasks: Sequence[DigitTask], scenario: str, seen_tasks: int,
-                            per_class: int, seed: int = 0) -> list[torch.Tensor]:
-    """The digit ``agent`` answers for every test image of every task, a list of ``(n_j,)`` int64 tensors.
-
-    One episode per test image (Q = 1), its context drawn from the exemplars of the image's task (task-IL)
-    or of the first ``seen_tasks`` tasks (class-IL) by a private generator seeded with ``seed``; the answer
-    is the argmax over ``active_classes``. Changes no state of the agent. ``seen_tasks`` must be in
-    1..len(tasks) and ``per_class`` a positive int.
-    """
-    if scenario not in SCENARIOS:
-        raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
-    if isinstance(seen_tasks, bool) or not isinstance(seen_tasks, int) or not 1 <= seen_tasks <= len(tasks):
-        raise ValueError(f"seen_tasks must be an int in [1, {len(tasks)}] (tasks learned so far), got {seen_tasks!r}")
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"per_class must be a positive int (exemplars per digit), got {per_class!r}")
-    generator = make_generator(seed)
-    was_training = agent.net.training
-    agent.net.eval()
-    predictions = []
-    for task in tasks:
-        pool = [task] if scenario == "task" else tasks[:seen_tasks]
-        pool_x, pool_y = _exemplar_pool(pool, per_class)
-        n, K = len(task.test_x), agent.config.context_size
-        context = torch.randint(len(pool_x), (n, K), generator=generator)
-        episode = {"context_x": pool_x[context], "context_y": _one_hot(pool_y[context]),
-                   "query_x": task.test_x.unsqueeze(1)}
-        scores = agent.predict({k: v.to(agent.device) for k, v in episode.items()}).squeeze(1)  # (n, 10)
-        ids = torch.full((n,), task.task_id, device=scores.device)
-        scores = scores.masked_fill(~active_classes(scenario, ids, seen_tasks), float("-inf"))
-        predictions.append(scores.argmax(1).cpu())
-    agent.net.train(was_training)
-    return predictions
-
-
-def agent_digit_accuracies(agent: ContinualAgent, tasks: Sequence[DigitTask], scenario: str, seen_tasks: int,
-                           per_class: int, seed: int = 0) -> torch.Tensor:
-    """Test accuracy ``(T,)`` of ``agent`` on every task (see ``agent_digit_predictions``). Pure."""
-    predictions = agent_digit_predictions(agent, tasks, scenario, seen_tasks, per_class, seed)
-    return torch.stack([(p == task.test_y).float().mean() for p, task in zip(predictions, tasks)])
-
-
-def confusion_matrix(predictions: Sequence[torch.Tensor], tasks: Sequence[DigitTask]) -> torch.Tensor:
-    """Counts ``(10, 10)``: row = true digit, column = answered digit, over every task's test images."""
-    truth = torch.cat([task.test_y for task in tasks])
-    answers = torch.cat(list(predictions))
-    if truth.shape != answers.shape:
-        raise ValueError(f"predictions hold {len(answers)} answers for {len(truth)} test images")
-    counts = torch.bincount(truth * NUM_DIGIT_CLASSES + answers, minlength=NUM_DIGIT_CLASSES**2)
-    return counts.reshape(NUM_DIGIT_CLASSES, NUM_DIGIT_CLASSES)
-
-
-def train_agent_on_digits(tasks: Sequence[DigitTask], scenario: str, config: AgentConfig,
-                          exemplars_per_class: int = 10, device=None) -> MethodRun:
-    """Notebook 06's ``ContinualAgent`` (64 inputs, 10 one-hot outputs) on the tasks in order, with episode
-    contexts from the exemplar store; returns a ``MethodRun`` with R, the ``(T, T)`` test accuracies, and
-    ``examples_seen`` (current and replayed episodes, K + Q images each). Meta-adaptation is not used here
-    (``config.use_meta`` must be False)."""
-    if scenario not in SCENARIOS:
-        raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
-    if isinstance(exemplars_per_class, bool) or not isinstance(exemplars_per_class, int) or exemplars_per_class < 1:
-        raise ValueError(f"exemplars_per_class must be a positive int, got {exemplars_per_class!r}")
-    if config.use_meta:
-        raise ValueError("train_agent_on_digits runs without meta-adaptation: pass a config with use_meta=False")
-    agent = ContinualAgent(config, 64, NUM_DIGIT_CLASSES, device=device)
-    generator = make_generator(config.seed + 3)
-    eval_seed = config.seed + 4
-    baseline = agent_digit_accuracies(agent, tasks, scenario, len(tasks), exemplars_per_class, eval_seed)
-    rows, seconds, examples = [], 0.0, 0
-    for task in progress(tasks, desc=f"agent, {scenario}-IL"):
-        start = time.perf_counter()
-        pool = [task] if scenario == "task" else tasks[: task.task_id + 1]
-        pool_x, pool_y = _exemplar_pool(pool, exemplars_per_class)
-        for _ in range(config.steps_per_task):
-            episode = digit_episodes(task, pool_x, pool_y, config.batch_size, config.context_size,
-                                     config.query_size, generator)
-            examples += (config.batch_size + _replayed_episodes(agent)) * (config.context_size + config.query_size)
-            agent.train_step({k: v.to(agent.device) for k, v in episode.items()}, task.task_id)
-        agent.tasks_seen += 1  # the agent replays from its second task on
-        seconds += time.perf_counter() - start
-        rows.append(agent_digit_accuracies(agent, tasks, scenario, task.task_id + 1, exemplars_per_class, eval_seed))
-    return MethodRun(torch.stack(rows), baseline, seconds, agent, examples)
-
-
-class FixedReadSharpness(nn.Module):
-    """Stands in for the agent's learned read-strength layer so every read uses sharpness ``beta``.
-
-    ``forward(encoded (..., H)) -> (..., heads)``: the pre-softplus value whose softplus is ``beta``.
-    """
-
-    def __init__(self, beta: float, heads: int):
-        super().__init__()
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta <= 0:
-            raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
-        self.beta, self.heads = float(beta), heads
-        self.raw = beta + math.log(-math.expm1(-beta))  # softplus^-1(beta) = log(e^beta - 1), stable for large beta
-
-    def forward(self, encoded: torch.Tensor) -> torch.Tensor:
-        return encoded.new_full((*encoded.shape[:-1], self.heads), self.raw)
-
-
-def quick_experiment(
-    beta: float = 10.0,
-    alpha: float = 0.6,
-    memory_size: int = 16,
-    replay_weight: float = 0.5,
-    steps_per_task: int = 80,
-    seed: int = 0,
-    config: AgentConfig | None = None,
-    num_tasks: int = 5,
-    train_size: int = 256,
-    test_size: int = 256,
-    eval_episodes: int = 32,
-    device=None,
-):
-    """One short run of the agent (memory + replay, no meta) on the main stream of ``num_tasks`` tasks.
-
-    The memory's read sharpness is fixed to ``beta`` (softplus of ``FixedReadSharpness``; not replay's
-    importance exponent); ``alpha``, ``memory_size`` and ``replay_weight`` go into the agent's config
-    (``config``, default: batches of 8 episodes plus 8 replayed and a 16-episode buffer), which also
-    validates them. Returns the ``helpers.agent.AgentRun``: ``R (T, T)`` test query-MSE after each task on
-    ``eval_episodes`` test episodes per task, ``baseline (T,)``, ``train_seconds``, ``boundary (T,)``.
-    """
-    base = config if config is not None else AgentConfig(batch_size=8, replay_batch_size=8, replay_capacity=16)
-    cfg = dataclasses.replace(base, use_memory=True, use_replay=True, use_meta=False, alpha=alpha,
-                              memory_size=memory_size, replay_weight=replay_weight, steps_per_task=steps_per_task,
-                              seed=seed)
-    sharpness = FixedReadSharpness(beta, cfg.num_read_heads)
-    stream = make_main_stream(num_tasks, train_size, test_size, seed=seed)
-    agent = ContinualAgent(cfg, stream.input_dim, 1, device=device)
-    agent.net.read_strengths = sharpness
-    return agent.fit_stream(stream, episodes=eval_episodes, desc="playground")
