@@ -215,7 +215,7 @@ def foundations_specs() -> list[Spec]:
             "memory_size": size(), "memory_dim": size(), "num_read_heads": size(), "num_write_heads": size(),
             "controller_hidden_size": size(), "memory_init": choice(), "memory_init_value": nonnegative(),
             "output_clip": positive()}),
-        Spec(at + "original_task_targets", targets, {"x": tensor()}),
+        Spec(at + "original_task_targets", targets, {"x": tensor(skip=("empty batch", "float64"))}),
         Spec(at + "make_original_tasks", original_tasks, {"num_samples": count(), "seed": seed()}),
         Spec(at + "original_task_floors", floors, {"num_samples": count(), "seed": seed()}),
         Spec(at + "Task", task_record, {"task_id": index(), "train_x": tensor(), "train_y": tensor()}),
@@ -278,8 +278,9 @@ def memory_specs() -> list[Spec]:
     # documented arithmetic, so they get every attack but NaN/inf entries (finite=False).
     math_tensor = tensor(finite=False)
 
-    def free(name: str, arguments: tuple[str, ...], **fixed):
-        """A spec for ``helpers.memory.<name>``; ``arguments``: ``"arg"`` or ``"arg=tensor name"``."""
+    def free(name: str, arguments: tuple[str, ...], free_width: tuple[str, ...] = (), **fixed):
+        """A spec for ``helpers.memory.<name>``; ``arguments``: ``"arg"`` or ``"arg=tensor name"``;
+        ``free_width``: arguments whose last size nothing else fixes (one more column is valid there)."""
         pairs = [a.split("=") if "=" in a else (a, a) for a in arguments]
 
         def setup(ctx):
@@ -290,7 +291,10 @@ def memory_specs() -> list[Spec]:
                 values["keys"], values["strengths"] = _randn(B, W, D, seed=1), _rand(B, W, seed=2) * 5
             return Call(getattr(memory, name), {arg: values[key] for arg, key in pairs} | fixed)
 
-        attack = {arg: math_tensor for arg, _ in pairs} | ({"eps": positive()} if "eps" in fixed else {})
+        attack = {arg: tensor(finite=False, width=arg not in free_width) for arg, _ in pairs}
+        if name == "allocation_weights":  # usage alone: any B (0 too) and float64 are fine
+            attack["usage"] = tensor(finite=False, width=False, skip=("empty batch", "float64"))
+        attack |= {"eps": positive()} if "eps" in fixed else {}
         return Spec(f"helpers.memory:{name}", setup, attack)
 
     def bank(ctx, temporal_links: bool = False):
@@ -336,10 +340,10 @@ def memory_specs() -> list[Spec]:
         free("cosine_similarity", ("memory", "keys"), eps=1e-6),
         free("content_weights", ("memory", "keys", "strengths")),
         free("erase_and_add", ("memory", "weights", "erase", "add")),
-        free("read_memory", ("memory", "weights=read_weights")),
+        free("read_memory", ("memory", "weights=read_weights"), free_width=("memory",)),
         free("usage_after_free", ("usage", "read_weights", "free_gates")),
         free("usage_after_write", ("usage", "write_weights")),
-        free("allocation_weights", ("usage",)),
+        free("allocation_weights", ("usage",), free_width=("usage",)),
         free("write_weighting", ("memory", "usage", "keys", "strengths", "allocation_gates", "write_gates")),
         free("update_links", ("link", "precedence", "write_weights")),
         free("directional_weights", ("link", "read_weights")),
@@ -350,14 +354,15 @@ def memory_specs() -> list[Spec]:
             "dtype": (const("'float32'", "float32"), const("torch.int64", torch.int64), const("3", 3))}),
         Spec(at + "MemoryBank.check_state", check_state, {
             "state": obj(), "state.memory": math_tensor, "state.usage": math_tensor}),
-        Spec(at + "MemoryBank.parse_interface", parse, {"raw": math_tensor}),
+        Spec(at + "MemoryBank.parse_interface", parse, {"raw": tensor(finite=False, skip=("empty batch", "float64"))}),
         Spec(at + "MemoryBank.check_interface", interface_call("check_interface"), {
             "interface": obj(), "interface.read_keys": math_tensor, "like": obj(),
             "read_modes_optional": flag()}),
         Spec(at + "MemoryBank.write", interface_call("write"), {
             "state": obj(), "state.memory": math_tensor, "state.usage": math_tensor,
             "interface.erase": math_tensor, "interface.write_gates": math_tensor}),
-        Spec(at + "MemoryBank.read", read, {"keys": math_tensor, "strengths": math_tensor, "modes": math_tensor}),
+        Spec(at + "MemoryBank.read", read, {"keys": math_tensor, "strengths": math_tensor,
+                                            "modes": tensor(finite=False, skip=("None",))}),
         Spec(at + "MemoryBank.step", interface_call("step"), {
             "state": obj(), "interface": obj(), "state.link": math_tensor, "interface.add": math_tensor}),
     ]
@@ -432,6 +437,8 @@ def controller_specs() -> list[Spec]:
         from helpers.controller import RecallTask
 
         return Call(RecallTask(3, 2, 2).sample, {"batch_size": B, "num_pairs": 3, "generator": _gen()})
+
+    mask_dtypes = ("int64", "bool")  # a 0/1 mask may well be an int or bool tensor
 
     def loss_tensors():
         return {"outputs": _randn(B, 4, 2), "targets": (_rand(B, 4, 2, seed=1) > 0.5).float(),
@@ -576,11 +583,12 @@ def controller_specs() -> list[Spec]:
         Spec(at + "RecallTask", recall_task, {"key_dim": size(), "value_dim": size(), "num_queries": size()}),
         Spec(at + "RecallTask.sample", recall_sample, {"batch_size": count(), "num_pairs": count(),
                                                        "generator": generator()}),
-        Spec(at + "masked_loss", masked, {"outputs": tensor(), "targets": tensor(), "mask": tensor(),
+        Spec(at + "masked_loss", masked, {"outputs": tensor(), "targets": tensor(), "mask": tensor(skip=mask_dtypes),
                                           "kind": choice()}),
-        Spec(at + "bits_wrong", bits, {"logits": tensor(), "targets": tensor(), "mask": tensor()}),
+        Spec(at + "bits_wrong", bits, {"logits": tensor(), "targets": tensor(), "mask": tensor(skip=mask_dtypes)}),
         Spec(at + "train_step", step, {
-            "x": tensor(), "y": tensor(), "mask": tensor(), "kind": choice(), "truncation": count(optional=True),
+            "x": tensor(), "y": tensor(), "mask": tensor(skip=mask_dtypes), "kind": choice(),
+            "truncation": count(optional=True),
             "max_grad_norm": positive(), "optimizer": obj()}),
         Spec(at + "fit", fit_call, {
             "sample_batch": function(), "steps": steps(), "lr": positive(), "kind": choice(),
@@ -787,39 +795,45 @@ def replay_specs() -> list[Spec]:
             "prefix": (const("[nan]", np.array([NAN])), const("[-1]", np.array([-1.0])),
                        const("[7] (> total 6)", np.array([7.0])), const("'abc'", "abc"), const("None", None))}),
         Spec(at + "sampling_probabilities", probabilities(0.6), {
-            "priorities": (*tensor(dtypes=False, types=False), const("'abc'", "abc")), "alpha": probability()}),
+            "priorities": (*tensor(dtypes=False, types=False, width=False), const("'abc'", "abc")),
+            "alpha": probability()}),
         Spec(at + "sampling_probabilities", probabilities(1.0), {
             "priorities": (const("[1e308, 1e308, 1e308]", torch.tensor([1e308] * 3, dtype=torch.float64)),)},
              label="alpha=1"),
         Spec(at + "importance_weights", importance, {
-            "probabilities": (*tensor(dtypes=False, types=False), const("'abc'", "abc"),
+            "probabilities": (*tensor(dtypes=False, types=False, width=False), const("'abc'", "abc"),
                               const("[0, 0.5, 0.5]", torch.tensor([0.0, 0.5, 0.5]))),
             "num_items": count(huge=(10**20,)), "beta": probability(),
             "min_probability": (const("0.9 (> every probability)", 0.9), const("nan", NAN), const("-1", -1.0),
                                 const("'abc'", "abc"))}),
         Spec(at + "linear_beta", beta, {"step": count(low=0, huge=()), "beta_start": probability(),
                                         "beta_steps": count(huge=())}),
-        Spec(at + "fifo_slots", fifo, {"num_seen": count(low=0, huge=()), "batch": count(), "capacity": size()}),
-        Spec(at + "reservoir_slots", reservoir, {"num_seen": count(low=0, huge=()), "batch": count(),
+        Spec(at + "fifo_slots", fifo, {"num_seen": count(low=0, huge=()), "batch": count(low=0),
+                                       "capacity": size()}),
+        Spec(at + "reservoir_slots", reservoir, {"num_seen": count(low=0, huge=()), "batch": count(low=0),
                                                  "capacity": size(), "generator": generator()}),
         Spec(at + "balanced_slots", balanced, {
             "stored_tasks": tensor("int"), "size": count(low=0, huge=()), "capacity": size(),
-            "incoming_tasks": (*tensor("int"), const("[-1]", torch.tensor([-1]))), "generator": generator()}),
+            "incoming_tasks": (*tensor("int", width=False, skip=("empty batch",)), const("[-1]", torch.tensor([-1]))),
+            "generator": generator()}),
         Spec(at + "extend_class", extend, {"cls": obj()}),
         Spec(at + "ReplayBuffer", buffer_ctor, {
             "capacity": size(), "alpha": probability(), "beta_start": probability(),
-            "beta_steps": count(huge=(10**20,)), "eps": positive(), "eviction": choice(), "seed": seed(),
+            "beta_steps": count(huge=()), "eps": positive(), "eviction": choice(), "seed": seed(),
             "device": device()}),
         Spec(at + "ReplayBuffer.task_counts", task_counts, {"num_tasks": count(low=0, huge=(10**20,))}),
         Spec(at + "ReplayBuffer.push", push(5), {"task_id": task_id, "priorities": priorities, "x": tensor(),
                                                  "y": tensor()}, label="later push"),
-        Spec(at + "ReplayBuffer.push", push(0), {"task_id": task_id, "x": tensor()}, label="first push"),
+        Spec(at + "ReplayBuffer.push", push(0), {  # the first push sets each item's shape and dtype
+            "task_id": task_id, "x": tensor(dtypes=False, width=False, skip=("last axis dropped",))},
+             label="first push"),
         Spec(at + "ReplayBuffer.sample", sample, {"batch_size": count(), "replace": flag(optional=True),
                                                   "generator": generator(optional=True)}),
         Spec(at + "ReplayBuffer.update_priorities", update, {
-            "indices": (*tensor("int"), const("[99, 0] (slot not in use)", torch.tensor([99, 0])),
+            "indices": (*tensor("int", skip=("list", "extra leading axis")),
+                        const("[99, 0] (slot not in use)", torch.tensor([99, 0])),
                         const("[-1, 0]", torch.tensor([-1, 0]))),
-            "losses": tensor()}),
+            "losses": tensor(skip=("list", "extra leading axis", "float64"))}),
         Spec(at + "ReplayBuffer.load_state_dict", load, {"state": buffer_state}),
         Spec(at + "replay_step", replay_step_call, {
             "current[x]": tensor(), "current[y]": tensor(), "replay_batch_size": count(),
@@ -830,11 +844,13 @@ def replay_specs() -> list[Spec]:
             "batch_size": count(), "replay_batch_size": count(), "replay_weight": probability(), "lr": positive(),
             "seed": seed(), "device": device()}),
         Spec(at + "RenormalisingSampler", renormalising, {
-            "priorities": tensor(dtypes=False), "alpha": probability(), "beta": probability(), "eps": positive()}),
+            "priorities": tensor(dtypes=False, width=False, skip=("list",)), "alpha": probability(),
+            "beta": probability(), "eps": positive()}),
         Spec(at + "RenormalisingSampler.sample", renormalising_method("sample"), {
             "batch_size": count(), "generator": generator()}),
         Spec(at + "RenormalisingSampler.update_priorities", renormalising_method("update"), {
-            "indices": (*tensor("int"), const("[99]", torch.tensor([99]))), "losses": tensor()}),
+            "indices": (*tensor("int", skip=("list",)), const("[99]", torch.tensor([99]))),
+            "losses": tensor(skip=("list", "float64"))}),
     ]
 
 
@@ -993,7 +1009,8 @@ def maml_specs() -> list[Spec]:
             "lr": positive(), "batched": choice()}),
         Spec(at + "adaptation_curve", over_tasks("adaptation_curve"), {
             "tasks": obj(), "tasks.query_y": tensor(), "max_steps": steps(), "lr": positive(), "batched": choice()}),
-        Spec(at + "mean_ci95", ci, {"values": (*tensor(dtypes=False, types=False), const("'abc'", "abc"),
+        Spec(at + "mean_ci95", ci, {"values": (*tensor(dtypes=False, types=False, width=False,
+                                                       skip=("extra leading axis",)), const("'abc'", "abc"),
                                                const("None", None))}),
         Spec(at + "MAML", maml_ctor, {
             "model": obj(), "inner_lr": positive(), "inner_steps": steps(), "outer_lr": positive(),
@@ -1237,7 +1254,7 @@ def agent_specs() -> list[Spec]:
         "hidden_size": size(), "memory_size": size(), "memory_dim": size(), "num_read_heads": size(),
         "context_size": size(), "query_size": size(), "batch_size": count(), "steps_per_task": count(low=0),
         "lr": positive(), "replay_capacity": size(), "replay_batch_size": count(), "replay_weight": probability(),
-        "alpha": probability(), "beta_start": probability(), "beta_steps": count(huge=(10**20,)),
+        "alpha": probability(), "beta_start": probability(), "beta_steps": count(huge=()),
         "meta_steps": count(low=0), "meta_lr": positive(), "meta_shots": count(), "seed": seed()}
     return [
         Spec(at + "AgentConfig", config_ctor, config_fields),
@@ -1484,7 +1501,8 @@ def experiments_specs() -> list[Spec]:
             "num_tasks": count(), "train_size": count(), "test_size": count(), "eval_episodes": count(),
             "device": device()}),
         Spec(at + "make_split_digits", split_digits, {"test_fraction": number(0.0, 1.0), "seed": seed()}),
-        Spec(at + "active_classes", active, {"scenario": choice(), "task_ids": tensor("int"),
+        Spec(at + "active_classes", active, {"scenario": choice(),
+                                             "task_ids": tensor("int", width=False, skip=("empty batch",)),
                                              "seen_tasks": count()}),
         Spec(at + "masked_logits", masked, {"model": obj(), "x": tensor(), "task_ids": tensor("int"),
                                             "scenario": choice(), "seen_tasks": count()}),

@@ -5,6 +5,7 @@ for the real API can be trusted. Takes a few seconds (one toy call hangs until t
 The full fuzz of ``helpers`` is a benchmark, not a test: ``python benchmarks/fuzz_api.py``.
 """
 
+import multiprocessing
 import sys
 import types
 from pathlib import Path
@@ -13,6 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from fuzz_api import Call, Spec, category_table, const, corrupt, count, difference, fuzz, markdown
+
+pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                                reason="the fuzzer forks its workers (Linux, macOS)")
 
 
 class Counter:
