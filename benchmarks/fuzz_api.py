@@ -3,8 +3,9 @@
 Usage, from the repository root::
 
     python benchmarks/fuzz_api.py [--modules foundations,replay] [--max-attacks N] [--timeout 10]
-                                  [--workers 2] [--out fuzz.json] [--md fuzz.md] [--compare before.json]
+                                  [--workers 4] [--out fuzz.json] [--md fuzz.md] [--compare before.json]
     PYTHONPATH=/other/checkout python benchmarks/fuzz_api.py ...    # fuzz another checkout's helpers
+    python benchmarks/fuzz_api.py --list                            # the specs and their attack counts
 
 The API under test is whatever ``import helpers`` finds. The specs (``benchmarks/fuzz_specs.py``) say,
 for every public function, constructor and state-changing method, how to build one small valid call
@@ -23,8 +24,9 @@ when the call takes longer than ``--timeout`` seconds, and is sorted into one ca
 On top of that, a call that raised is **non-atomic** when it changed the objects it works on: the
 bound object and every stateful argument (modules, optimisers, generators, anything with a
 ``state_dict``) are deep-copied before the call, with the global torch RNG, and compared bit for bit
-afterwards. A spec whose target no longer exists, whose attacked argument was renamed, or whose
-valid call now fails is reported as "spec skipped", never a crash of the run. Workers run with one
+afterwards. A spec whose target no longer exists, is left out of its module's ``__all__`` (where a
+module defines one: that is how a module marks a helper internal), whose attacked argument was renamed,
+or whose valid call now fails is reported as "spec skipped", never a crash of the run. Workers run with one
 torch thread and a memory limit (``--memory-gb``), so a huge allocation fails instead of swapping.
 Needs the ``fork`` start method (Linux, macOS).
 """
