@@ -65,6 +65,12 @@ bench: setup
 	$(BIN)/python benchmarks/bench_controller.py --memory-steps 1500 --lstm-steps 10000 --ablation-steps 2000
 	$(BIN)/python benchmarks/bench_maml.py
 
+# Fuzz the public API with bad inputs (about 5 min on 2 cores): categories per module, every unclear case.
+.PHONY: fuzz
+fuzz: setup
+	mkdir -p build
+	$(BIN)/python benchmarks/fuzz_api.py --out build/fuzz_api.json --md build/fuzz_api.md
+
 # Retrain the copy-task weights notebook 03 loads (notebooks/weights/, with SHA-256 files).
 weights: setup
 	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --lstm-steps 40000 --seed 0
