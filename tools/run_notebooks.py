@@ -3,8 +3,8 @@
 Usage (what `make run` and `make seeds` call):
 
     python tools/run_notebooks.py [NOTEBOOK ...]                 # into build/, writes build/times.json
-    python tools/run_notebooks.py --seed 3 [NOTEBOOK ...]        # NMA_SEED=3, into build/seed-3/
-    python tools/run_notebooks.py --seed 1 2 3 [NOTEBOOK ...]    # one folder per seed + build/seeds.md
+    python tools/run_notebooks.py [NOTEBOOK ...] --seed 3        # NMA_SEED=3, into build/seed-3/
+    python tools/run_notebooks.py [NOTEBOOK ...] --seed 1 2 3    # one folder per seed + build/seeds.md
 
 NOTEBOOK names are files in notebooks/ (default: all of them). Each notebook runs in notebooks/ (so
 relative paths behave as in JupyterLab). The executed copies, with their outputs, land in the output
@@ -60,6 +60,11 @@ def notebook_paths(names: list[str]) -> list[Path]:
     return paths
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (shorter output)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def failure_summary(err: Exception) -> str:
     """One line saying why a notebook failed: the exception raised in the failing cell, else the error's type."""
     if isinstance(err, CellExecutionError):
@@ -92,7 +97,7 @@ def run_series(paths: list[Path], out_dir: Path, seed: int | None, timeout: int)
     if seed is not None:
         os.environ["NMA_SEED"] = str(seed)
     label = f"seed {seed}" if seed is not None else f"seed {os.environ.get('NMA_SEED') or 'default'}"
-    print(f"running {len(paths)} notebook(s) into {out_dir.relative_to(ROOT)} ({label})", flush=True)
+    print(f"running {len(paths)} notebook(s) into {shown(out_dir)} ({label})", flush=True)
     results = {}
     for path in paths:
         record = run_one(path, out_dir, timeout)
@@ -153,7 +158,7 @@ def main(argv: list[str]) -> int:
                   f"{' '.join(map(str, args.seed))}`, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
                   f"NMA_DEVICE={os.environ.get('NMA_DEVICE', 'auto')}, load average at start {load}.\n\n")
         (BUILD / "seeds.md").write_text(header + table + "\n")
-        print(f"\nwrote {(BUILD / 'seeds.md').relative_to(ROOT)}")
+        print(f"\nwrote {shown(BUILD / 'seeds.md')}")
     failed = any(r["status"] != "pass" for run in runs.values() for r in run["notebooks"].values())
     return 1 if failed else 0
 
