@@ -37,6 +37,19 @@ def test_a_seeded_run_passes_the_seed_reports_failures_and_prints_no_kernel_warn
     assert executed.cells[0].outputs[0]["text"] == "seed 7\n"
     written = json.loads((tmp_path / "seed-7" / "times.json").read_text())
     assert written["seed"] == 7 and set(written["notebooks"]) == {"01_good.ipynb", "02_bad.ipynb"}
+    assert written["notebooks"]["01_good.ipynb"]["seed"] == 7
+
+
+def test_times_json_keeps_the_records_of_notebooks_not_rerun(tmp_path, monkeypatch):
+    monkeypatch.setenv("NMA_BUILD_DIR", str(tmp_path))
+    monkeypatch.delenv("NMA_SEED", raising=False)
+    earlier = {"notebooks": {"01_old.ipynb": {"status": "pass", "error": "", "seconds": 9.0, "seed": None}}}
+    (tmp_path / "times.json").write_text(json.dumps(earlier))
+    summary = run_notebooks.run_series([write_notebook(tmp_path / "02_new.ipynb", "x = 1")], tmp_path, None, 120)
+    assert list(summary["notebooks"]) == ["02_new.ipynb"]
+    written = json.loads((tmp_path / "times.json").read_text())
+    assert list(written["notebooks"]) == ["01_old.ipynb", "02_new.ipynb"]
+    assert written["total_seconds"] == round(9.0 + summary["notebooks"]["02_new.ipynb"]["seconds"], 1)
 
 
 def test_results_table_has_one_row_per_notebook_and_one_column_per_seed():

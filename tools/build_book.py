@@ -89,15 +89,16 @@ def index_notebook(chapters: list[dict], times: dict | None) -> nbformat.Noteboo
         rows.append(f"| {number} | [{rest or chapter['title']}]({chapter['href']}) | {chapter['exercises']} "
                     f"| {seconds} | {status} |")
     if times:
-        total = sum(chapter_record["seconds"] for chapter_record in times.get("notebooks", {}).values())
+        total = sum(record["seconds"] for record in times.get("notebooks", {}).values())
         rows.append(f"| | **whole series** | {sum(c['exercises'] for c in chapters)} | **{total:.1f} s** | |")
         load = times.get("load_average_at_start")
-        seed = times.get("seed")
-        note = (f"Wall times are those of `make run` (`python tools/run_notebooks.py`), finished "
-                f"{times.get('finished', '?')} on {times.get('machine', '?')}, NMA_DEVICE="
-                f"{times.get('device', 'auto')}, seed {'default (0)' if seed is None else seed}"
-                f"{f', load average at start {load[0]:.2f}' if load else ''}. Each notebook runs from a fresh "
-                "kernel at the defaults that CI runs.")
+        seeds = {record.get("seed") for record in times["notebooks"].values()}
+        seed_text = ", ".join("0 (the default)" if s is None else str(s) for s in sorted(seeds, key=str))
+        note = (f"Wall times of the last `make run` (`python tools/run_notebooks.py`) of each notebook, from a "
+                f"fresh kernel at the defaults that CI runs; seed {seed_text}; "
+                f"NMA_DEVICE={times.get('device', 'auto')} on {times.get('machine', '?')}. The latest run "
+                f"finished {times.get('finished', '?')}"
+                f"{f', with a load average of {load[0]:.2f} at its start' if load else ''}.")
     else:
         note = "No `build/times.json` was found: run `make run` before `make book` to see the times."
     intro = (f"# {BOOK_TITLE}: continual learning in PyTorch, one component at a time\n\n"

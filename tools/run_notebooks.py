@@ -9,7 +9,8 @@ Usage (what `make run` and `make seeds` call):
 NOTEBOOK names are files in notebooks/ (default: all of them). Each notebook runs in notebooks/ (so
 relative paths behave as in JupyterLab). The executed copies, with their outputs, land in the output
 folder, and the figures the notebooks save in its figures/ subfolder (through NMA_BUILD_DIR). Every
-run writes times.json there (the book, `make book`, reads build/times.json); several seeds also write
+run writes times.json there, keeping the records of notebooks it did not run (the book, `make book`,
+reads build/times.json); several seeds also write
 build/seeds.md, a notebook-by-seed table of pass/fail. The exit status is 1 when any notebook failed.
 
 Kernels start with manager-provisioned CurveZMQ keys (jupyter_client's documented
@@ -96,25 +97,26 @@ def run_series(paths: list[Path], out_dir: Path, seed: int | None, timeout: int)
     os.environ["NMA_BUILD_DIR"] = str(out_dir)  # figures go to <out_dir>/figures (helpers.plumbing.save_figure)
     if seed is not None:
         os.environ["NMA_SEED"] = str(seed)
-    label = f"seed {seed}" if seed is not None else f"seed {os.environ.get('NMA_SEED') or 'default'}"
-    print(f"running {len(paths)} notebook(s) into {shown(out_dir)} ({label})", flush=True)
+    seed_used = seed if seed is not None else (int(os.environ["NMA_SEED"]) if os.environ.get("NMA_SEED") else None)
+    print(f"running {len(paths)} notebook(s) into {shown(out_dir)} "
+          f"(seed {'default' if seed_used is None else seed_used})", flush=True)
     results = {}
     for path in paths:
         record = run_one(path, out_dir, timeout)
+        record.update(seed=seed_used, finished=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
         results[path.name] = record
         detail = f"  ({record['error']})" if record["error"] else ""
         print(f"  {path.name:<40} {record['seconds']:7.1f} s  {record['status'].upper()}{detail}", flush=True)
-    summary = {
-        "seed": seed if seed is not None else (int(os.environ["NMA_SEED"]) if os.environ.get("NMA_SEED") else None),
-        "device": os.environ.get("NMA_DEVICE", "auto"),
-        "finished": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "load_average_at_start": load,
-        "total_seconds": round(sum(r["seconds"] for r in results.values()), 1),
-        "notebooks": results,
-    }
-    (out_dir / "times.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    this_run = {"seed": seed_used, "device": os.environ.get("NMA_DEVICE", "auto"),
+                "finished": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_average_at_start": load}
+    # times.json keeps the latest record of every notebook, so running one notebook keeps the others' times
+    times_path = out_dir / "times.json"
+    earlier = json.loads(times_path.read_text()).get("notebooks", {}) if times_path.is_file() else {}
+    merged = dict(sorted({**earlier, **results}.items()))
+    total = round(sum(r["seconds"] for r in merged.values()), 1)
+    times_path.write_text(json.dumps({**this_run, "total_seconds": total, "notebooks": merged}, indent=2) + "\n")
+    return {**this_run, "total_seconds": round(sum(r["seconds"] for r in results.values()), 1), "notebooks": results}
 
 
 def results_table(runs: dict[str, dict]) -> str:
