@@ -156,8 +156,8 @@ def main(argv: list[str]) -> int:
     print("\n" + table)
     if args.seed and len(args.seed) > 1:
         load = runs[next(iter(runs))]["load_average_at_start"]
-        header = (f"# Notebooks at several seeds\n\n`python tools/run_notebooks.py --seed "
-                  f"{' '.join(map(str, args.seed))}`, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        header = (f"# Notebooks at several seeds\n\n`python tools/run_notebooks.py {' '.join(argv)}`, "
+                  f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
                   f"NMA_DEVICE={os.environ.get('NMA_DEVICE', 'auto')}, load average at start {load}.\n\n")
         (BUILD / "seeds.md").write_text(header + table + "\n")
         print(f"\nwrote {shown(BUILD / 'seeds.md')}")
