@@ -1,7 +1,9 @@
 # One-command entry points; the README states them first.
 #   make lab   create .venv (once), install everything, open JupyterLab on notebooks/
 #   make test  ruff + unit tests + every notebook executed by nbval (what CI runs)
-#   make run   execute every notebook headless into build/, printing wall times
+#   make run   execute every notebook headless into build/, printing a pass/fail table with wall times
+#   make seeds execute the series at NMA_SEED 1, 2 and 3 (not in CI: too long); table in build/seeds.md
+#   make book  turn the executed notebooks of `make run` into a static HTML site in build/book/
 #   make e2e   drive the notebooks' sliders and buttons in a real browser (headless Chromium)
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +11,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export NMA_DEVICE ?= auto
 
-.PHONY: setup lab test lint unit notebooks run export launch e2e bench weights clean
+.PHONY: setup lab test lint unit notebooks run seeds book export launch e2e bench weights clean
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed"'
@@ -45,8 +47,18 @@ e2e: setup
 	bash tools/install_chromium.sh
 	NMA_E2E=1 $(BIN)/python -m pytest -q -m e2e tests/e2e
 
+# NOTEBOOKS="01_foundations.ipynb ..." restricts run and seeds to some notebooks (default: all).
 run: setup
-	$(BIN)/python tools/run_notebooks.py
+	$(BIN)/python tools/run_notebooks.py $(NOTEBOOKS)
+
+# Seed robustness: every assert must hold at NMA_SEED 0-5; this runs 1-3 (build/seed-N/, build/seeds.md).
+SEEDS ?= 1 2 3
+seeds: setup
+	$(BIN)/python tools/run_notebooks.py $(NOTEBOOKS) --seed $(SEEDS)
+
+# The readable rendering: needs `make run` first (build/*.ipynb and build/times.json).
+book: setup
+	$(BIN)/python tools/build_book.py
 
 export: setup
 	$(BIN)/python -m helpers.export

@@ -1,5 +1,5 @@
 """Hand-written plumbing that no notebook teaches: where the repository lives (for the launch
-badges), where figures go, and quiet-by-default progress bars.
+badges), where figures go, the series' figure style, and quiet-by-default progress bars.
 
 The repository URL and git ref below are the *one place* they are set. `python -m helpers.launch`
 stamps them into every notebook's badge and setup cells; tests/test_launch.py fails if a notebook
@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.colors import to_rgb
+from matplotlib.ticker import MaxNLocator
 from tqdm.auto import tqdm
 
 REPOSITORY = "nma-tutorials/neural-memory-agent"  # GitHub owner/name
@@ -38,6 +40,29 @@ def save_figure(fig: plt.Figure, name: str) -> Path:
     path = folder / f"{name}.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
+
+
+def index_axis(ax: plt.Axes, which: str = "x") -> None:
+    """Integer ticks on an axis whose values are indices or counts (tasks, slots, steps): never "task 2.5"."""
+    if which not in ("x", "y", "both"):
+        raise ValueError(f"which must be 'x', 'y' or 'both', got {which!r}")
+    for name in ("x", "y") if which == "both" else (which,):
+        getattr(ax, f"{name}axis").set_major_locator(MaxNLocator(integer=True))
+
+
+def legend_outside(ax: plt.Axes, **kwargs):
+    """``ax``'s legend to the right of the axes, top-aligned, so it never covers data."""
+    kwargs.setdefault("loc", "upper left")
+    kwargs.setdefault("bbox_to_anchor", (1.02, 1.0))
+    kwargs.setdefault("borderaxespad", 0.0)
+    return ax.legend(**kwargs)
+
+
+def text_colour(image, value: float) -> str:
+    """``"black"`` or ``"white"``, whichever reads better on the colour ``image`` (an ``imshow`` result)
+    gives ``value``: for annotations that must be legible on every cell of a heatmap."""
+    red, green, blue = to_rgb(image.cmap(image.norm(value)))
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
 def progress(iterable=None, **kwargs):
