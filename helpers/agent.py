@@ -146,7 +146,7 @@ class AgentConfig:
     beta_start: float = 0.4
     neighbours: int = 8
     adapt_steps: int = 0
-    adapt_lr: float = 0.5
+    adapt_lr: float = 1.0
     meta_weight: float = 0.0
     meta_queries: int = 64
     scenario: str = "class"
@@ -342,11 +342,13 @@ class LocalAdaptation:
     ``outputs(head, queries (n, H), support_x (n, k, H), support_y (n, k[, d_out]))``: for every query, a copy
     of the head takes ``steps`` gradient steps of size ``lr`` on ``loss_fn`` over the query's k retrieved
     neighbours, then answers the query: ``(n, d_out)``. Batched over queries with ``vmap``; the head's own
-    weights never change. ``meta_loss(...)``: the mean query loss after that adaptation, differentiable
-    through it (second order) into the head's initial weights and the embeddings.
+    weights never change. ``meta_loss(...)``: the mean query loss after that adaptation, whose gradient
+    reaches the head's initial weights and the embeddings: first-order MAML (FOMAML, notebook 05) by default,
+    which treats the inner gradient as a constant; ``first_order=False`` differentiates through it too.
     """
 
-    def __init__(self, steps: int, lr: float, loss_fn):
+    def __init__(self, steps: int, lr: float, loss_fn, first_order: bool = True):
+        self.first_order = check_bool("first_order", first_order)
         self.steps = check_count("steps", steps, 1, 100)
         self.lr = check_positive("lr", lr, 100.0)
         self.loss_fn = check_callable("loss_fn", loss_fn, "a callable loss_fn(outputs, targets) -> scalar")
@@ -363,7 +365,8 @@ class LocalAdaptation:
     def meta_loss(self, head: nn.Module, queries, query_targets, support_x, support_y) -> torch.Tensor:
         empty = queries.new_empty(0)
         tasks = TaskBatch(support_x, support_y, queries.unsqueeze(1), query_targets.unsqueeze(1), empty, empty)
-        return query_losses(head, tasks, self.steps, self.lr, loss_fn=self.loss_fn).mean()
+        return query_losses(head, tasks, self.steps, self.lr, loss_fn=self.loss_fn,
+                            first_order=self.first_order).mean()
 
 
 @dataclass
@@ -405,9 +408,9 @@ class ContinualAgent:
         with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
             torch.manual_seed(config.seed)
             self.net = EncoderHead(input_dim, output_dim, config.hidden_size).to(self.device)
-        self.optimizer = torch.optim.Adam(
-            self.net.parameters(), lr=config.lr, fused=self.device.type in ("cpu", "cuda") or None
-        )
+        self.parameters = list(self.net.parameters())  # cached: observe checks their gradients every step
+        fused = self.device.type in ("cpu", "cuda") or None  # one fused kernel: far fewer ops for a small net
+        self.optimizer = torch.optim.Adam(self.parameters, lr=config.lr, fused=fused)
         self.memory = None
         if config.memory_size:
             self.memory = EpisodicMemory(
@@ -449,8 +452,16 @@ class ContinualAgent:
         return (out - y).pow(2).mean(dim=-1)
 
     def _adaptation_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The loss local adaptation minimises on retrieved neighbours (mean over them)."""
-        return F.cross_entropy(out, y) if self.kind == "classification" else F.mse_loss(out, y)
+        """The loss local adaptation minimises on retrieved neighbours (mean over them). Classification
+        targets arrive one-hot (``_targets``): a soft cross-entropy has native batching rules under ``vmap``,
+        where ``F.cross_entropy`` with class indices falls back to slow Python decompositions."""
+        if self.kind == "classification":
+            return -(torch.log_softmax(out, dim=-1) * y).sum(dim=-1).mean()
+        return F.mse_loss(out, y)
+
+    def _targets(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` as local adaptation takes it: one-hot ``(..., C)`` floats for classes, targets as they are."""
+        return F.one_hot(y, self.output_dim).to(self._weight().dtype) if self.kind == "classification" else y
 
     def observe(self, x: torch.Tensor, y: torch.Tensor, task_id: int, store: bool = True) -> dict[str, float]:
         """One Adam step on the batch ``x (B, d_in)``, ``y`` mixed with a replay batch from memory, then
@@ -477,10 +488,11 @@ class ContinualAgent:
                 targets = y if replay is None else torch.cat([y, replay.items["y"]])
                 loss = loss + cfg.meta_weight * self._meta_loss(inputs, hidden, targets)
             self._step(loss)
-        if replay is not None:
+        prioritised = cfg.alpha > 0  # uniform replay never reads the priorities: skip their bookkeeping
+        if replay is not None and prioritised:
             memory.store.update_priorities(replay.indices, replayed.detach())
         if store and memory is not None:
-            memory.write(x, y, out[:B].detach(), task_id, losses=current.detach())
+            memory.write(x, y, out[:B].detach(), task_id, losses=current.detach() if prioritised else None)
         self._record_classes(task_id, seen, y)
         self.steps_done += 1
         return {
@@ -497,7 +509,8 @@ class ContinualAgent:
         keys = self.net.encoder(stored["x"])  # re-encoded now: the keys the current encoder would use
         own_copy = (inputs[:n].unsqueeze(1) == stored["x"].unsqueeze(0)).all(dim=-1)  # (n, M)
         chosen = nearest_items(hidden[:n].detach(), keys.detach(), self.config.neighbours, own_copy)
-        return self.adaptation.meta_loss(self.net.head, hidden[:n], targets[:n], keys[chosen], stored["y"][chosen])
+        return self.adaptation.meta_loss(self.net.head, hidden[:n], self._targets(targets[:n]), keys[chosen],
+                                         self._targets(stored["y"][chosen]))
 
     def _step(self, loss: torch.Tensor) -> None:
         """Apply one optimiser step, unless the loss or a gradient is not finite: then raise, unchanged."""
@@ -508,7 +521,7 @@ class ContinualAgent:
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grads = [p.grad.reshape(-1) for p in self.net.parameters() if p.grad is not None]
+        grads = [p.grad.reshape(-1) for p in self.parameters if p.grad is not None]
         if not bool(torch.isfinite(torch.cat(grads).sum())):  # one reduction: any NaN or inf makes the sum so
             self.optimizer.zero_grad(set_to_none=True)
             raise ValueError("a gradient is not finite: no update applied")
@@ -606,7 +619,7 @@ class ContinualAgent:
             if adapt:
                 k = min(self.config.neighbours, len(self.memory))
                 chosen = nearest_items(hidden, keys, k)
-                out = self.adaptation.outputs(self.net.head, hidden, keys[chosen], stored["y"][chosen])
+                out = self.adaptation.outputs(self.net.head, hidden, keys[chosen], self._targets(stored["y"][chosen]))
             if self.kind == "regression":
                 if read_weight == 0:
                     return out

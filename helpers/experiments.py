@@ -16,7 +16,7 @@ from scipy.stats import t as student_t
 
 from helpers.agent import NUM_DIGIT_CLASSES, AgentConfig, AgentRun, ContinualAgent, make_split_digits
 from helpers.checks import (ArgumentTypeError, check_bool, check_callable, check_choice, check_count, check_device,
-                            check_instance, check_seed)
+                            check_instance, check_positive, check_probability, check_seed)
 from helpers.foundations import continual_metrics, make_main_stream
 from helpers.plumbing import progress
 
@@ -152,7 +152,7 @@ DIGIT_METHODS = {  # method -> (config changes from plain ER, readout options)
     "ER + NCM": ({}, {"readout": "ncm"}),
     "DER++": ({"logit_weight": LOGIT_WEIGHT}, {}),
     "memory read": ({"logit_weight": LOGIT_WEIGHT, "read_weight": READ_WEIGHT}, {}),
-    "agent": ({"logit_weight": LOGIT_WEIGHT, "read_weight": READ_WEIGHT, "adapt_steps": 3, "adapt_lr": 0.5,
+    "agent": ({"logit_weight": LOGIT_WEIGHT, "read_weight": READ_WEIGHT, "adapt_steps": 1, "adapt_lr": 1.0,
                "meta_weight": META_WEIGHT}, {}),
 }
 CONTINUAL_METHODS = tuple(m for m in DIGIT_METHODS if m != "naive")
@@ -249,7 +249,7 @@ MAIN_METHODS = {  # method -> config changes from plain ER on the main stream
     "ER, prioritised": {"alpha": 0.6},
     "DER++": {"logit_weight": LOGIT_WEIGHT},
     "memory read": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.5},
-    "agent": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.0, "adapt_steps": 3, "adapt_lr": 0.1,
+    "agent": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.0, "adapt_steps": 1, "adapt_lr": 0.1,
               "meta_weight": META_WEIGHT},
 }
 
@@ -285,6 +285,10 @@ def playground_run(beta: float = 30.0, alpha: float = 0.0, memory_size: int = 20
     """Class-incremental Split Digits with the "memory read" learner (DER++ replay, answers mixed with the
     memory's content read) at the given read sharpness ``beta``, replay priority exponent ``alpha``, memory
     size and replay weight; one run per seed. Returns the final accuracies (ACC) ``(len(seeds),)``."""
+    check_positive("beta", beta, 1e4)
+    check_probability("alpha", alpha)
+    check_count("memory_size", memory_size, 1, 1_000_000)
+    check_probability("replay_weight", replay_weight)
     seeds = check_seeds(seeds)
     results = []
     for seed in seeds:

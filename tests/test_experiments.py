@@ -115,7 +115,7 @@ def test_main_stream_methods_run():
 def test_playground_returns_one_accuracy_per_seed():
     accuracies = playground_run(memory_size=10, seeds=[0, 1], steps_per_task=2)
     assert accuracies.shape == (2,) and ((accuracies >= 0) & (accuracies <= 1)).all()
-    with pytest.raises(ValueError, match="read_beta"):
+    with pytest.raises(ValueError, match="beta must be"):
         playground_run(beta=0.0, seeds=[0], steps_per_task=1)
     with pytest.raises(ValueError, match="replay_weight"):
         playground_run(replay_weight=1.5, seeds=[0], steps_per_task=1)

@@ -89,5 +89,5 @@ def test_07_playground_sliders_and_run_update_figure(open_notebook, e2e_out):
         before, after = nb.nudge_slider(slider, presses=2)
         assert before != after, f"the {description!r} slider did not move"
     _run_button_redraws(nb, "07_run", e2e_out, new_pixels=True)
-    status = nb.panel.locator(".widget-label", has_text="run 3:")
-    assert status.count(), "the status line does not report the third run (two ran headless, one by the click)"
+    status = nb.panel.locator(".widget-label", has_text="run 6:")
+    assert status.count(), "the status line does not report the sixth run (five ran headless, one by the click)"
