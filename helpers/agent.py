@@ -5,6 +5,7 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 """
 
 import copy
+import dataclasses
 import hashlib
 import io
 import time
@@ -197,23 +198,27 @@ def content_read(
     over the items, restricted to the ``top_k`` most similar when ``top_k`` > 0 and to ``allowed (n, M)``
     when given, then renormalised. Returns ``reads (n, C)`` and ``weights (n, M)``.
     """
-    dims = check_tensor("query_keys", query_keys, "n D", finite=True)
-    check_tensor("item_keys", item_keys, "M D", dims, like=query_keys, finite=True)
-    check_tensor("values", values, "M C", dims, like=query_keys)
-    beta = check_positive("beta", beta, 1e4)
-    top_k = check_int("top_k", top_k, 0, MAX_SIZE)
-    if allowed is not None:
-        check_tensor("allowed", allowed, "n M", dims, dtype=torch.bool, device=query_keys.device)
-    strengths = query_keys.new_full((1, dims["n"]), beta)
+    beta, top_k = _check_read(query_keys, item_keys, values, beta, top_k, allowed)
+    strengths = query_keys.new_full((1, len(query_keys)), beta)
     weights = content_weights(item_keys.unsqueeze(0), query_keys.unsqueeze(0), strengths)[0]  # (n, M)
     if allowed is not None:
         weights = weights * allowed
-    if 0 < top_k < dims["M"]:
+    if 0 < top_k < len(item_keys):
         kept = weights.topk(top_k, dim=1)
         weights = torch.zeros_like(weights).scatter(1, kept.indices, kept.values)
     weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
     reads = read_memory(values.unsqueeze(0), weights.unsqueeze(0))[0]
     return reads, weights
+
+
+def _check_read(query_keys, item_keys, values, beta, top_k, allowed) -> tuple[float, int]:
+    """``content_read``'s contract: shapes that agree, finite keys, β > 0, top_k >= 0, a bool ``allowed``."""
+    dims = check_tensor("query_keys", query_keys, "n D", finite=True)
+    check_tensor("item_keys", item_keys, "M D", dims, like=query_keys, finite=True)
+    check_tensor("values", values, "M C", dims, like=query_keys)
+    if allowed is not None:
+        check_tensor("allowed", allowed, "n M", dims, dtype=torch.bool, device=query_keys.device)
+    return check_positive("beta", beta, 1e4), check_int("top_k", top_k, 0, MAX_SIZE)
 
 
 def nearest_items(
@@ -386,6 +391,7 @@ class AgentRun:
 
 
 READOUTS = ("agent", "ncm")
+READOUT_SETTINGS = ("read_weight", "read_beta", "read_top_k", "adapt_steps", "adapt_lr", "neighbours")
 
 
 class ContinualAgent:
@@ -408,9 +414,9 @@ class ContinualAgent:
         with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
             torch.manual_seed(config.seed)
             self.net = EncoderHead(input_dim, output_dim, config.hidden_size).to(self.device)
-        self.parameters = list(self.net.parameters())  # cached: observe checks their gradients every step
+        self._weights = list(self.net.parameters())  # cached: observe checks their gradients every step
         fused = self.device.type in ("cpu", "cuda") or None  # one fused kernel: far fewer ops for a small net
-        self.optimizer = torch.optim.Adam(self.parameters, lr=config.lr, fused=fused)
+        self.optimizer = torch.optim.Adam(self._weights, lr=config.lr, fused=fused)
         self.memory = None
         if config.memory_size:
             self.memory = EpisodicMemory(
@@ -429,6 +435,7 @@ class ContinualAgent:
         self.seen = torch.zeros(output_dim, dtype=torch.bool)  # classes trained on so far
         self.task_classes: dict[int, torch.Tensor] = {}  # task id -> (C,) bool, its classes
         self.tasks_seen, self.steps_done = 0, 0
+        self._view_of: ContinualAgent | None = None  # set on with_readout's views, which never train
         self.rows: list[torch.Tensor] = []  # the R rows so far, for fit_stream and resuming
         self.baseline: torch.Tensor | None = None
 
@@ -503,12 +510,15 @@ class ContinualAgent:
 
     def _meta_loss(self, inputs: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """MAML's outer loss for local adaptation: each query's loss after adapting the head on its nearest
-        stored neighbours (the query's own stored copy excluded), differentiated through the adaptation."""
+        stored neighbours (the query's own stored copy excluded). First-order: the gradient reaches the head's
+        initial weights and the query's embedding; the neighbours enter only through the inner gradient,
+        which is treated as a constant, so their keys are computed without a graph."""
         n = min(self.config.meta_queries, len(inputs))
         stored = self.memory.items()
-        keys = self.net.encoder(stored["x"])  # re-encoded now: the keys the current encoder would use
+        with torch.no_grad():
+            keys = self.net.encoder(stored["x"])  # re-encoded now: the keys the current encoder would use
         own_copy = (inputs[:n].unsqueeze(1) == stored["x"].unsqueeze(0)).all(dim=-1)  # (n, M)
-        chosen = nearest_items(hidden[:n].detach(), keys.detach(), self.config.neighbours, own_copy)
+        chosen = nearest_items(hidden[:n].detach(), keys, self.config.neighbours, own_copy)
         return self.adaptation.meta_loss(self.net.head, hidden[:n], self._targets(targets[:n]), keys[chosen],
                                          self._targets(stored["y"][chosen]))
 
@@ -521,7 +531,7 @@ class ContinualAgent:
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grads = [p.grad.reshape(-1) for p in self.parameters if p.grad is not None]
+        grads = [p.grad.reshape(-1) for p in self._weights if p.grad is not None]
         if not bool(torch.isfinite(torch.cat(grads).sum())):  # one reduction: any NaN or inf makes the sum so
             self.optimizer.zero_grad(set_to_none=True)
             raise ValueError("a gradient is not finite: no update applied")
@@ -533,6 +543,7 @@ class ContinualAgent:
     def _check_batch(self, x, y, task_id, store) -> tuple:
         """Validate one training batch before anything changes; returns the classes the current examples
         compete over ``(B or 1, C)`` (None for regression) and the seen-classes mask after this batch."""
+        self._refuse_if_view()
         dims = check_tensor("x", x, f"B {self.input_dim}", like=self._weight(), finite=True)
         check_count("batch size", dims["B"], 1, MAX_BATCH)
         task_id = check_int("task_id", task_id, 0, MAX_SIZE)
@@ -548,6 +559,10 @@ class ContinualAgent:
         if self.config.scenario == "class":
             return seen.to(self.device).unsqueeze(0), seen
         return classes.to(self.device).unsqueeze(0), seen
+
+    def _refuse_if_view(self) -> None:
+        if self._view_of is not None:
+            raise ValueError("this agent is a with_readout view: it answers, it does not learn (train the original)")
 
     def _weight(self) -> torch.Tensor:
         return self.net.head.weight
@@ -636,6 +651,22 @@ class ContinualAgent:
         finally:
             self.net.train(was_training)
 
+    def with_readout(self, **changes) -> "ContinualAgent":
+        """The same learned agent answering with other test-time settings (any of ``READOUT_SETTINGS``): a view
+        that shares this agent's network and memory and refuses to train, for sweeps and ablations."""
+        unknown = sorted(set(changes) - set(READOUT_SETTINGS))
+        if unknown:
+            raise ValueError(f"with_readout changes only {READOUT_SETTINGS}, got {unknown}")
+        if changes.get("adapt_steps", self.config.adapt_steps) == 0:
+            changes["meta_weight"] = 0.0  # a view never trains; its config must still be valid
+        view = copy.copy(self)
+        view.config = dataclasses.replace(self.config, **changes)
+        view.adaptation = None
+        if view.config.adapt_steps:
+            view.adaptation = LocalAdaptation(view.config.adapt_steps, view.config.adapt_lr, view._adaptation_loss)
+        view._view_of = self
+        return view
+
     def _check_predict(self, x, allowed, read_weight, adapt, readout):
         dims = check_tensor("x", x, f"n {self.input_dim}", like=self._weight(), finite=True)
         check_count("number of queries", dims["n"], 1, MAX_EPISODES)
@@ -667,6 +698,7 @@ class ContinualAgent:
         training split, epoch after epoch; each example is written to memory once, in the first epoch.
         ``task``: anything with ``task_id``, ``train_x``, ``train_y`` (a notebook 01 ``Task``, a ``DigitTask``).
         Returns the losses ``(steps,)``."""
+        self._refuse_if_view()
         steps = self.config.steps_per_task if steps is None else check_count("steps", steps, 0, MAX_STEPS)
         x, y = self._task_split(task, "train")
         if getattr(task, "classes", None) is not None and self.kind == "classification":
@@ -708,6 +740,7 @@ class ContinualAgent:
         """Learn ``tasks`` from task ``tasks_seen`` on (so a restored agent resumes) up to, not including,
         ``until`` (default: all), evaluating every task after each one. Returns the ``AgentRun`` of every
         task learned so far (``train_seconds``: this call's training time)."""
+        self._refuse_if_view()
         tasks = list(tasks)
         until = len(tasks) if until is None else check_int("until", until, self.tasks_seen, len(tasks))
         if self.baseline is None:
@@ -787,6 +820,7 @@ class ContinualAgent:
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()`` output. Everything is checked and loaded into a fresh agent first; only if
         all of it fits does this agent take it over, so a bad state raises ``ValueError`` and changes nothing."""
+        self._refuse_if_view()
         _check_state(state, self)
         fresh = ContinualAgent(self.config, self.input_dim, self.output_dim, self.kind, self.device)
         try:
