@@ -63,11 +63,12 @@ bench: setup
 	$(BIN)/python benchmarks/bench_agent.py
 	$(BIN)/python benchmarks/bench_ablation.py
 	$(BIN)/python benchmarks/bench_controller.py --memory-steps 1500 --lstm-steps 10000 --ablation-steps 2000
+	$(BIN)/python benchmarks/bench_dnc.py --compile
 	$(BIN)/python benchmarks/bench_maml.py
 
-# Retrain the copy-task weights notebook 03 loads (notebooks/weights/, with SHA-256 files).
+# Retrain the copy-task weights notebook 03 loads (notebooks/weights/, with SHA-256 files; several minutes).
 weights: setup
-	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --lstm-steps 40000 --seed 0
+	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --content-steps 3000 --lstm-steps 40000 --seed 0
 
 clean:
 	rm -rf build

@@ -96,7 +96,8 @@ def main() -> None:
     print(f"- operator events per step (outermost aten calls, forward and backward): {len(outer) / args.steps:,.0f} "
           f"({len(outer) / args.steps / T:.0f} per time step); with nested aten calls: {len(ops) / args.steps:,.0f}; "
           f"all profiler events: {len(events) / args.steps:,.0f}")
-    print("- profiled time per step: " + ", ".join(f"{k} {v:.1f} ms ({v / total_phase:.0%})" for k, v in phases.items()))
+    shares = ", ".join(f"{k} {v:.1f} ms ({v / total_phase:.0%})" for k, v in phases.items())
+    print(f"- profiled time per step: {shares}")
     print(f"- check calls per step: {sum(checks.values())}"
           + (f" ({', '.join(f'{k} {v}' for k, v in checks.most_common())})" if checks else ""))
     print("\n| operator | calls / step | self CPU ms / step |\n|---|---:|---:|")

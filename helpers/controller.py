@@ -42,7 +42,7 @@ from helpers.checks import (
     describe,
 )
 from helpers.foundations import MemoryConfig, make_generator
-from helpers.memory import MemoryBank, MemoryState
+from helpers.memory import MemoryBank, MemoryState, _check_values  # the value check the memory uses
 from helpers.plumbing import progress
 
 
@@ -256,7 +256,7 @@ class RecallTask:
     def sample(self, batch_size: int, num_pairs: int, generator: torch.Generator):
         """``x (B, T, input_size)``, targets ``y (B, T, value_dim)`` in {0, 1}, ``mask (B, T)`` of scored
         steps, with ``T = num_pairs + num_queries``. Queries ask distinct keys when there are enough."""
-        _check_sample(batch_size, num_pairs + self.num_queries, self.input_size, generator, "num_pairs", num_pairs)
+        _check_sample(batch_size, "num_pairs", num_pairs, self.num_queries, self.input_size, generator)
         B, K, Q, Dk, Dv = batch_size, num_pairs, self.num_queries, self.key_dim, self.value_dim
         keys = F.normalize(torch.randn(B, K, Dk, generator=generator), dim=-1) * Dk**0.5
         values = (torch.rand(B, K, Dv, generator=generator) < 0.5).float()
@@ -275,13 +275,15 @@ class RecallTask:
         return x, y, mask
 
 
-def _check_sample(batch_size, steps, width, generator, length_name, length) -> None:
-    """A task's ``sample`` arguments: counts in range, a batch that fits in memory, a CPU generator."""
+def _check_sample(batch_size, length_name, length, extra_steps, width, generator, per_length=1) -> None:
+    """A task's ``sample`` arguments: counts in range, a batch that fits in memory, a CPU generator. A sequence
+    has ``per_length * length + extra_steps`` steps of ``width`` features."""
     check_count("batch_size", batch_size, high=MAX_BATCH)
     check_count(length_name, length, high=MAX_STEPS)
     check_instance("generator", generator, torch.Generator, "a torch.Generator (CPU)")
     if generator.device.type != "cpu":
         raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
+    steps = per_length * length + extra_steps
     if batch_size * steps * width > MAX_SIZE:
         raise ValueError(f"batch_size={batch_size} x {steps} steps x {width} features = {batch_size * steps * width:,} "
                          f"numbers per batch; at most {MAX_SIZE:,} fit here")
@@ -293,6 +295,11 @@ def masked_loss(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
     ``kind``: ``bce`` (outputs are logits, targets in [0, 1]) or ``mse``. Returns a scalar tensor.
     """
     _check_scored(outputs, targets, mask, kind)
+    return _masked_loss(outputs, targets, mask, kind)
+
+
+def _masked_loss(outputs, targets, mask, kind):
+    """``masked_loss`` without the checks (``train_step`` checks its data once per call)."""
     if kind == "bce":
         per_entry = F.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
     else:
@@ -320,14 +327,14 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
 
     Raises ``ValueError`` for a non-finite loss or gradient, with the model and optimiser restored."""
     chunk = _check_train_step(model, optimizer, x, y, mask, kind, truncation, max_grad_norm)
-    state, losses = None, []
-    with _restored_on_error(model, optimizer if chunk < x.shape[1] else None):  # several updates: undo all
+    state, losses, several = None, [], chunk < x.shape[1]
+    with _restored_on_error(model, optimizer if several else None, weights=several):  # one update: it comes last
         model.train()
         for start in range(0, x.shape[1], chunk):
             piece = slice(start, start + chunk)
             outputs, state = model(x[:, piece], state)
             if mask[:, piece].any():
-                loss = masked_loss(outputs, y[:, piece], mask[:, piece], kind)
+                loss = _masked_loss(outputs, y[:, piece], mask[:, piece], kind)
                 optimizer.zero_grad()
                 loss.backward()
                 norm = nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
@@ -358,7 +365,10 @@ def fit(model: nn.Module, sample_batch: Callable[[int], tuple[torch.Tensor, torc
     with _restored_on_error(model):
         for step in progress(range(steps), desc=desc):
             start = time.perf_counter()
-            losses.append(train_step(model, optimizer, *sample_batch(step), kind=kind, truncation=truncation))
+            batch = sample_batch(step)
+            if not (isinstance(batch, tuple | list) and len(batch) == 3):
+                raise ValueError(f"sample_batch({step}) must return (x, y, mask), got {describe(batch)}")
+            losses.append(train_step(model, optimizer, *batch, kind=kind, truncation=truncation))
             seconds += time.perf_counter() - start
             done = step + 1 == steps or (max_seconds is not None and seconds >= max_seconds)
             if evaluate is not None and eval_every > 0 and ((step + 1) % eval_every == 0 or done):
@@ -385,13 +395,19 @@ def recall_errors(model: nn.Module, task: RecallTask, num_pairs: int, episodes: 
 KINDS = ("bce", "mse")
 
 
+def _check_data(name: str, value, shape, dims: dict | None = None, like=None, unit: bool = False) -> dict:
+    """A finite tensor of ``shape`` (like ``like``), on a device that holds data, in [0, 1] if ``unit``."""
+    dims = check_tensor(name, value, shape, dims=dims, like=like)
+    _check_values(name, value, 0.0 if unit else None, 1.0 if unit else None)
+    return dims
+
+
 def _check_scored(outputs, targets, mask, kind) -> dict:
     """``outputs, targets (B, T, O)`` finite and alike, ``mask (B, T)`` in [0, 1]; bce targets in [0, 1]."""
     check_choice("kind", kind, KINDS)
-    dims = check_tensor("outputs", outputs, "B T O", finite=True)
-    check_tensor("targets", targets, "B T O", dims=dims, like=outputs, finite=True,
-                 low=0.0 if kind == "bce" else None, high=1.0 if kind == "bce" else None)
-    check_tensor("mask", mask, "B T", dims=dims, like=outputs, finite=True, low=0.0, high=1.0)
+    dims = _check_data("outputs", outputs, "B T O")
+    _check_data("targets", targets, "B T O", dims=dims, like=outputs, unit=kind == "bce")
+    _check_data("mask", mask, "B T", dims=dims, like=outputs, unit=True)
     return dims
 
 
@@ -400,10 +416,12 @@ def _check_train_step(model, optimizer, x, y, mask, kind, truncation, max_grad_n
     check_instance("model", model, nn.Module, "a torch.nn.Module")
     check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
     check_choice("kind", kind, KINDS)
-    dims = check_tensor("x", x, "B T I", finite=True)
-    unit = {"low": 0.0, "high": 1.0}
-    check_tensor("y", y, "B T O", dims=dims, like=x, finite=True, **(unit if kind == "bce" else {}))
-    check_tensor("mask", mask, "B T", dims=dims, like=x, finite=True, **unit)
+    dims = _check_data("x", x, "B T I")
+    output_layer = getattr(model, "output", None)  # the series' models end in a Linear named output
+    if isinstance(output_layer, nn.Linear):
+        dims["O"] = output_layer.out_features
+    _check_data("y", y, "B T O", dims=dims, like=x, unit=kind == "bce")
+    _check_data("mask", mask, "B T", dims=dims, like=x, unit=True)
     check_positive("max_grad_norm", max_grad_norm)
     if truncation is None:
         return dims["T"]
@@ -428,18 +446,20 @@ def _check_fit(model, sample_batch, steps, lr, kind, truncation, evaluate, eval_
 
 
 @contextmanager
-def _restored_on_error(model: nn.Module, optimizer: torch.optim.Optimizer | None = None):
-    """On an exception inside the block, put back the model's parameters, buffers and train/eval modes (and
-    the optimiser's state, when given) as they were when the block began, then re-raise. A
-    ``KeyboardInterrupt`` is not undone: stopping a long run by hand keeps what it learned."""
-    saved = {name: value.detach().clone() for name, value in model.state_dict().items()}
+def _restored_on_error(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, weights: bool = True):
+    """On an exception inside the block, put back the model's train/eval modes, its parameters and buffers
+    (unless ``weights`` is False: a block whose only update comes last) and the optimiser's state (when given) as
+    they were when the block began, then re-raise. A ``KeyboardInterrupt`` is not undone: stopping a long run by
+    hand keeps what it learned."""
+    saved = {name: value.detach().clone() for name, value in model.state_dict().items()} if weights else None
     modes = [module.training for module in model.modules()]
     saved_optimizer = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
     try:
         yield
     except Exception:
-        with torch.no_grad():
-            model.load_state_dict(saved)
+        if saved is not None:
+            with torch.no_grad():
+                model.load_state_dict(saved)
         for module, mode in zip(model.modules(), modes):
             module.training = mode
         if optimizer is not None:
@@ -481,7 +501,7 @@ class CopyTask:
 
     def sample(self, batch_size: int, length: int, generator: torch.Generator):
         """``x (B, 2L + 1, bits + 1)``, ``y (B, 2L + 1, bits)``, ``mask (B, 2L + 1)`` for ``L = length``."""
-        _check_sample(batch_size, 2 * length + 1, self.input_size, generator, "length", length)
+        _check_sample(batch_size, "length", length, 1, self.input_size, generator, per_length=2)
         B, L = batch_size, length
         sequence = (torch.rand(B, L, self.bits, generator=generator) < 0.5).float()
         x = torch.zeros(B, 2 * L + 1, self.input_size)
@@ -668,10 +688,10 @@ def episode_to_sequence(episode: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
     ``query_y (B, Q, 1)``. Returns ``x (B, K + Q, d + 2)``, ``y (B, K + Q, 1)``, ``mask (B, K + Q)`` (queries)."""
     check_keys("episode", episode, ("context_x", "context_y", "query_x", "query_y"))
     cx, cy, qx, qy = episode["context_x"], episode["context_y"], episode["query_x"], episode["query_y"]
-    dims = check_tensor("episode['context_x']", cx, "B K d", finite=True)
-    check_tensor("episode['context_y']", cy, "B K 1", dims=dims, like=cx, finite=True)
-    check_tensor("episode['query_x']", qx, "B Q d", dims=dims, like=cx, finite=True)
-    check_tensor("episode['query_y']", qy, "B Q 1", dims=dims, like=cx, finite=True)
+    dims = _check_data("episode['context_x']", cx, "B K d")
+    _check_data("episode['context_y']", cy, "B K 1", dims=dims, like=cx)
+    _check_data("episode['query_x']", qx, "B Q d", dims=dims, like=cx)
+    _check_data("episode['query_y']", qy, "B Q 1", dims=dims, like=cx)
     B, K, Q = dims["B"], dims["K"], dims["Q"]
     like = {"device": cx.device, "dtype": cx.dtype}
     context = torch.cat([cx, cy, torch.ones(B, K, 1, **like)], dim=2)

@@ -96,7 +96,7 @@ def content_weights(memory: torch.Tensor, keys: torch.Tensor, strengths: torch.T
     memory: (B, N, D);  keys: (B, H, D);  strengths: (B, H), the sharpness β >= 0.
     Returns weights (B, H, N), each row a distribution over the N slots.
     """
-    _check_addressing(memory, keys, strengths)
+    _check_strengths(strengths, _check_addressing(memory, keys), memory)
     return _content_weights(memory, keys, strengths)
 
 
@@ -110,6 +110,8 @@ def _check_values(name: str, value: torch.Tensor, low: float | None = None, high
     """
     if value.numel() == 0:
         return
+    if value.device.type == "meta":
+        raise ValueError(f"{name} must be on a device that holds data (cpu, cuda or mps), got meta")
     try:
         lowest, highest = (bound.item() for bound in torch.aminmax(value.detach()))
     except RuntimeError as err:
@@ -129,16 +131,19 @@ def _check_unit(name: str, value: torch.Tensor) -> None:
     _check_values(name, value, -UNIT_SLACK, 1 + UNIT_SLACK)
 
 
-def _check_addressing(memory, keys, strengths=None) -> dict:
-    """memory (B, N, D), keys (B, H, D), strengths (B, H) >= 0: same dtype and device, finite values."""
+def _check_addressing(memory, keys) -> dict:
+    """memory (B, N, D) and keys (B, H, D) of one dtype and device, finite; returns the sizes."""
     dims = check_tensor("memory", memory, "B N D")
     check_tensor("keys", keys, "B H D", dims=dims, like=memory)
-    if strengths is not None:
-        check_tensor("strengths", strengths, "B H", dims=dims, like=memory)
-        _check_values("strengths", strengths, low=0.0)
     _check_values("memory", memory)
     _check_values("keys", keys)
     return dims
+
+
+def _check_strengths(strengths, dims: dict, memory) -> None:
+    """strengths (B, H) like memory, finite and >= 0."""
+    check_tensor("strengths", strengths, "B H", dims=dims, like=memory)
+    _check_values("strengths", strengths, low=0.0)
 
 
 def _erase_and_add(memory: torch.Tensor, weights: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
@@ -262,7 +267,8 @@ def write_weighting(
 
     memory: (B, N, D);  usage: (B, N);  keys: (B, H_w, D);  strengths, allocation_gates, write_gates: (B, H_w).
     """
-    dims = _check_addressing(memory, keys, strengths)
+    dims = _check_addressing(memory, keys)
+    _check_strengths(strengths, dims, memory)
     check_tensor("usage", usage, "B N", dims=dims, like=memory)
     _check_unit("usage", usage)
     for name, gates in (("allocation_gates", allocation_gates), ("write_gates", write_gates)):

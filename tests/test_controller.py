@@ -375,7 +375,7 @@ def _same(a, b) -> bool:
 
 def _assert_unchanged(model, snapshot, optimizer=None):
     state, modes, opt, rng = snapshot
-    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    assert all(torch.allclose(v, model.state_dict()[k], rtol=0, atol=0, equal_nan=True) for k, v in state.items())
     assert [m.training for m in model.modules()] == modes
     assert optimizer is None or _same(optimizer.state_dict(), opt)
     assert torch.equal(torch.random.get_rng_state(), rng)
@@ -572,8 +572,10 @@ def test_non_finite_update_is_refused_and_rolled_back(truncation):
     _assert_unchanged(model, snapshot, optimizer)
     with torch.no_grad():
         model.output.bias.fill_(torch.nan)  # a model whose outputs are NaN is refused before any update
-    with pytest.raises(ValueError, match="outputs must hold finite"):
+    snapshot = _snapshot(model, optimizer)
+    with pytest.raises(ValueError, match="refused an update from a non-finite loss"):
         train_step(model, optimizer, *_data(), truncation=truncation)
+    _assert_unchanged(model, snapshot, optimizer)
 
 
 def test_weights_round_trip_and_explicit_digest(tmp_path):
@@ -620,3 +622,26 @@ def test_any_sequence_of_calls_leaves_what_raised_untouched(calls, tmp_path_fact
             with pytest.raises(error):
                 call(model, optimizer, folder)
             _assert_unchanged(model, snapshot, optimizer)
+
+
+def test_fuzz_of_the_public_api_rejects_every_bad_input_clearly_and_atomically():
+    """benchmarks/fuzz_memory_controller.py: about a thousand bad inputs to every public function of
+    helpers.memory and helpers.controller; all must be clear ValueError/TypeError rejections, none may hang
+    or change state."""
+    import signal
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import fuzz_memory_controller as fuzz
+    finally:
+        sys.path.pop(0)
+    previous = signal.signal(signal.SIGALRM, fuzz._alarm)
+    try:
+        run = fuzz.Fuzz(limit=30.0)
+        fuzz.fuzz_memory(run)
+        fuzz.fuzz_controller(run)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    unclear = [row for row in run.rows if row[3] != "clear" or not row[4]]
+    assert len(run.rows) > 900 and not unclear, unclear[:5]
