@@ -115,7 +115,9 @@ class MemoryController(nn.Module):
         hidden, cell, memory, reads = state
         step = self.time_step if self._compiled_step is None else self._compiled_step
         hiddens, all_reads, trace = [], [], []
-        for x_t in x.transpose(0, 1).contiguous().unbind(0):  # time-major: each x_t is a contiguous (B, I) block
+        # time-major copy: each x_t is a (B, I) block with the same strides at every length and batch size, so a
+        # compiled step is not recompiled per length (.contiguous() would keep odd strides for a batch of 1)
+        for x_t in x.transpose(0, 1).clone(memory_format=torch.contiguous_format).unbind(0):
             hidden, cell, memory, reads = step(x_t, hidden, cell, memory, reads)
             hiddens.append(hidden)
             all_reads.append(reads)
@@ -137,13 +139,12 @@ class MemoryController(nn.Module):
         return ControllerState(zeros, zeros.clone(), memory, memory.memory.new_zeros(batch_size, self.read_size))
 
     def compile_cell(self, **options) -> "MemoryController":
-        """Compile ``time_step`` with ``torch.compile(fullgraph=True, **options)``; ``forward`` then uses it.
-
-        The first call of each batch size compiles (tens of seconds on a CPU); sequence lengths share one
-        compiled step. Pays off for long training runs only (``benchmarks/bench_dnc.py`` measures where).
-        Returns the model.
+        """Compile ``time_step`` with ``torch.compile(fullgraph=True, dynamic=False, **options)``; ``forward``
+        then uses it. The first call with each batch size (and in each of training and ``no_grad`` mode)
+        compiles a step for it, seconds to a minute on a CPU; every sequence length shares it. Pays off for long
+        training runs only (``benchmarks/bench_dnc.py`` measures where). Returns the model.
         """
-        self._compiled_step = torch.compile(self.time_step, fullgraph=True, **options)
+        self._compiled_step = torch.compile(self.time_step, **{"fullgraph": True, "dynamic": False, **options})
         return self
 
 
