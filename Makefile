@@ -72,9 +72,10 @@ bench: setup
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-bench.txt
 	$(BIN)/python benchmarks/bench_memory.py --reps 200 --batch 32
 	$(BIN)/python benchmarks/bench_replay.py
-	$(BIN)/python benchmarks/bench_agent.py
+	$(BIN)/python benchmarks/bench_split_digits.py --seeds 10
 	$(BIN)/python benchmarks/bench_ablation.py
 	$(BIN)/python benchmarks/bench_controller.py --memory-steps 1500 --lstm-steps 10000 --ablation-steps 2000
+	$(BIN)/python benchmarks/bench_dnc.py --compile
 	$(BIN)/python benchmarks/bench_maml.py
 
 # Fuzz the public API with bad inputs (about 5 min on 2 cores): categories per module, every unclear case.
@@ -83,9 +84,9 @@ fuzz: setup
 	mkdir -p build
 	$(BIN)/python benchmarks/fuzz_api.py --out build/fuzz_api.json --md build/fuzz_api.md
 
-# Retrain the copy-task weights notebook 03 loads (notebooks/weights/, with SHA-256 files).
+# Retrain the copy-task weights notebook 03 loads (notebooks/weights/, with SHA-256 files; several minutes).
 weights: setup
-	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --lstm-steps 40000 --seed 0
+	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --content-steps 3000 --lstm-steps 40000 --seed 0
 
 clean:
 	rm -rf build

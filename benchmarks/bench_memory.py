@@ -2,9 +2,10 @@
 
 Usage: python benchmarks/bench_memory.py [--reps 200] [--batch 32]
 
-Times one content read of all heads (``helpers.memory.content_weights`` + ``read_memory``: cosine
-similarity with ε, sharpness β, softmax, weighted sum) done in one batched call, against the same read
-done one head at a time in a Python loop, at several (N, D, H). One CPU thread; median and
+Times one content read of all heads (the math of ``helpers.memory.content_weights`` + ``read_memory``,
+without their argument checks, as ``MemoryBank`` runs it: cosine similarity with ε, sharpness β, softmax,
+weighted sum) done in one batched call, against the same read done one head at a time in a Python loop, at
+several (N, D, H). One CPU thread; median and
 interquartile range over ``--reps`` calls after warm-up. Rewrites benchmarks/results/memory.md.
 """
 
@@ -20,7 +21,7 @@ import torch
 from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.foundations import make_generator
-from helpers.memory import content_weights, read_memory
+from helpers.memory import _content_weights, _read_memory, content_weights, read_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "memory.md"
@@ -28,7 +29,7 @@ SIZES = [(16, 8, 1), (16, 8, 4), (64, 16, 4), (64, 16, 8), (128, 20, 8), (256, 3
 
 
 def batched_read(memory, keys, strengths):
-    return read_memory(memory, content_weights(memory, keys, strengths))
+    return _read_memory(memory, _content_weights(memory, keys, strengths))
 
 
 def looped_read(memory, keys, strengths):
@@ -61,6 +62,8 @@ def main() -> None:
         memory = torch.randn(args.batch, N, D, generator=gen)
         keys = torch.randn(args.batch, H, D, generator=gen)
         strengths = torch.rand(args.batch, H, generator=gen) * 10
+        expected = read_memory(memory, content_weights(memory, keys, strengths))  # the checked, public functions
+        assert torch.allclose(batched_read(memory, keys, strengths), expected)
         assert torch.allclose(batched_read(memory, keys, strengths), looped_read(memory, keys, strengths), atol=1e-5)
         batched = time_calls(batched_read, (memory, keys, strengths), args.reps) * 1e6
         looped = time_calls(looped_read, (memory, keys, strengths), args.reps) * 1e6
@@ -81,7 +84,8 @@ def main() -> None:
         machine_line(),
         "",
         f"One content read of all H heads at batch {args.batch}: cosine similarity with ε, β, softmax over N slots,"
-        " weighted sum (`content_weights` + `read_memory`). Batched: one call for all heads (what `MemoryBank` does);"
+        " weighted sum (the math of `content_weights` + `read_memory`, without their argument checks). Batched: one"
+        " call for all heads (what `MemoryBank` does);"
         " loop: one call per head. Median (interquartile range) per call in microseconds.",
         "",
         "| N | D | H | batched (µs) | per-head loop (µs) | loop / batched |",

@@ -1,14 +1,18 @@
 """Train the copy-task weights that notebook 03 loads, and benchmark them.
 
-Usage: python benchmarks/train_copy.py [--memory-steps 3000] [--lstm-steps 10000] [--seed 0]
+Usage: python benchmarks/train_copy.py [--memory-steps 3000] [--content-steps 3000] [--lstm-steps 40000]
+                                       [--seed 0] [--compile]
 
-Trains, on one CPU thread and with notebook 03's code (``helpers.controller``): the memory controller
-with temporal links and its parameter-matched LSTM-only baseline, on NTM copy sequences of 8-bit
-vectors with lengths 1-10 (batch 32, Adam 3e-3, the same sampler seed as the notebook's RETRAIN
-path). Records steps, CPU and wall time, and the steps until the memory model's held-out error at
-length 10 first drops below 0.5 bits per sequence; evaluates both at lengths 10-80 (the memory model
-with max(24, L + 4) slots). Writes notebooks/weights/copy_{memory,lstm}.pt with .sha256 files,
-notebooks/weights/copy_training.json, and benchmarks/results/copy.md.
+Trains, on one CPU thread and with notebook 03's code (``helpers.controller``), the three copy-task models
+of ``make_copy_models``: the memory controller with DNC temporal links (``memory``), the same controller
+with content addressing only (``content``), and the parameter-matched LSTM-only baseline (``lstm``), on NTM
+copy sequences of 8-bit vectors with lengths 1-10 (batch 32, Adam 3e-3, the same sampler seed as the
+notebook's RETRAIN path). Records steps, CPU and wall time, the steps until each memory model's held-out
+error at length 10 first drops below 0.5 bits per sequence, and the errors at lengths 10-80 (memory models
+with max(24, L + 4) slots). ``--compile`` compiles the memory models' time step first (``compile_cell``) and
+reports the compile time. Writes notebooks/weights/copy_{memory,content,lstm}.pt with .sha256 files,
+notebooks/weights/copy_training.json, and benchmarks/results/copy.md (not with --compile: those weights would
+be the same, and the record would mix compiled and eager timings).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ WEIGHTS = ROOT / "notebooks" / "weights"
 RESULTS = ROOT / "benchmarks" / "results" / "copy.md"
 TEST_LENGTHS = (10, 20, 40, 80)
 BATCH, LR, SAMPLER_SEED = 32, 3e-3, 3  # notebook 03 uses seed SEED + 3 with SEED = 0
+LABELS = {"memory": "memory + temporal links", "content": "memory, content addressing only", "lstm": "LSTM-only"}
 
 
 def train(model, task, steps: int, check_convergence: bool):
@@ -55,80 +60,104 @@ def train(model, task, steps: int, check_convergence: bool):
             if copy_errors(model, task, 10, 256, seed=50_000) < 0.5:
                 converged = (step + 1, time.process_time() - cpu_start)
         if (step + 1) % 1000 == 0:
-            print(
-                f"  step {step + 1}: {copy_errors(model, task, 10, 256, seed=50_000):.2f} bits wrong at L=10",
-                flush=True,
-            )
+            print(f"  step {step + 1}: {copy_errors(model, task, 10, 256, seed=50_000):.2f} bits wrong at L=10",
+                  flush=True)
     return np.array(times), converged, time.process_time() - cpu_start
+
+
+def evaluate(name: str, model, task) -> dict[int, float]:
+    errors = {}
+    for length in TEST_LENGTHS:
+        evaluated = model if name == "lstm" else with_memory_size(model, max(COPY_CONFIG.memory_size, length + 4))
+        errors[length] = copy_errors(evaluated, task, length, 256, seed=60_000 + length)
+    return errors
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memory-steps", type=int, default=3000)
-    parser.add_argument("--lstm-steps", type=int, default=10_000)
+    parser.add_argument("--content-steps", type=int, default=3000)
+    parser.add_argument("--lstm-steps", type=int, default=40_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="compile the memory models' time step (timing only)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     began = time.perf_counter()
     task = CopyTask(bits=8)
-    memory, lstm = make_copy_models(task, args.seed)
+    models = make_copy_models(task, args.seed)
+    steps = {"memory": args.memory_steps, "content": args.content_steps, "lstm": args.lstm_steps}
     rows, record = [], {}
-    for name, model, steps in (("memory", memory, args.memory_steps), ("lstm", lstm, args.lstm_steps)):
-        print(f"training {name} for {steps} steps", flush=True)
+    for name, model in models.items():
+        compile_seconds = None
+        if args.compile and name != "lstm":
+            model.compile_cell()
+            x, y, mask = task.sample(BATCH, 5, torch.Generator().manual_seed(0))
+            start = time.perf_counter()
+            train_step(model, torch.optim.SGD(model.parameters(), lr=0.0), x, y, mask)  # compiles; lr 0: no change
+            compile_seconds = time.perf_counter() - start
+            print(f"{name}: compiled in {compile_seconds:.0f} s", flush=True)
+        print(f"training {name} for {steps[name]} steps", flush=True)
         wall = time.perf_counter()
-        times, converged, cpu = train(model, task, steps, check_convergence=name == "memory")
+        times, converged, cpu = train(model, task, steps[name], check_convergence=name != "lstm")
         wall = time.perf_counter() - wall
-        errors = {}
-        for length in TEST_LENGTHS:
-            evaluated = with_memory_size(model, max(COPY_CONFIG.memory_size, length + 4)) if name == "memory" else model
-            errors[length] = copy_errors(evaluated, task, length, 256, seed=60_000 + length)
-        digest = save_weights(model, WEIGHTS / f"copy_{name}.pt")
+        errors = evaluate(name, model, task)
         record[name] = {
-            "steps": steps,
+            "steps": steps[name],
             "cpu_seconds": round(cpu, 1),
             "wall_seconds": round(wall, 1),
+            "ms_per_step": round(float(np.median(times)) * 1e3, 1),
             "parameters": count_parameters(model),
-            "sha256": digest,
+            "converged_at_step": converged[0] if converged else None,
+            "bits_wrong": {str(k): round(v, 3) for k, v in errors.items()},
         }
-        rows.append((name, count_parameters(model), steps, times, converged, cpu, wall, errors))
-        print(name, record[name], errors, flush=True)
+        if compile_seconds is not None:
+            record[name]["compile_seconds"] = round(compile_seconds, 1)
+        if not args.compile:
+            record[name]["sha256"] = save_weights(model, WEIGHTS / f"copy_{name}.pt")
+        rows.append((name, times, converged, cpu, wall, errors))
+        print(name, record[name], flush=True)
     record["command"] = (
-        f"python benchmarks/train_copy.py --memory-steps {args.memory_steps} "
-        f"--lstm-steps {args.lstm_steps} --seed {args.seed}"
+        f"python benchmarks/train_copy.py --memory-steps {args.memory_steps} --content-steps {args.content_steps} "
+        f"--lstm-steps {args.lstm_steps} --seed {args.seed}" + (" --compile" if args.compile else "")
     )
     record["torch"] = torch.__version__
+    record["machine"] = machine_line()
+    if args.compile:
+        print(json.dumps(record, indent=1))
+        return
     (WEIGHTS / "copy_training.json").write_text(json.dumps(record, indent=1) + "\n")
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# Copy task: memory controller with temporal links versus LSTM-only",
+        "# Copy task: memory controller with temporal links, content addressing only, and LSTM-only",
         "",
         f"Command: `{record['command']}` (from the repository root). Written on {stamp} in "
         f"{time.perf_counter() - began:.0f} s. The weights it wrote are the ones notebook 03 loads.",
         "",
-        machine_line(),
+        record["machine"],
         "",
-        "NTM copy task: 8-bit vectors, training lengths 1–10, batch 32, Adam 3e-3. Memory controller: LSTM 64 units, "
-        "memory 24 × 16 (at test: max(24, L + 4) slots, same weights), one read and one write head, DNC allocation "
-        "and temporal links. Error: bits wrong per sequence (of 8L) on 256 fresh sequences per length. Converged: "
-        "first check (every 250 steps) with under 0.5 bits wrong per sequence at L = 10.",
+        "NTM copy task: 8-bit vectors, training lengths 1–10, batch 32, Adam 3e-3. Memory controllers: LSTM 64 "
+        "units, memory 24 × 16 (at test: max(24, L + 4) slots, same weights), one read and one write head, DNC "
+        "allocation; with or without temporal links. Error: bits wrong per sequence (of 8L) on 256 fresh "
+        "sequences per length. Converged: first check (every 250 steps) with under 0.5 bits wrong per sequence "
+        "at L = 10.",
         "",
         "| model | parameters | steps | ms / step (median) | converged at step (CPU s) | CPU s | wall s | "
         + " | ".join(f"L={k}" for k in TEST_LENGTHS)
         + " |",
         "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(TEST_LENGTHS),
     ]
-    for name, params, steps, times, converged, cpu, wall, errors in rows:
-        label = "memory + temporal links" if name == "memory" else "LSTM-only"
-        conv = "—" if name != "memory" else (f"{converged[0]:,} ({converged[1]:.0f})" if converged else "no")
+    for name, times, converged, cpu, wall, errors in rows:
+        conv = "—" if name == "lstm" else (f"{converged[0]:,} ({converged[1]:.0f})" if converged else "no")
         lines.append(
-            f"| {label} | {params:,} | {steps:,} | {np.median(times) * 1e3:.1f} | {conv} | {cpu:.0f} | "
-            f"{wall:.0f} | " + " | ".join(f"{errors[k]:.2f}" for k in TEST_LENGTHS) + " |"
+            f"| {LABELS[name]} | {record[name]['parameters']:,} | {steps[name]:,} | {np.median(times) * 1e3:.1f} | "
+            f"{conv} | {cpu:.0f} | {wall:.0f} | " + " | ".join(f"{errors[k]:.2f}" for k in TEST_LENGTHS) + " |"
         )
     lines += [
         "",
-        "Weights: `notebooks/weights/copy_memory.pt`, `copy_lstm.pt` (state dicts of plain tensors, "
-        "loaded with `torch.load(weights_only=True)` after checking the `.sha256` file next to each).",
+        "Weights: `notebooks/weights/copy_memory.pt`, `copy_content.pt`, `copy_lstm.pt` (state dicts in an "
+        "envelope that records the payload's SHA-256, loaded with `torch.load(weights_only=True)` after checking "
+        "the file against the `.sha256` file next to it).",
     ]
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS}")

@@ -4,9 +4,14 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 (or `make export`). tests/test_export_sync.py fails when this file and the notebook drift.
 """
 
+import copy
 import dataclasses
 import hashlib
+import io
+import math
+import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -15,8 +20,29 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from helpers.checks import (
+    MAX_BATCH,
+    MAX_EPISODES,
+    MAX_SIZE,
+    MAX_STEPS,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_count,
+    check_device,
+    check_finite_tensors,
+    check_float,
+    check_instance,
+    check_int,
+    check_keys,
+    check_path,
+    check_positive,
+    check_seed,
+    check_tensor,
+    describe,
+)
 from helpers.foundations import MemoryConfig, make_generator
-from helpers.memory import MemoryBank, MemoryState
+from helpers.memory import MemoryBank, MemoryState, _check_values  # the value check the memory uses
 from helpers.plumbing import progress
 
 
@@ -42,18 +68,6 @@ def detach_state(state):
     return tuple(detach_state(s) for s in state)
 
 
-def check_sequence(x, input_size: int, like: torch.Tensor) -> None:
-    """Raise unless ``x`` is a ``(B, T, input_size)`` tensor with ``like``'s dtype and device."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor of shape (B, T, input_size), got {type(x).__name__}")
-    if x.ndim != 3 or x.shape[2] != input_size or x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"x must have shape (B, T, input_size) = (B, T, {input_size}), got {tuple(x.shape)}")
-    if x.dtype != like.dtype:
-        raise ValueError(f"x must have dtype {like.dtype} (like the model), got {x.dtype}")
-    if x.device != like.device:
-        raise ValueError(f"x must be on device {like.device} (like the model), got {x.device}")
-
-
 class MemoryController(nn.Module):
     """An LSTM that drives a ``MemoryBank`` over sequences ``x: (B, T, input_size)``.
 
@@ -63,82 +77,97 @@ class MemoryController(nn.Module):
     not depend on the memory size N, so a trained controller can run with a larger memory.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        output_size: int,
-        config: MemoryConfig,
-        input_to_interface: bool = True,
-        temporal_links: bool = False,
-    ):
+    def __init__(self, input_size: int, output_size: int, config: MemoryConfig, input_to_interface: bool = True,
+                 temporal_links: bool = False):
         super().__init__()
-        for name, value in (("input_size", input_size), ("output_size", output_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.bank = MemoryBank(config, temporal_links=temporal_links)  # validates config
-        self.config, self.input_size, self.output_size = config, input_size, output_size
-        self.input_to_interface = input_to_interface
+        self.input_size = check_count("input_size", input_size)
+        self.output_size = check_count("output_size", output_size)
+        self.input_to_interface = check_bool("input_to_interface", input_to_interface)
+        self.bank = MemoryBank(config, temporal_links=temporal_links)  # checks config and temporal_links
+        self.config = config
         self.read_size = config.num_read_heads * config.memory_dim
         hidden = config.controller_hidden_size
         self.lstm = nn.LSTMCell(input_size + self.read_size, hidden)
         self.interface = nn.Linear(hidden + (input_size if input_to_interface else 0), self.bank.interface_size)
         self.output = nn.Linear(hidden + self.read_size, output_size)
+        self._compiled_step = None
 
-    def initial_state(
-        self, batch_size: int, device: str | torch.device | None = None, generator: torch.Generator | None = None
-    ) -> ControllerState:
-        """Zero LSTM state and reads, a fresh memory (see ``MemoryBank.initial_state``)."""
-        like = self.output.weight
-        device = like.device if device is None else device
-        zeros = torch.zeros(batch_size, self.config.controller_hidden_size, device=device, dtype=like.dtype)
-        memory = self.bank.initial_state(batch_size, device=device, dtype=like.dtype, generator=generator)
-        reads = torch.zeros(batch_size, self.read_size, device=device, dtype=like.dtype)
-        return ControllerState(zeros, zeros.clone(), memory, reads)
+    def time_step(self, x_t: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor, memory: MemoryState,
+                  reads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, MemoryState, torch.Tensor]:
+        """One step: ``x_t (B, input_size)`` and the state -> the new ``hidden, cell (B, H)``, ``memory`` and
+        ``reads (B, H_r * D)``."""
+        hidden, cell = self.lstm(torch.cat([x_t, reads], dim=1), (hidden, cell))
+        head_input = torch.cat([hidden, x_t], dim=1) if self.input_to_interface else hidden
+        raw = self.interface(head_input).clamp(-self.config.output_clip, self.config.output_clip)
+        read, memory = self.bank._step(memory, self.bank._parse_interface(raw))
+        return hidden, cell, memory, read.flatten(1)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        state: ControllerState | None = None,
-        return_trace: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, ControllerState] | tuple[torch.Tensor, ControllerState, dict[str, torch.Tensor]]:
+    def forward(self, x: torch.Tensor, state: ControllerState | None = None, return_trace: bool = False,
+                generator: torch.Generator | None = None):
         """Run the whole sequence. Returns ``outputs (B, T, output_size)`` and the final state.
 
         ``state`` None starts a fresh episode (``initial_state``); with ``memory_init="noise"`` its memory
         is drawn from ``generator`` (a CPU ``torch.Generator``), or from the global RNG when that is None.
-        ``generator`` is only used when ``state`` is None. With ``return_trace`` also a dict of
-        ``read_weights (B, T, H_r, N)``, ``write_weights (B, T, H_w, N)`` and ``usage (B, T, N)`` for plotting.
+        With ``return_trace`` also a dict of ``read_weights (B, T, H_r, N)``, ``write_weights (B, T, H_w, N)``
+        and ``usage (B, T, N)`` for plotting.
         """
-        check_sequence(x, self.input_size, self.output.weight)
-        B, T, _ = x.shape
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        if state is None:
-            state = self.initial_state(B, generator=generator)
-        if not isinstance(state, ControllerState):
-            raise TypeError(f"state must be a ControllerState or None, got {type(state).__name__}")
-        self.bank.check_state(state.memory)
-        if state.hidden.shape != (B, self.config.controller_hidden_size) or state.memory.memory.shape[0] != B:
-            raise ValueError(f"state is for a batch of {state.hidden.shape[0]} (B, H), but x has B = {B}")
+        state = _check_forward(self, x, state, return_trace, generator)  # once per sequence
         hidden, cell, memory, reads = state
-        clip = self.config.output_clip
-        outputs, trace = [], {"read_weights": [], "write_weights": [], "usage": []}
-        for t in range(T):
-            x_t = x[:, t]
-            hidden, cell = self.lstm(torch.cat([x_t, reads], dim=1), (hidden, cell))
-            head_input = torch.cat([hidden, x_t], dim=1) if self.input_to_interface else hidden
-            raw = self.interface(head_input).clamp(-clip, clip)
-            read, memory = self.bank.step(memory, self.bank.parse_interface(raw))
-            reads = read.flatten(1)
-            outputs.append(self.output(torch.cat([hidden, reads], dim=1)))
+        step = self.time_step if self._compiled_step is None else self._compiled_step
+        hiddens, all_reads, trace = [], [], []
+        # time-major copy: each x_t is a (B, I) block with the same strides at every length and batch size, so a
+        # compiled step is not recompiled per length (.contiguous() would keep odd strides for a batch of 1)
+        for x_t in x.transpose(0, 1).clone(memory_format=torch.contiguous_format).unbind(0):
+            hidden, cell, memory, reads = step(x_t, hidden, cell, memory, reads)
+            hiddens.append(hidden)
+            all_reads.append(reads)
             if return_trace:
-                trace["read_weights"].append(memory.read_weights)
-                trace["write_weights"].append(memory.write_weights)
-                trace["usage"].append(memory.usage)
-        result = (torch.stack(outputs, dim=1), ControllerState(hidden, cell, memory, reads))
+                trace.append((memory.read_weights, memory.write_weights, memory.usage))
+        outputs = self.output(torch.cat([torch.stack(hiddens, dim=1), torch.stack(all_reads, dim=1)], dim=2))
+        final = ControllerState(hidden, cell, memory, reads)
         if return_trace:
-            return (*result, {name: torch.stack(values, dim=1) for name, values in trace.items()})
-        return result
+            names = ("read_weights", "write_weights", "usage")
+            return outputs, final, {name: torch.stack(values, dim=1) for name, values in zip(names, zip(*trace))}
+        return outputs, final
+
+    def initial_state(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> ControllerState:
+        """Zero LSTM state and reads, a fresh memory (see ``MemoryBank.initial_state``); on the model's device."""
+        like = self.output.weight
+        memory = self.bank.initial_state(batch_size, device=like.device if device is None else device,
+                                         dtype=like.dtype, generator=generator)  # checks the arguments
+        zeros = memory.memory.new_zeros(batch_size, self.config.controller_hidden_size)
+        return ControllerState(zeros, zeros.clone(), memory, memory.memory.new_zeros(batch_size, self.read_size))
+
+    def compile_cell(self, **options) -> "MemoryController":
+        """Compile ``time_step`` with ``torch.compile(fullgraph=True, dynamic=False, **options)``; ``forward``
+        then uses it. The first call with each batch size (and in each of training and ``no_grad`` mode)
+        compiles a step for it, seconds to a minute on a CPU; every sequence length shares it. Pays off for long
+        training runs only (``benchmarks/bench_dnc.py`` measures where). Returns the model.
+        """
+        self._compiled_step = torch.compile(self.time_step, **{"fullgraph": True, "dynamic": False, **options})
+        return self
+
+
+def _check_forward(model: MemoryController, x, state, return_trace, generator) -> ControllerState:
+    """The arguments of ``MemoryController.forward``; returns the state to start from."""
+    like = model.output.weight
+    dims = check_tensor("x", x, ("B", "T", model.input_size), like=like, finite=True)
+    check_count("x's batch size B", dims["B"], high=MAX_BATCH)
+    check_count("x's length T", dims["T"], high=MAX_STEPS)
+    check_bool("return_trace", return_trace)
+    check_instance("generator", generator, (torch.Generator, type(None)), "a torch.Generator or None")
+    if state is None:
+        return model.initial_state(dims["B"], generator=generator)
+    check_instance("state", state, ControllerState, "a ControllerState or None (a fresh episode)")
+    sizes = {"B": dims["B"], "H": model.config.controller_hidden_size, "R": model.read_size}
+    for name, shape in (("hidden", "B H"), ("cell", "B H"), ("reads", "B R")):
+        check_tensor(f"state.{name}", getattr(state, name), shape, dims=sizes, like=like, finite=True)
+    memory_dims = model.bank.check_state(state.memory)
+    if memory_dims["B"] != dims["B"]:
+        raise ValueError(f"state.memory is for a batch of {memory_dims['B']}, but x has B = {dims['B']}")
+    if state.memory.memory.device != like.device:
+        raise ValueError(f"state.memory must be on {like.device} (like the model), got {state.memory.memory.device}")
+    return state
 
 
 class LSTMBaseline(nn.Module):
@@ -146,32 +175,59 @@ class LSTMBaseline(nn.Module):
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int):
         super().__init__()
-        for name, value in (("input_size", input_size), ("output_size", output_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.input_size = input_size
+        self.input_size = check_count("input_size", input_size)
+        check_count("output_size", output_size)
+        check_count("hidden_size", hidden_size, high=8_192)
         self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
         self.output = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         """``state``: None or the LSTM's ``(h, c)``, each (1, B, hidden). Returns outputs and the new state."""
-        check_sequence(x, self.input_size, self.output.weight)
+        _check_baseline_forward(self, x, state)
         hidden, state = self.lstm(x, state)
         return self.output(hidden), state
 
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def matched_lstm_hidden(input_size: int, output_size: int, target_parameters: int) -> int:
     """Smallest LSTM width whose ``LSTMBaseline`` has at least ``target_parameters`` parameters."""
-    # parameters(h) = 4h(input + h + 2) + h*output + output, increasing in h
-    hidden = 1
-    while 4 * hidden * (input_size + hidden + 2) + hidden * output_size + output_size < target_parameters:
+    input_size, output_size = check_count("input_size", input_size), check_count("output_size", output_size)
+    target = check_count("target_parameters", target_parameters, high=MAX_SIZE)
+
+    def parameters(h: int) -> int:
+        return 4 * h * (input_size + h + 2) + h * output_size + output_size
+
+    # the positive root of 4h^2 + (4(I + 2) + O) h + O - target = 0, then the integer just at or above it
+    b = 4 * (input_size + 2) + output_size
+    hidden = max(1, math.ceil((-b + math.sqrt(b * b - 16 * (output_size - target))) / 8))
+    while hidden > 1 and parameters(hidden - 1) >= target:  # guard against rounding in the square root
+        hidden -= 1
+    while parameters(hidden) < target:
         hidden += 1
     return hidden
+
+
+def _check_baseline_forward(model: LSTMBaseline, x, state) -> None:
+    """``x`` a finite (B, T, input_size) tensor like the model's weights; ``state`` None or ``(h, c)`` (1, B, H)."""
+    like = model.output.weight
+    dims = check_tensor("x", x, ("B", "T", model.input_size), like=like, finite=True)
+    check_count("x's batch size B", dims["B"], high=MAX_BATCH)
+    check_count("x's length T", dims["T"], high=MAX_STEPS)
+    if state is not None:
+        check_instance("state", state, tuple, "None or a tuple (h, c)")
+        if len(state) != 2:
+            raise ValueError(f"state must be a tuple (h, c), got a tuple of {len(state)}")
+        sizes = {"B": dims["B"], "H": model.lstm.hidden_size}
+        for name, value in zip(("state h", "state c"), state):
+            check_tensor(name, value, (1, "B", "H"), dims=sizes, like=like, finite=True)
+
+
+MAX_WIDTH = 4_096  # widest key, value or bit vector a task accepts
 
 
 @dataclass(frozen=True)
@@ -186,10 +242,9 @@ class RecallTask:
     num_queries: int = 4
 
     def __post_init__(self):
-        for name in ("key_dim", "value_dim", "num_queries"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_count("key_dim", self.key_dim, high=MAX_WIDTH)
+        check_count("value_dim", self.value_dim, high=MAX_WIDTH)
+        check_count("num_queries", self.num_queries, high=MAX_STEPS)
 
     @property
     def input_size(self) -> int:
@@ -202,9 +257,7 @@ class RecallTask:
     def sample(self, batch_size: int, num_pairs: int, generator: torch.Generator):
         """``x (B, T, input_size)``, targets ``y (B, T, value_dim)`` in {0, 1}, ``mask (B, T)`` of scored
         steps, with ``T = num_pairs + num_queries``. Queries ask distinct keys when there are enough."""
-        for name, value in (("batch_size", batch_size), ("num_pairs", num_pairs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        _check_sample(batch_size, "num_pairs", num_pairs, self.num_queries, self.input_size, generator)
         B, K, Q, Dk, Dv = batch_size, num_pairs, self.num_queries, self.key_dim, self.value_dim
         keys = F.normalize(torch.randn(B, K, Dk, generator=generator), dim=-1) * Dk**0.5
         values = (torch.rand(B, K, Dv, generator=generator) < 0.5).float()
@@ -223,23 +276,35 @@ class RecallTask:
         return x, y, mask
 
 
+def _check_sample(batch_size, length_name, length, extra_steps, width, generator, per_length=1) -> None:
+    """A task's ``sample`` arguments: counts in range, a batch that fits in memory, a CPU generator. A sequence
+    has ``per_length * length + extra_steps`` steps of ``width`` features."""
+    check_count("batch_size", batch_size, high=MAX_BATCH)
+    check_count(length_name, length, high=MAX_STEPS)
+    check_instance("generator", generator, torch.Generator, "a torch.Generator (CPU)")
+    if generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
+    steps = per_length * length + extra_steps
+    if batch_size * steps * width > MAX_SIZE:
+        raise ValueError(f"batch_size={batch_size} x {steps} steps x {width} features = {batch_size * steps * width:,} "
+                         f"numbers per batch; at most {MAX_SIZE:,} fit here")
+
+
 def masked_loss(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """Mean loss over scored steps. ``outputs, targets (B, T, O)``; ``mask (B, T)`` 1 where scored.
 
-    ``kind``: ``bce`` (outputs are logits, targets in {0, 1}) or ``mse``. Returns a scalar tensor.
+    ``kind``: ``bce`` (outputs are logits, targets in [0, 1]) or ``mse``. Returns a scalar tensor.
     """
-    for name, value in (("outputs", outputs), ("targets", targets), ("mask", mask)):
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if outputs.shape != targets.shape or mask.shape != outputs.shape[:2]:
-        raise ValueError(f"outputs and targets must share shape (B, T, O) and mask be (B, T); got "
-                         f"{tuple(outputs.shape)}, {tuple(targets.shape)}, {tuple(mask.shape)}")
+    _check_scored(outputs, targets, mask, kind)
+    return _masked_loss(outputs, targets, mask, kind)
+
+
+def _masked_loss(outputs, targets, mask, kind):
+    """``masked_loss`` without the checks (``train_step`` checks its data once per call)."""
     if kind == "bce":
         per_entry = F.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
-    elif kind == "mse":
-        per_entry = (outputs - targets) ** 2
     else:
-        raise ValueError(f"kind must be 'bce' or 'mse', got {kind!r}")
+        per_entry = (outputs - targets) ** 2
     weights = mask.unsqueeze(-1).expand_as(per_entry)
     return (per_entry * weights).sum() / weights.sum().clamp_min(1)
 
@@ -250,84 +315,169 @@ def bits_wrong(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) 
     ``logits, targets (B, T, O)`` (targets in {0, 1}); ``mask (B, T)`` 1 where scored. Returns a Python float
     in [0, O]: wrong bits summed over O, averaged over the scored steps.
     """
+    _check_scored(logits, targets, mask, "bce")
     wrong = ((logits > 0).float() != targets).float().sum(-1)  # (B, T)
     return ((wrong * mask).sum() / mask.sum().clamp_min(1)).item()
 
 
-def train_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    mask: torch.Tensor,
-    kind: str = "bce",
-    truncation: int | None = None,
-    max_grad_norm: float = 10.0,
-) -> float:
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               mask: torch.Tensor, kind: str = "bce", truncation: int | None = None,
+               max_grad_norm: float = 10.0) -> float:
     """One update on ``x (B, T, I)``, ``y (B, T, O)``, ``mask (B, T)``; with ``truncation = L``, one update per
-    chunk of L steps with the state carried over detached (truncated BPTT). Returns the mean loss."""
-    T = x.shape[1]
-    chunk = T if truncation is None else truncation
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"truncation must be None or a positive int, got {truncation!r}")
-    model.train()
-    state, losses = None, []
-    for start in range(0, T, chunk):
-        piece = slice(start, start + chunk)
-        outputs, state = model(x[:, piece], state)
-        if mask[:, piece].sum() > 0:
-            loss = masked_loss(outputs, y[:, piece], mask[:, piece], kind)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-            optimizer.step()
-            losses.append(loss.item())
-        state = detach_state(state)  # the truncation boundary: gradients stop here, the values go on
+    chunk of L steps with the state carried over detached (truncated BPTT). Returns the mean loss.
+
+    Raises ``ValueError`` for a non-finite loss or gradient, with the model and optimiser restored."""
+    chunk = _check_train_step(model, optimizer, x, y, mask, kind, truncation, max_grad_norm)
+    state, losses, several = None, [], chunk < x.shape[1]
+    with _restored_on_error(model, optimizer if several else None, weights=several):  # one update: it comes last
+        model.train()
+        for start in range(0, x.shape[1], chunk):
+            piece = slice(start, start + chunk)
+            outputs, state = model(x[:, piece], state)
+            if mask[:, piece].any():
+                loss = _masked_loss(outputs, y[:, piece], mask[:, piece], kind)
+                optimizer.zero_grad()
+                loss.backward()
+                norm = nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                    raise ValueError(f"refused an update from a non-finite loss ({loss.item()}) or gradient norm "
+                                     f"({norm.item()}); the model and optimiser are as before the call")
+                optimizer.step()
+                losses.append(loss.item())
+            state = detach_state(state)  # the truncation boundary: gradients stop here, the values go on
     return sum(losses) / max(len(losses), 1)
 
 
-def fit(
-    model: nn.Module,
-    sample_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-    steps: int,
-    lr: float = 3e-3,
-    kind: str = "bce",
-    truncation: int | None = None,
-    evaluate: Callable[[nn.Module], float] | None = None,
-    eval_every: int = 0,
-    desc: str = "training",
-) -> dict[str, torch.Tensor]:
-    """Adam for ``steps`` updates on ``sample_batch(step) -> (x (B, T, I), y (B, T, O), mask (B, T))``.
+def fit(model: nn.Module, sample_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+        steps: int, lr: float = 3e-3, kind: str = "bce", truncation: int | None = None,
+        evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0, desc: str = "training",
+        max_seconds: float | None = None) -> dict[str, torch.Tensor]:
+    """Adam for up to ``steps`` updates on ``sample_batch(step) -> (x (B, T, I), y (B, T, O), mask (B, T))``.
 
-    Returns a dict of 1-D float tensors: ``losses (steps,)``, the mean training loss of each step; ``eval_steps
-    (E,)`` and ``eval_values (E,)``, ``evaluate(model)`` after every ``eval_every`` steps and at the end
-    (``E = 0``, empty tensors, unless ``evaluate`` and ``eval_every > 0`` are given).
+    ``max_seconds``: stop after the first step at which the training time (evaluation excluded) reaches it.
+    ``evaluate(model)`` runs after every ``eval_every`` steps and at the end (when ``eval_every > 0``).
+    Returns 1-D tensors: ``losses (S,)`` per step done, ``eval_steps``, ``eval_values`` and ``eval_seconds``
+    (training seconds spent at each evaluation). If a step or ``evaluate`` raises, the model is restored as it
+    was before ``fit``.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
-        raise ValueError(f"eval_every must be a non-negative int (0 = never), got {eval_every!r}")
+    _check_fit(model, sample_batch, steps, lr, kind, truncation, evaluate, eval_every, desc, max_seconds)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses, eval_steps, eval_values = torch.empty(steps), [], []
-    for step in progress(range(steps), desc=desc):
-        x, y, mask = sample_batch(step)
-        losses[step] = train_step(model, optimizer, x, y, mask, kind, truncation)
-        if evaluate is not None and eval_every > 0 and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            eval_steps.append(step + 1)
-            eval_values.append(evaluate(model))
-    return {"losses": losses, "eval_steps": torch.tensor(eval_steps), "eval_values": torch.tensor(eval_values)}
+    losses, evals, seconds = [], [], 0.0
+    with _restored_on_error(model):
+        for step in progress(range(steps), desc=desc):
+            start = time.perf_counter()
+            batch = sample_batch(step)
+            if not (isinstance(batch, tuple | list) and len(batch) == 3):
+                raise ValueError(f"sample_batch({step}) must return (x, y, mask), got {describe(batch)}")
+            losses.append(train_step(model, optimizer, *batch, kind=kind, truncation=truncation))
+            seconds += time.perf_counter() - start
+            done = step + 1 == steps or (max_seconds is not None and seconds >= max_seconds)
+            if evaluate is not None and eval_every > 0 and ((step + 1) % eval_every == 0 or done):
+                evals.append((step + 1, check_float("evaluate(model)", evaluate(model)), seconds))
+            if done:
+                break
+    eval_steps, eval_values, eval_seconds = zip(*evals) if evals else ((), (), ())
+    return {"losses": torch.tensor(losses), "eval_steps": torch.tensor(eval_steps, dtype=torch.long),
+            "eval_values": torch.tensor(eval_values), "eval_seconds": torch.tensor(eval_seconds)}
 
 
 @torch.no_grad()
 def recall_errors(model: nn.Module, task: RecallTask, num_pairs: int, episodes: int, seed: int) -> float:
     """Bits wrong per query on ``episodes`` fresh episodes with ``num_pairs`` pairs. Leaves the model unchanged."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    x, y, mask = task.sample(episodes, num_pairs, make_generator(seed))
-    logits, _ = model(x.to(device))
-    model.train(was_training)
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_instance("task", task, RecallTask)
+    check_count("episodes", episodes, high=MAX_EPISODES)
+    x, y, mask = task.sample(episodes, num_pairs, make_generator(check_seed("seed", seed)))  # checks num_pairs
+    with _evaluation(model):
+        logits, _ = model(x.to(next(model.parameters()).device))
     return bits_wrong(logits.cpu(), y, mask)
+
+
+KINDS = ("bce", "mse")
+
+
+def _check_data(name: str, value, shape, dims: dict | None = None, like=None, unit: bool = False) -> dict:
+    """A finite tensor of ``shape`` (like ``like``), on a device that holds data, in [0, 1] if ``unit``."""
+    dims = check_tensor(name, value, shape, dims=dims, like=like)
+    _check_values(name, value, 0.0 if unit else None, 1.0 if unit else None)
+    return dims
+
+
+def _check_scored(outputs, targets, mask, kind) -> dict:
+    """``outputs, targets (B, T, O)`` finite and alike, ``mask (B, T)`` in [0, 1]; bce targets in [0, 1]."""
+    check_choice("kind", kind, KINDS)
+    dims = _check_data("outputs", outputs, "B T O")
+    _check_data("targets", targets, "B T O", dims=dims, like=outputs, unit=kind == "bce")
+    _check_data("mask", mask, "B T", dims=dims, like=outputs, unit=True)
+    return dims
+
+
+def _check_train_step(model, optimizer, x, y, mask, kind, truncation, max_grad_norm) -> int:
+    """``train_step``'s arguments; returns the chunk length."""
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
+    check_choice("kind", kind, KINDS)
+    dims = _check_data("x", x, "B T I")
+    output_layer = getattr(model, "output", None)  # the series' models end in a Linear named output
+    if isinstance(output_layer, nn.Linear):
+        dims["O"] = output_layer.out_features
+    _check_data("y", y, "B T O", dims=dims, like=x, unit=kind == "bce")
+    _check_data("mask", mask, "B T", dims=dims, like=x, unit=True)
+    check_positive("max_grad_norm", max_grad_norm)
+    if truncation is None:
+        return dims["T"]
+    return check_count("truncation", truncation, high=MAX_STEPS)
+
+
+def _check_fit(model, sample_batch, steps, lr, kind, truncation, evaluate, eval_every, desc, max_seconds) -> None:
+    """``fit``'s arguments."""
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_callable("sample_batch", sample_batch, "a callable sample_batch(step) -> (x, y, mask)")
+    check_int("steps", steps, 0, MAX_STEPS)
+    check_positive("lr", lr, high=10.0)
+    check_choice("kind", kind, KINDS)
+    if truncation is not None:
+        check_count("truncation", truncation, high=MAX_STEPS)
+    if evaluate is not None:
+        check_callable("evaluate", evaluate, "a callable evaluate(model) -> float, or None")
+    check_int("eval_every", eval_every, 0, MAX_STEPS)
+    check_instance("desc", desc, str)
+    if max_seconds is not None:
+        check_positive("max_seconds", max_seconds, high=86_400.0)
+
+
+@contextmanager
+def _restored_on_error(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, weights: bool = True):
+    """On an exception inside the block, put back the model's train/eval modes, its parameters and buffers
+    (unless ``weights`` is False: a block whose only update comes last) and the optimiser's state (when given) as
+    they were when the block began, then re-raise. A ``KeyboardInterrupt`` is not undone: stopping a long run by
+    hand keeps what it learned."""
+    saved = {name: value.detach().clone() for name, value in model.state_dict().items()} if weights else None
+    modes = [module.training for module in model.modules()]
+    saved_optimizer = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
+    try:
+        yield
+    except Exception:
+        if saved is not None:
+            with torch.no_grad():
+                model.load_state_dict(saved)
+        for module, mode in zip(model.modules(), modes):
+            module.training = mode
+        if optimizer is not None:
+            optimizer.load_state_dict(saved_optimizer)
+        raise
+
+
+@contextmanager
+def _evaluation(model: nn.Module):
+    """Evaluation mode inside the block; the model's train/eval modes are restored afterwards, even on error."""
+    modes = [module.training for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, mode in zip(model.modules(), modes):
+            module.training = mode
 
 
 @dataclass(frozen=True)
@@ -340,8 +490,7 @@ class CopyTask:
     bits: int = 8
 
     def __post_init__(self):
-        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or self.bits < 1:
-            raise ValueError(f"bits must be a positive int, got {self.bits!r}")
+        check_count("bits", self.bits, high=MAX_WIDTH)
 
     @property
     def input_size(self) -> int:
@@ -353,9 +502,7 @@ class CopyTask:
 
     def sample(self, batch_size: int, length: int, generator: torch.Generator):
         """``x (B, 2L + 1, bits + 1)``, ``y (B, 2L + 1, bits)``, ``mask (B, 2L + 1)`` for ``L = length``."""
-        for name, value in (("batch_size", batch_size), ("length", length)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        _check_sample(batch_size, "length", length, 1, self.input_size, generator, per_length=2)
         B, L = batch_size, length
         sequence = (torch.rand(B, L, self.bits, generator=generator) < 0.5).float()
         x = torch.zeros(B, 2 * L + 1, self.input_size)
@@ -371,12 +518,11 @@ class CopyTask:
 
         Each call returns ``x (B, 2L + 1, bits + 1)``, ``y (B, 2L + 1, bits)``, ``mask (B, 2L + 1)`` on ``device``.
         """
-        for name, value in (("batch_size", batch_size), ("min_length", min_length), ("max_length", max_length)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if min_length > max_length:
-            raise ValueError(f"min_length must be <= max_length, got min_length={min_length}, max_length={max_length}")
-        generator = make_generator(seed)
+        check_count("batch_size", batch_size, high=MAX_BATCH)
+        check_count("max_length", max_length, high=MAX_STEPS)
+        check_count("min_length", min_length, high=max_length)
+        device = check_device("device", device)
+        generator = make_generator(check_seed("seed", seed))
 
         def sample(step: int):
             length = int(torch.randint(min_length, max_length + 1, (1,), generator=generator))
@@ -388,25 +534,31 @@ class CopyTask:
 COPY_CONFIG = MemoryConfig(
     memory_size=24, memory_dim=16, num_read_heads=1, num_write_heads=1, controller_hidden_size=64
 )
+COPY_MODELS = ("memory", "content", "lstm")  # with temporal links, content addressing only, LSTM-only
 
 
-def make_copy_models(task: CopyTask, seed: int = 0) -> tuple[MemoryController, LSTMBaseline]:
-    """The copy task's memory controller (with temporal links) and its parameter-matched LSTM baseline."""
+def make_copy_models(task: CopyTask, seed: int = 0) -> dict[str, nn.Module]:
+    """The copy task's models, built from ``seed``: ``memory`` (controller with temporal links), ``content``
+    (the same controller without links) and ``lstm`` (the LSTM-only baseline with as many parameters as
+    ``memory``). The global RNG is restored afterwards."""
+    check_instance("task", task, CopyTask)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(check_seed("seed", seed))
         memory = MemoryController(task.input_size, task.output_size, COPY_CONFIG, temporal_links=True)
+        content = MemoryController(task.input_size, task.output_size, COPY_CONFIG)
         hidden = matched_lstm_hidden(task.input_size, task.output_size, count_parameters(memory))
         lstm = LSTMBaseline(task.input_size, task.output_size, hidden)
-    return memory, lstm
+    return {"memory": memory, "content": content, "lstm": lstm}
 
 
 def with_memory_size(model: MemoryController, memory_size: int) -> MemoryController:
-    """The same controller (same weights) driving a memory of ``memory_size`` slots."""
-    config = dataclasses.replace(model.config, memory_size=memory_size)
+    """The same controller (same weights, a new object) driving a memory of ``memory_size`` slots."""
+    check_instance("model", model, MemoryController)
+    config = dataclasses.replace(model.config, memory_size=check_count("memory_size", memory_size, high=65_536))
     bigger = MemoryController(model.input_size, model.output_size, config, model.input_to_interface,
                               model.bank.temporal_links)
     bigger.load_state_dict(model.state_dict())
-    return bigger.to(next(model.parameters()).device)
+    return bigger.to(model.output.weight.device)
 
 
 @torch.no_grad()
@@ -416,46 +568,132 @@ def copy_errors(model: nn.Module, task: CopyTask, length: int, episodes: int, se
     The model maps ``x (episodes, 2 * length + 1, bits + 1)`` to logits ``(episodes, 2 * length + 1, bits)``.
     Returns a Python float in [0, length * bits]: wrong bits per sequence, averaged over the episodes.
     """
-    was_training = model.training
-    model.eval()
-    x, y, mask = task.sample(episodes, length, make_generator(seed))
-    logits, _ = model(x.to(next(model.parameters()).device))
-    model.train(was_training)
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_instance("task", task, CopyTask)
+    check_count("episodes", episodes, high=MAX_EPISODES)
+    x, y, mask = task.sample(episodes, length, make_generator(check_seed("seed", seed)))  # checks length
+    with _evaluation(model):
+        logits, _ = model(x.to(next(model.parameters()).device))
     return bits_wrong(logits.cpu(), y, mask) * length
+
+
+WEIGHTS_FORMAT, WEIGHTS_VERSION = "nma-weights", 1
 
 
 def sha256_of(path: str | Path) -> str:
     """Hex SHA-256 of a file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return hashlib.sha256(check_path("path", path, must_exist=True).read_bytes()).hexdigest()
 
 
 def save_weights(model: nn.Module, path: str | Path) -> str:
-    """``torch.save`` the state dict (plain tensors) and write ``<path>.sha256`` next to it. Returns the digest."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
-    digest = sha256_of(path)
+    """Write ``model``'s state dict to ``path`` in an envelope that records the payload's SHA-256, and the file's
+    SHA-256 to ``<path>.sha256`` (``sha256sum`` format). Returns the file's digest."""
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    path = check_path("path", path)
+    check_finite_tensors("model's weights", model.state_dict())
+    payload = io.BytesIO()
+    torch.save({name: value.detach().cpu() for name, value in model.state_dict().items()}, payload)
+    data = payload.getvalue()
+    envelope = {"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "sha256": hashlib.sha256(data).hexdigest(),
+                "payload": torch.frombuffer(bytearray(data), dtype=torch.uint8)}
+    file = io.BytesIO()
+    torch.save(envelope, file)
+    path.write_bytes(file.getvalue())
+    digest = hashlib.sha256(file.getvalue()).hexdigest()
     Path(f"{path}.sha256").write_text(f"{digest}  {path.name}\n")
     return digest
 
 
-def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Check ``path`` against ``<path>.sha256``, then load it with ``weights_only=True`` into ``model``."""
-    path = Path(path)
-    expected = Path(f"{path}.sha256").read_text().split()[0]
-    actual = sha256_of(path)
-    if actual != expected:
-        raise ValueError(f"{path} has SHA-256 {actual}, but {path.name}.sha256 records {expected}")
-    device = next(model.parameters()).device
-    model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+def load_weights(model: nn.Module, path: str | Path, expected_sha256: str | None = None) -> nn.Module:
+    """Verify ``path`` (see ``read_weights``) and its fit to ``model``, then load it. Returns ``model``."""
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    state = read_weights(path, expected_sha256)
+    _check_weights_fit(model, state, path)
+    model.load_state_dict(state)
     return model
+
+
+def read_weights(path: str | Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """The state dict in a file written by ``save_weights``, after every check that needs no model.
+
+    The file's SHA-256 must equal ``expected_sha256`` or, when that is None, the digest in ``<path>.sha256``
+    (a missing sidecar is an error); the payload's SHA-256 must equal the one inside the file. Raises
+    ``ValueError`` for a missing, truncated, damaged or tampered file, another format, or a malformed state.
+    """
+    path = check_path("path", path, must_exist=True)
+    data = path.read_bytes()
+    recorded, source = _recorded_digest(path, expected_sha256)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != recorded:
+        raise ValueError(f"{path} has SHA-256 {digest}, but {source} records {recorded}: the file was modified, "
+                         "truncated or damaged")
+    envelope = _load_tensors(io.BytesIO(data), f"{path}")
+    check_keys(f"{path}'s envelope", envelope, ("format", "version", "sha256", "payload"))
+    if envelope["format"] != WEIGHTS_FORMAT or envelope["version"] != WEIGHTS_VERSION:
+        raise ValueError(f"{path} is not a weights file of format {WEIGHTS_FORMAT!r} version {WEIGHTS_VERSION} "
+                         f"(got {envelope['format']!r} version {envelope['version']!r})")
+    payload = envelope["payload"]
+    check_tensor(f"{path}'s payload", payload, ("P",), dtype=torch.uint8)
+    data = payload.numpy().tobytes()
+    if hashlib.sha256(data).hexdigest() != envelope["sha256"]:
+        raise ValueError(f"{path} failed its inner checksum: the payload was modified or damaged")
+    state = _load_tensors(io.BytesIO(data), f"{path}'s payload")
+    check_instance(f"{path}'s payload", state, dict, "a state dict (names -> tensors)")
+    for name, value in state.items():
+        check_instance(f"{path}: weight {name!r}", value, torch.Tensor)
+    check_finite_tensors(f"{path}: weights", state)
+    return state
+
+
+def _recorded_digest(path: Path, expected_sha256) -> tuple[str, str]:
+    """The digest to compare with, and where it came from: ``expected_sha256`` or the sidecar file."""
+    if expected_sha256 is None:
+        sidecar = Path(f"{path}.sha256")
+        if not sidecar.is_file():
+            raise ValueError(f"{path} has no recorded SHA-256: {sidecar} is missing (save_weights writes it); pass "
+                             "expected_sha256=<the digest you trust> to load this file")
+        words = sidecar.read_text().split()
+        recorded, source = (words[0] if words else ""), str(sidecar)
+    else:
+        recorded, source = expected_sha256, "expected_sha256"
+    if not isinstance(recorded, str) or len(recorded) != 64 or not set(recorded.lower()) <= set("0123456789abcdef"):
+        raise ValueError(f"the SHA-256 from {source} must be 64 hex digits, got {describe(recorded)}")
+    return recorded.lower(), source
+
+
+def _load_tensors(stream: io.BytesIO, what: str):
+    """``torch.load(weights_only=True)`` onto the CPU; any failure to read is a ``ValueError`` naming ``what``."""
+    try:
+        return torch.load(stream, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for damaged zips; all mean the same here
+        raise ValueError(f"{what} is not a readable weights file (truncated or damaged?): {err}") from None
+
+
+def _check_weights_fit(model: nn.Module, state: dict, path) -> None:
+    """``state`` has exactly ``model``'s weight names, shapes and dtypes (another architecture is refused)."""
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{path} does not fit this {type(model).__name__}: missing {missing[:4]}, unexpected "
+                         f"{unexpected[:4]} (weights of another architecture?)")
+    for name, value in expected.items():
+        if state[name].shape != value.shape or state[name].dtype != value.dtype:
+            raise ValueError(f"{path} does not fit this {type(model).__name__}: {name!r} has shape "
+                             f"{tuple(state[name].shape)} {state[name].dtype}, the model {tuple(value.shape)} "
+                             f"{value.dtype} (weights of another architecture or size?)")
 
 
 def episode_to_sequence(episode: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Turn ``Task.sample_episodes`` output into a sequence: context steps ``[x, y, 1]``, then query steps
-    ``[x, 0, 0]``. Returns ``x (B, K + Q, input_dim + 2)``, ``y (B, K + Q, 1)``, ``mask (B, K + Q)`` (queries)."""
+    ``[x, 0, 0]``. ``episode``: ``context_x (B, K, d)``, ``context_y (B, K, 1)``, ``query_x (B, Q, d)``,
+    ``query_y (B, Q, 1)``. Returns ``x (B, K + Q, d + 2)``, ``y (B, K + Q, 1)``, ``mask (B, K + Q)`` (queries)."""
+    check_keys("episode", episode, ("context_x", "context_y", "query_x", "query_y"))
     cx, cy, qx, qy = episode["context_x"], episode["context_y"], episode["query_x"], episode["query_y"]
-    B, K, Q = cx.shape[0], cx.shape[1], qx.shape[1]
+    dims = _check_data("episode['context_x']", cx, "B K d")
+    _check_data("episode['context_y']", cy, "B K 1", dims=dims, like=cx)
+    _check_data("episode['query_x']", qx, "B Q d", dims=dims, like=cx)
+    _check_data("episode['query_y']", qy, "B Q 1", dims=dims, like=cx)
+    B, K, Q = dims["B"], dims["K"], dims["Q"]
     like = {"device": cx.device, "dtype": cx.dtype}
     context = torch.cat([cx, cy, torch.ones(B, K, 1, **like)], dim=2)
     queries = torch.cat([qx, torch.zeros(B, Q, 2, **like)], dim=2)

@@ -4,11 +4,24 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 (or `make export`). tests/test_export_sync.py fails when this file and the notebook drift.
 """
 
+import functools
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 
+from helpers.checks import (
+    MAX_BATCH,
+    MAX_SIZE,
+    check_bool,
+    check_count,
+    check_device,
+    check_instance,
+    check_positive,
+    check_tensor,
+    describe,
+)
 from helpers.foundations import MemoryConfig
 
 
@@ -56,53 +69,25 @@ class MemoryInterface(NamedTuple):
 COSINE_EPS = 1e-6
 
 
-def _check_tensor(name: str, value, shape: tuple, names: str, like: torch.Tensor) -> None:
-    """Raise unless ``value`` is a tensor of exactly ``shape`` with ``like``'s dtype and device."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {names} = {shape}, got {type(value).__name__}")
-    if tuple(value.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {names} = {tuple(shape)}, got {tuple(value.shape)}")
-    if value.dtype != like.dtype:
-        raise ValueError(f"{name} must have dtype {like.dtype} (like the memory), got {value.dtype}")
-    if value.device != like.device:
-        raise ValueError(f"{name} must be on device {like.device} (like the memory), got {value.device}")
+def _cosine_similarity(memory: torch.Tensor, keys: torch.Tensor, eps: float = COSINE_EPS) -> torch.Tensor:
+    """Cosine of every key with every slot: ``memory (B, N, D)``, ``keys (B, H, D)`` -> ``(B, H, N)``."""
+    dots = torch.bmm(keys, memory.transpose(1, 2))  # (B, H, N): all heads in one batched matrix product
+    # sqrt(|x|^2 + eps^2) rather than .norm(): the norm's gradient is undefined at an all-zero row
+    key_norms = (keys.pow(2).sum(-1, keepdim=True) + eps**2).sqrt()  # (B, H, 1)
+    slot_norms = (memory.pow(2).sum(-1) + eps**2).sqrt().unsqueeze(1)  # (B, 1, N)
+    return dots / (key_norms * slot_norms + eps)
 
 
-def _check_shape(name: str, value, shape: tuple, names: str) -> None:
-    """Cheap check for the free functions: ``value`` is a tensor of exactly ``shape`` (no silent broadcasting)."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {names} = {tuple(shape)}, got {type(value).__name__}")
-    if tuple(value.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {names} = {tuple(shape)}, got {tuple(value.shape)}")
-
-
-def _check_memory(memory) -> tuple[int, int, int]:
-    """``memory`` must be a ``(B, N, D)`` tensor; returns ``(B, N, D)``."""
-    if not isinstance(memory, torch.Tensor):
-        raise TypeError(f"memory must be a torch.Tensor of shape (B, N, D), got {type(memory).__name__}")
-    if memory.ndim != 3:
-        raise ValueError(f"memory must have shape (B, N, D), got {tuple(memory.shape)}")
-    return tuple(memory.shape)
-
-
-def _check_heads(name: str, value, B: int, last: int, last_name: str) -> int:
-    """``value`` must be a ``(B, H, last)`` tensor for some number of heads H >= 1; returns H."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (B, H, {last_name}), got {type(value).__name__}")
-    if value.ndim != 3 or value.shape[0] != B or value.shape[2] != last or value.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (B, H, {last_name}) = ({B}, H, {last}), got {tuple(value.shape)}")
-    return value.shape[1]
+def _content_weights(memory: torch.Tensor, keys: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
+    """``softmax_i(β cos(k, M_i))`` for every head: ``memory (B, N, D)``, ``keys (B, H, D)``, ``strengths (B, H)``
+    -> weights ``(B, H, N)``."""
+    return torch.softmax(strengths.unsqueeze(-1) * _cosine_similarity(memory, keys), dim=-1)
 
 
 def cosine_similarity(memory: torch.Tensor, keys: torch.Tensor, eps: float = COSINE_EPS) -> torch.Tensor:
     """Cosine similarity of every key with every slot: ``memory (B, N, D)``, ``keys (B, H, D)`` -> ``(B, H, N)``."""
-    B, _, D = _check_memory(memory)
-    _check_heads("keys", keys, B, D, "D")
-    dots = torch.einsum("bhd,bnd->bhn", keys, memory)
-    # sqrt(x + eps^2) rather than .norm(): the norm's gradient is undefined at an all-zero row
-    key_norms = (keys.pow(2).sum(-1) + eps**2).sqrt()  # (B, H)
-    slot_norms = (memory.pow(2).sum(-1) + eps**2).sqrt()  # (B, N)
-    return dots / (key_norms.unsqueeze(-1) * slot_norms.unsqueeze(1) + eps)
+    _check_addressing(memory, keys)
+    return _cosine_similarity(memory, keys, check_positive("eps", eps, high=1.0))
 
 
 def content_weights(memory: torch.Tensor, keys: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
@@ -111,56 +96,154 @@ def content_weights(memory: torch.Tensor, keys: torch.Tensor, strengths: torch.T
     memory: (B, N, D);  keys: (B, H, D);  strengths: (B, H), the sharpness β >= 0.
     Returns weights (B, H, N), each row a distribution over the N slots.
     """
-    B, _, D = _check_memory(memory)
-    H = _check_heads("keys", keys, B, D, "D")
-    _check_shape("strengths", strengths, (B, H), "(B, H)")
-    return torch.softmax(strengths.unsqueeze(-1) * cosine_similarity(memory, keys), dim=-1)
+    _check_strengths(strengths, _check_addressing(memory, keys), memory)
+    return _content_weights(memory, keys, strengths)
+
+
+UNIT_SLACK = 1e-5  # weights, gates and usage lie in [0, 1] up to float32 rounding
+
+
+def _check_values(name: str, value: torch.Tensor, low: float | None = None, high: float | None = None) -> None:
+    """Every element of ``value`` finite and in ``[low, high]``: one ``aminmax`` (a single pass over the data).
+
+    Inside ``torch.func.vmap`` values cannot be read; there only the structure (already checked) is enforced.
+    """
+    if value.numel() == 0:
+        return
+    if value.device.type == "meta":
+        raise ValueError(f"{name} must be on a device that holds data (cpu, cuda or mps), got meta")
+    try:
+        lowest, highest = (bound.item() for bound in torch.aminmax(value.detach()))
+    except RuntimeError as err:
+        if "vmap" in str(err):
+            return
+        raise
+    if not (math.isfinite(lowest) and math.isfinite(highest)):
+        raise ValueError(f"{name} must hold finite numbers only, got NaN or infinity in {describe(value)}")
+    if low is not None and lowest < low:
+        raise ValueError(f"{name} must be >= {low:g} everywhere, got a minimum of {lowest:g}")
+    if high is not None and highest > high:
+        raise ValueError(f"{name} must be <= {high:g} everywhere, got a maximum of {highest:g}")
+
+
+def _check_unit(name: str, value: torch.Tensor) -> None:
+    """Finite and in [0, 1] (up to ``UNIT_SLACK``): weights, gates, erase vectors, usage."""
+    _check_values(name, value, -UNIT_SLACK, 1 + UNIT_SLACK)
+
+
+def _check_addressing(memory, keys) -> dict:
+    """memory (B, N, D) and keys (B, H, D) of one dtype and device, finite; returns the sizes."""
+    dims = check_tensor("memory", memory, "B N D")
+    check_tensor("keys", keys, "B H D", dims=dims, like=memory)
+    _check_values("memory", memory)
+    _check_values("keys", keys)
+    return dims
+
+
+def _check_strengths(strengths, dims: dict, memory) -> None:
+    """strengths (B, H) like memory, finite and >= 0."""
+    check_tensor("strengths", strengths, "B H", dims=dims, like=memory)
+    _check_values("strengths", strengths, low=0.0)
+
+
+def _erase_and_add(memory: torch.Tensor, weights: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
+    """``M ∘ prod_h (1 - w_h e_h^T) + sum_h w_h a_h^T``: ``memory (B, N, D)``, ``weights (B, H_w, N)``,
+    ``erase, add (B, H_w, D)`` -> new memory ``(B, N, D)``."""
+    if weights.shape[1] == 1:  # one write head: M ∘ (1 - w e^T) + w a^T
+        w = weights.transpose(1, 2)  # (B, N, 1)
+        return memory * (1 - w * erase) + w * add
+    keep = _product_over_heads(1 - weights.unsqueeze(-1) * erase.unsqueeze(2))  # (B, N, D)
+    return memory * keep + torch.bmm(weights.transpose(1, 2), add)  # (B, N, H_w) @ (B, H_w, D)
+
+
+def _read_memory(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``r = w^T M`` for every head: ``memory (B, N, D)``, ``weights (B, H, N)`` -> ``(B, H, D)``."""
+    return torch.bmm(weights, memory)
+
+
+def _product_over_heads(values: torch.Tensor) -> torch.Tensor:
+    """``prod`` over axis 1 (the heads) of ``values (B, H, ...)`` -> ``(B, ...)``. With one head, that head
+    itself: cheaper, and ``torch.prod``'s backward would scan for zeros."""
+    return values.squeeze(1) if values.shape[1] == 1 else torch.prod(values, dim=1)
 
 
 def erase_and_add(memory: torch.Tensor, weights: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
-    """One write by every write head: ``memory (B, N, D)``, ``weights (B, H_w, N)``, ``erase, add (B, H_w, D)``.
-
-    Returns the new memory (B, N, D); the input is not modified.
+    """One write by every write head: ``memory (B, N, D)``, ``weights (B, H_w, N)`` in [0, 1],
+    ``erase (B, H_w, D)`` in [0, 1], ``add (B, H_w, D)``. Returns the new memory (B, N, D); the input is not modified.
     """
-    B, N, D = _check_memory(memory)
-    H = _check_heads("weights", weights, B, N, "N")
-    _check_shape("erase", erase, (B, H, D), "(B, H_w, D)")
-    _check_shape("add", add, (B, H, D), "(B, H_w, D)")
-    keep = torch.prod(1 - weights.unsqueeze(-1) * erase.unsqueeze(2), dim=1)  # (B, N, D)
-    return memory * keep + torch.einsum("bhn,bhd->bnd", weights, add)
+    dims = check_tensor("memory", memory, "B N D")
+    check_tensor("weights", weights, "B H_w N", dims=dims, like=memory)
+    check_tensor("erase", erase, "B H_w D", dims=dims, like=memory)
+    check_tensor("add", add, "B H_w D", dims=dims, like=memory)
+    _check_values("memory", memory)
+    _check_unit("weights", weights)
+    _check_unit("erase", erase)
+    _check_values("add", add)
+    return _erase_and_add(memory, weights, erase, add)
 
 
 def read_memory(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Read vectors of all heads: ``memory (B, N, D)``, ``weights (B, H, N)`` -> ``(B, H, D)``."""
-    B, N, _ = _check_memory(memory)
-    _check_heads("weights", weights, B, N, "N")
-    return torch.einsum("bhn,bnd->bhd", weights, memory)
+    """Read vectors of all heads: ``memory (B, N, D)``, ``weights (B, H, N)`` in [0, 1] -> ``(B, H, D)``."""
+    dims = check_tensor("memory", memory, "B N D")
+    check_tensor("weights", weights, "B H N", dims=dims, like=memory)
+    _check_values("memory", memory)
+    _check_unit("weights", weights)
+    return _read_memory(memory, weights)
 
 
-def _check_usage(usage) -> tuple[int, int]:
-    """``usage`` must be a ``(B, N)`` tensor; returns ``(B, N)``."""
-    if not isinstance(usage, torch.Tensor):
-        raise TypeError(f"usage must be a torch.Tensor of shape (B, N), got {type(usage).__name__}")
-    if usage.ndim != 2:
-        raise ValueError(f"usage must have shape (B, N), got {tuple(usage.shape)}")
-    return tuple(usage.shape)
+def _usage_after_write(usage: torch.Tensor, write_weights: torch.Tensor) -> torch.Tensor:
+    """``u + (1 - u)(1 - prod_h (1 - w_h))``: ``usage (B, N)``, ``write_weights (B, H_w, N)`` -> ``(B, N)``."""
+    return usage + (1 - usage) * (1 - _product_over_heads(1 - write_weights))
 
 
-def usage_after_free(usage: torch.Tensor, read_weights: torch.Tensor, free_gates: torch.Tensor) -> torch.Tensor:
-    """Release what was read: ``usage (B, N)``, ``read_weights (B, H_r, N)``, ``free_gates (B, H_r)`` -> ``(B, N)``."""
-    B, N = _check_usage(usage)
-    R = _check_heads("read_weights", read_weights, B, N, "N")
-    _check_shape("free_gates", free_gates, (B, R), "(B, H_r)")
-    retention = torch.prod(1 - free_gates.unsqueeze(-1) * read_weights, dim=1)
-    return usage * retention
+def _usage_after_free(usage: torch.Tensor, read_weights: torch.Tensor, free_gates: torch.Tensor) -> torch.Tensor:
+    """``u prod_i (1 - f_i w_i)``: ``usage (B, N)``, ``read_weights (B, H_r, N)``, ``free_gates (B, H_r)``
+    -> ``(B, N)``."""
+    return usage * _product_over_heads(1 - free_gates.unsqueeze(-1) * read_weights)
+
+
+def _allocation_weights(usage: torch.Tensor) -> torch.Tensor:
+    """``a[phi_j] = (1 - u[phi_j]) prod_{i<j} u[phi_i]``, ``phi`` = slots sorted by usage: ``(B, N)`` -> ``(B, N)``.
+
+    Ties (e.g. an empty memory) go to the lowest slot index, so allocation fills slots in order.
+    """
+    sorted_usage, order = torch.sort(usage, dim=-1, stable=True)
+    used_before = torch.cumprod(sorted_usage, dim=-1)
+    used_before = torch.cat([torch.ones_like(used_before[:, :1]), used_before[:, :-1]], dim=-1)  # exclusive
+    return torch.zeros_like(usage).scatter(-1, order, (1 - sorted_usage) * used_before)
+
+
+def _write_weighting(memory, usage, keys, strengths, allocation_gates, write_gates) -> torch.Tensor:
+    """``g_w (g_a a + (1 - g_a) c)`` per write head, allocating head after head -> ``(B, H_w, N)``.
+
+    memory: (B, N, D);  usage: (B, N);  keys: (B, H_w, D);  strengths, allocation_gates, write_gates: (B, H_w).
+    """
+    content = _content_weights(memory, keys, strengths)
+    allocations = [_allocation_weights(usage)]
+    for h in range(1, keys.shape[1]):  # more write heads: each allocates as if the previous one had written
+        usage = usage + (1 - usage) * write_gates[:, h - 1 : h] * allocations[-1]
+        allocations.append(_allocation_weights(usage))
+    allocation = allocations[0].unsqueeze(1) if len(allocations) == 1 else torch.stack(allocations, dim=1)
+    gate_a, gate_w = allocation_gates.unsqueeze(-1), write_gates.unsqueeze(-1)
+    return gate_w * (gate_a * allocation + (1 - gate_a) * content)
 
 
 def usage_after_write(usage: torch.Tensor, write_weights: torch.Tensor) -> torch.Tensor:
     """Mark what was written as used: ``usage (B, N)``, ``write_weights (B, H_w, N)`` -> ``(B, N)``."""
-    B, N = _check_usage(usage)
-    _check_heads("write_weights", write_weights, B, N, "N")
-    written = 1 - torch.prod(1 - write_weights, dim=1)
-    return usage + (1 - usage) * written
+    dims = _check_usage(usage)
+    check_tensor("write_weights", write_weights, "B H_w N", dims=dims, like=usage)
+    _check_unit("write_weights", write_weights)
+    return _usage_after_write(usage, write_weights)
+
+
+def usage_after_free(usage: torch.Tensor, read_weights: torch.Tensor, free_gates: torch.Tensor) -> torch.Tensor:
+    """Release what was read: ``usage (B, N)``, ``read_weights (B, H_r, N)``, ``free_gates (B, H_r)`` -> ``(B, N)``."""
+    dims = _check_usage(usage)
+    check_tensor("read_weights", read_weights, "B H_r N", dims=dims, like=usage)
+    check_tensor("free_gates", free_gates, "B H_r", dims=dims, like=usage)
+    _check_unit("read_weights", read_weights)
+    _check_unit("free_gates", free_gates)
+    return _usage_after_free(usage, read_weights, free_gates)
 
 
 def allocation_weights(usage: torch.Tensor) -> torch.Tensor:
@@ -169,10 +252,7 @@ def allocation_weights(usage: torch.Tensor) -> torch.Tensor:
     Ties (e.g. an empty memory) go to the lowest slot index, so allocation fills slots in order.
     """
     _check_usage(usage)
-    sorted_usage, order = torch.sort(usage, dim=-1, stable=True)
-    before = torch.cumprod(sorted_usage, dim=-1)
-    before = torch.cat([torch.ones_like(before[:, :1]), before[:, :-1]], dim=-1)  # exclusive product
-    return torch.zeros_like(usage).scatter(-1, order, (1 - sorted_usage) * before)
+    return _allocation_weights(usage)
 
 
 def write_weighting(
@@ -187,20 +267,46 @@ def write_weighting(
 
     memory: (B, N, D);  usage: (B, N);  keys: (B, H_w, D);  strengths, allocation_gates, write_gates: (B, H_w).
     """
-    B, N, D = _check_memory(memory)
-    _check_shape("usage", usage, (B, N), "(B, N)")
-    W = _check_heads("keys", keys, B, D, "D")
-    for name, value in (("strengths", strengths), ("allocation_gates", allocation_gates), ("write_gates", write_gates)):
-        _check_shape(name, value, (B, W), "(B, H_w)")
-    content = content_weights(memory, keys, strengths)
-    allocations = []
-    for h in range(keys.shape[1]):  # a loop over *write* heads (usually one): each sees the previous claims
-        allocation = allocation_weights(usage)
-        allocations.append(allocation)
-        usage = usage + (1 - usage) * write_gates[:, h : h + 1] * allocation
-    allocation = torch.stack(allocations, dim=1)
-    gate_a, gate_w = allocation_gates.unsqueeze(-1), write_gates.unsqueeze(-1)
-    return gate_w * (gate_a * allocation + (1 - gate_a) * content)
+    dims = _check_addressing(memory, keys)
+    _check_strengths(strengths, dims, memory)
+    check_tensor("usage", usage, "B N", dims=dims, like=memory)
+    _check_unit("usage", usage)
+    for name, gates in (("allocation_gates", allocation_gates), ("write_gates", write_gates)):
+        check_tensor(name, gates, "B H", dims=dims, like=memory)
+        _check_unit(name, gates)
+    return _write_weighting(memory, usage, keys, strengths, allocation_gates, write_gates)
+
+
+def _check_usage(usage) -> dict:
+    """usage: a floating (B, N) tensor in [0, 1]; returns the bound dims."""
+    dims = check_tensor("usage", usage, "B N")
+    _check_unit("usage", usage)
+    return dims
+
+
+def _update_links(link: torch.Tensor, precedence: torch.Tensor, write_weights: torch.Tensor):
+    """DNC temporal links after a write: ``link (B, H_w, N, N)``, ``precedence (B, H_w, N)``,
+    ``write_weights (B, H_w, N)`` -> the new ``(link, precedence)``."""
+    w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
+    link = (1 - w_i - w_j) * link + w_i * precedence.unsqueeze(-2)
+    link = link - torch.diag_embed(link.diagonal(dim1=-2, dim2=-1))  # no self-links: zero the diagonal
+    precedence = (1 - write_weights.sum(-1, keepdim=True)) * precedence + write_weights
+    return link, precedence
+
+
+def _directional_weights(link: torch.Tensor, read_weights: torch.Tensor):
+    """Forward ``f = L w`` and backward ``b = L^T w`` weights ``(B, H_r, N)`` from ``link (B, H_w, N, N)`` and the
+    previous ``read_weights (B, H_r, N)``, summed over write heads."""
+    links = link.unsqueeze(2)  # (B, H_w, 1, N, N): every read head against every write head's links
+    previous = read_weights.unsqueeze(1)  # (B, 1, H_r, N)
+    forward = (links * previous.unsqueeze(-2)).sum(-1)  # f[i] = sum_j L[i, j] w[j]: (B, H_w, H_r, N)
+    backward = (links * previous.unsqueeze(-1)).sum(-2)  # b[i] = sum_j L[j, i] w[j]
+    return _sum_over_heads(forward), _sum_over_heads(backward)
+
+
+def _sum_over_heads(values: torch.Tensor) -> torch.Tensor:
+    """``sum`` over axis 1 (the write heads) of ``values (B, H_w, ...)``; with one head, that head."""
+    return values.squeeze(1) if values.shape[1] == 1 else values.sum(dim=1)
 
 
 def update_links(
@@ -208,29 +314,47 @@ def update_links(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """DNC temporal links after a write: ``link (B, H_w, N, N)``, ``precedence (B, H_w, N)``,
     ``write_weights (B, H_w, N)``. Returns the new ``(link, precedence)``."""
-    if not isinstance(link, torch.Tensor) or link.ndim != 4 or link.shape[-1] != link.shape[-2]:
-        got = tuple(link.shape) if isinstance(link, torch.Tensor) else type(link).__name__
-        raise ValueError(f"link must have shape (B, H_w, N, N), got {got}")
-    B, W, N, _ = link.shape
-    _check_shape("precedence", precedence, (B, W, N), "(B, H_w, N)")
-    _check_shape("write_weights", write_weights, (B, W, N), "(B, H_w, N)")
-    w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
-    link = (1 - w_i - w_j) * link + w_i * precedence.unsqueeze(-2)
-    link = link * (1 - torch.eye(link.shape[-1], device=link.device, dtype=link.dtype))  # no self-links
-    precedence = (1 - write_weights.sum(-1, keepdim=True)) * precedence + write_weights
-    return link, precedence
+    dims = check_tensor("link", link, "B H_w N N")
+    check_tensor("precedence", precedence, "B H_w N", dims=dims, like=link)
+    check_tensor("write_weights", write_weights, "B H_w N", dims=dims, like=link)
+    for name, value in (("link", link), ("precedence", precedence), ("write_weights", write_weights)):
+        _check_unit(name, value)
+    return _update_links(link, precedence, write_weights)
 
 
 def directional_weights(link: torch.Tensor, read_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward and backward weights ``(B, H_r, N)`` each, from ``link (B, H_w, N, N)`` and the previous
     ``read_weights (B, H_r, N)``; summed over write heads."""
-    if not isinstance(link, torch.Tensor) or link.ndim != 4 or link.shape[-1] != link.shape[-2]:
-        got = tuple(link.shape) if isinstance(link, torch.Tensor) else type(link).__name__
-        raise ValueError(f"link must have shape (B, H_w, N, N), got {got}")
-    _check_heads("read_weights", read_weights, link.shape[0], link.shape[-1], "N")
-    forward = torch.einsum("bwij,brj->bri", link, read_weights)
-    backward = torch.einsum("bwji,brj->bri", link, read_weights)
-    return forward, backward
+    dims = check_tensor("link", link, "B H_w N N")
+    check_tensor("read_weights", read_weights, "B H_r N", dims=dims, like=link)
+    _check_unit("link", link)
+    _check_unit("read_weights", read_weights)
+    return _directional_weights(link, read_weights)
+
+
+def _write_step(state: MemoryState, interface: MemoryInterface) -> MemoryState:
+    """Free, update usage, allocate and write. Returns the new state (read weights unchanged)."""
+    usage = _usage_after_write(state.usage, state.write_weights)
+    usage = _usage_after_free(usage, state.read_weights, interface.free_gates)
+    weights = _write_weighting(
+        state.memory, usage, interface.write_keys, interface.write_strengths,
+        interface.allocation_gates, interface.write_gates,
+    )  # fmt: skip
+    memory = _erase_and_add(state.memory, weights, interface.erase, interface.add)
+    link, precedence = _update_links(state.link, state.precedence, weights)
+    return MemoryState(memory, usage, state.read_weights, weights, link, precedence)
+
+
+def _read_step(
+    state: MemoryState, keys: torch.Tensor, strengths: torch.Tensor, modes: torch.Tensor | None = None
+) -> tuple[torch.Tensor, MemoryState]:
+    """Reads ``(B, H_r, D)`` and the state with the new read weights; ``modes (B, H_r, 3)`` or None (content only)."""
+    weights = _content_weights(state.memory, keys, strengths)
+    if modes is not None:  # w = π_b b + π_c c + π_f f
+        forward, backward = _directional_weights(state.link, state.read_weights)
+        directions = torch.stack([backward, weights, forward], dim=-1).flatten(0, 1)  # (B H_r, N, 3)
+        weights = torch.bmm(directions, modes.reshape(-1, 3, 1)).view_as(weights)
+    return _read_memory(state.memory, weights), state._replace(read_weights=weights)
 
 
 class MemoryBank(nn.Module):
@@ -241,9 +365,8 @@ class MemoryBank(nn.Module):
 
     def __init__(self, config: MemoryConfig, temporal_links: bool = False):
         super().__init__()
-        if not isinstance(config, MemoryConfig):
-            raise TypeError(f"config must be a MemoryConfig, got {type(config).__name__}")
-        self.config, self.temporal_links = config, bool(temporal_links)
+        self.config = check_instance("config", config, MemoryConfig)
+        self.temporal_links = check_bool("temporal_links", temporal_links)
         self.N, self.D = config.memory_size, config.memory_dim
         self.read_heads, self.write_heads = config.num_read_heads, config.num_write_heads
         R, W, D = self.read_heads, self.write_heads, self.D
@@ -260,63 +383,69 @@ class MemoryBank(nn.Module):
         return (f"N={self.N}, D={self.D}, read_heads={self.read_heads}, write_heads={self.write_heads}, "
                 f"temporal_links={self.temporal_links}")
 
-    def initial_state(
-        self,
-        batch_size: int,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        generator: torch.Generator | None = None,
-    ) -> MemoryState:
+    def initial_state(self, batch_size: int, device="cpu", dtype=torch.float32, generator=None) -> MemoryState:
         """A fresh state for ``batch_size`` episodes, memory filled as ``config.memory_init`` says.
 
-        ``constant``: every entry ``memory_init_value`` (Collier & Beel 2018); ``noise``: Gaussian with
-        that std, drawn from ``generator``; ``zeros``: only to demonstrate collapse.
+        ``constant``: every entry ``memory_init_value`` (Collier & Beel 2018); ``noise``: Gaussian with that
+        std, drawn on the CPU from ``generator`` (a CPU ``torch.Generator``; None: the global RNG); ``zeros``:
+        only to demonstrate collapse.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        B, N, D, cfg = batch_size, self.N, self.D, self.config
+        B, device, dtype = _check_initial_state(self, batch_size, device, dtype, generator)
+        N, D, cfg = self.N, self.D, self.config
         if cfg.memory_init == "noise":
-            memory = cfg.memory_init_value * torch.randn(B, N, D, generator=generator, dtype=dtype)
-            memory = memory.to(device)
+            memory = (cfg.memory_init_value * torch.randn(B, N, D, generator=generator, dtype=dtype)).to(device)
         else:
             value = 0.0 if cfg.memory_init == "zeros" else cfg.memory_init_value
             memory = torch.full((B, N, D), value, device=device, dtype=dtype)
-        zeros = torch.zeros((B, N), device=device, dtype=dtype)
-        return MemoryState(
-            memory=memory,
-            usage=zeros,
-            read_weights=torch.zeros((B, self.read_heads, N), device=device, dtype=dtype),
-            write_weights=torch.zeros((B, self.write_heads, N), device=device, dtype=dtype),
-            link=torch.zeros((B, self.write_heads, N, N), device=device, dtype=dtype),
-            precedence=torch.zeros((B, self.write_heads, N), device=device, dtype=dtype),
-        )
-
-    def check_state(self, state: MemoryState) -> None:
-        """Raise ``ValueError``/``TypeError`` unless ``state`` fits this bank."""
-        if not isinstance(state, MemoryState):
-            raise TypeError(f"state must be a MemoryState, got {type(state).__name__}")
-        memory = state.memory
-        if not isinstance(memory, torch.Tensor) or memory.ndim != 3 or tuple(memory.shape[1:]) != (self.N, self.D):
-            got = tuple(memory.shape) if isinstance(memory, torch.Tensor) else type(memory).__name__
-            raise ValueError(f"state.memory must have shape (B, N, D) = (B, {self.N}, {self.D}), got {got}")
-        if not memory.is_floating_point():
-            raise ValueError(f"state.memory must be a floating-point tensor, got {memory.dtype}")
-        B = memory.shape[0]
-        _check_tensor("state.usage", state.usage, (B, self.N), "(B, N)", memory)
-        _check_tensor("state.read_weights", state.read_weights, (B, self.read_heads, self.N), "(B, H_r, N)", memory)
-        _check_tensor("state.write_weights", state.write_weights, (B, self.write_heads, self.N), "(B, H_w, N)", memory)
-        _check_tensor("state.link", state.link, (B, self.write_heads, self.N, self.N), "(B, H_w, N, N)", memory)
-        _check_tensor("state.precedence", state.precedence, (B, self.write_heads, self.N), "(B, H_w, N)", memory)
+        zeros = functools.partial(torch.zeros, device=device, dtype=dtype)
+        return MemoryState(memory=memory, usage=zeros(B, N), read_weights=zeros(B, self.read_heads, N),
+                           write_weights=zeros(B, self.write_heads, N), link=zeros(B, self.write_heads, N, N),
+                           precedence=zeros(B, self.write_heads, N))
 
     def parse_interface(self, raw: torch.Tensor) -> MemoryInterface:
         """Split a controller's raw output ``(B, interface_size)`` and squash each part into range.
 
         Strengths go through softplus (β >= 0), erase and gates through a sigmoid; keys and add are raw.
         """
-        if not isinstance(raw, torch.Tensor) or raw.ndim != 2 or raw.shape[1] != self.interface_size:
-            got = tuple(raw.shape) if isinstance(raw, torch.Tensor) else type(raw).__name__
-            expected = f"(B, interface_size) = (B, {self.interface_size})"
-            raise ValueError(f"raw interface must have shape {expected}, got {got}")
+        check_tensor("raw", raw, ("B", self.interface_size))
+        _check_values("raw", raw)
+        return self._parse_interface(raw)
+
+    def check_state(self, state: MemoryState) -> dict:
+        """Raise ``ValueError``/``TypeError`` unless ``state`` fits this bank; returns its sizes (B, N, D, ...)."""
+        return _check_state(self, state)
+
+    def check_interface(self, interface: MemoryInterface, like: torch.Tensor, read_modes_optional: bool = False):
+        """Raise unless every field of ``interface`` has its documented shape and range, ``like``'s dtype and
+        device. ``read_modes_optional``: a bank with temporal links also accepts ``read_modes=None``."""
+        _check_interface(self, interface, like, read_modes_optional)
+
+    def write(self, state: MemoryState, interface: MemoryInterface) -> MemoryState:
+        """Free, update usage, allocate and write. Returns the new state (read weights unchanged).
+
+        Checks ``state`` and ``interface`` like ``step`` (the read fields too; ``read_modes`` may be None).
+        """
+        self.check_state(state)
+        self.check_interface(interface, state.memory, read_modes_optional=True)
+        return _write_step(state, interface)
+
+    def read(self, state: MemoryState, keys: torch.Tensor, strengths: torch.Tensor, modes: torch.Tensor | None = None):
+        """Reads of all heads: ``keys (B, H_r, D)``, ``strengths (B, H_r)`` -> ``(B, H_r, D)`` and the new state.
+
+        ``modes (B, H_r, 3)`` (backward, content, forward) blends in the temporal links (banks with
+        ``temporal_links`` only); None reads by content alone.
+        """
+        _check_read(self, state, keys, strengths, modes)
+        return _read_step(state, keys, strengths, modes)
+
+    def step(self, state: MemoryState, interface: MemoryInterface) -> tuple[torch.Tensor, MemoryState]:
+        """One write then one read. Returns ``reads (B, H_r, D)`` and the new state; nothing is modified in place."""
+        self.check_state(state)
+        self.check_interface(interface, state.memory)
+        return self._step(state, interface)
+
+    def _parse_interface(self, raw: torch.Tensor) -> MemoryInterface:
+        """``parse_interface`` without the checks (for a caller that checked a whole sequence)."""
         parts = dict(zip(self.interface_layout, raw.split(list(self.interface_layout.values()), dim=1)))
         B, R, W, D = raw.shape[0], self.read_heads, self.write_heads, self.D
         softplus, sigmoid = nn.functional.softplus, torch.sigmoid
@@ -333,75 +462,86 @@ class MemoryBank(nn.Module):
             read_modes=torch.softmax(parts["read_modes"].reshape(B, R, 3), dim=-1) if self.temporal_links else None,
         )
 
-    def check_interface(
-        self, interface: MemoryInterface, like: torch.Tensor, read_modes_optional: bool = False
-    ) -> None:
-        """Raise unless every field of ``interface`` has its documented shape, ``like``'s dtype and device.
+    def _step(self, state: MemoryState, interface: MemoryInterface) -> tuple[torch.Tensor, MemoryState]:
+        """``step`` without the checks (for a caller that checked a whole sequence)."""
+        state = _write_step(state, interface)
+        return _read_step(state, interface.read_keys, interface.read_strengths, interface.read_modes)
 
-        ``read_modes_optional``: a bank with temporal links also accepts ``read_modes=None`` (``write`` ignores it).
-        """
-        if not isinstance(interface, MemoryInterface):
-            raise TypeError(f"interface must be a MemoryInterface, got {type(interface).__name__}")
-        B, R, W, D = like.shape[0], self.read_heads, self.write_heads, self.D
-        shapes = {
-            "read_keys": ((B, R, D), "(B, H_r, D)"), "read_strengths": ((B, R), "(B, H_r)"),
-            "write_keys": ((B, W, D), "(B, H_w, D)"), "write_strengths": ((B, W), "(B, H_w)"),
-            "erase": ((B, W, D), "(B, H_w, D)"), "add": ((B, W, D), "(B, H_w, D)"),
-            "free_gates": ((B, R), "(B, H_r)"), "allocation_gates": ((B, W), "(B, H_w)"),
-            "write_gates": ((B, W), "(B, H_w)"),
-        }  # fmt: skip
-        if self.temporal_links and not (read_modes_optional and interface.read_modes is None):
-            shapes["read_modes"] = ((B, R, 3), "(B, H_r, 3)")
-        elif interface.read_modes is not None:
-            raise ValueError("interface.read_modes must be None for a bank without temporal links")
-        for name, (shape, names) in shapes.items():
-            _check_tensor(f"interface.{name}", getattr(interface, name), shape, names, like)
 
-    def write(self, state: MemoryState, interface: MemoryInterface) -> MemoryState:
-        """Free, update usage, allocate and write. Returns the new state (read weights unchanged).
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-        Checks ``state`` and ``interface`` like ``step`` (the read fields are checked too; ``read_modes`` may be None).
-        """
-        self.check_state(state)
-        self.check_interface(interface, state.memory, read_modes_optional=True)
-        return self._write(state, interface)
 
-    def _write(self, state: MemoryState, interface: MemoryInterface) -> MemoryState:
-        """``write`` without the checks (``step`` has already made them)."""
-        usage = usage_after_write(state.usage, state.write_weights)
-        usage = usage_after_free(usage, state.read_weights, interface.free_gates)
-        weights = write_weighting(
-            state.memory, usage, interface.write_keys, interface.write_strengths,
-            interface.allocation_gates, interface.write_gates,
-        )  # fmt: skip
-        memory = erase_and_add(state.memory, weights, interface.erase, interface.add)
-        link, precedence = update_links(state.link, state.precedence, weights)
-        return MemoryState(memory, usage, state.read_weights, weights, link, precedence)
+def _check_initial_state(bank: MemoryBank, batch_size, device, dtype, generator):
+    """The arguments of ``MemoryBank.initial_state``; returns ``(batch_size, device, dtype)``."""
+    batch_size = check_count("batch_size", batch_size, high=MAX_BATCH)
+    device = check_device("device", device)
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be one of {FLOAT_DTYPES}, got {describe(dtype)}")
+    check_instance("generator", generator, (torch.Generator, type(None)), "a torch.Generator or None")
+    if generator is not None and generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator (noise is drawn on the CPU), got {generator.device}")
+    cells = batch_size * bank.write_heads * bank.N * bank.N + batch_size * bank.N * bank.D  # links dominate
+    if cells > MAX_SIZE:
+        raise ValueError(f"batch_size={batch_size} with N={bank.N}, D={bank.D}, H_w={bank.write_heads} needs a "
+                         f"state of {cells:,} numbers (links B·H_w·N² + memory B·N·D); at most {MAX_SIZE:,} fit here")
+    return batch_size, device, dtype
 
-    def read(
-        self, state: MemoryState, keys: torch.Tensor, strengths: torch.Tensor, modes: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, MemoryState]:
-        """Reads of all heads: ``keys (B, H_r, D)``, ``strengths (B, H_r)`` -> ``(B, H_r, D)`` and the new state.
 
-        ``modes (B, H_r, 3)`` (backward, content, forward) blends in the temporal links (banks with
-        ``temporal_links`` only); None reads by content alone.
-        """
-        self.check_state(state)
-        B = state.memory.shape[0]
-        _check_tensor("keys", keys, (B, self.read_heads, self.D), "(B, H_r, D)", state.memory)
-        _check_tensor("strengths", strengths, (B, self.read_heads), "(B, H_r)", state.memory)
-        weights = content_weights(state.memory, keys, strengths)
-        if modes is not None:
-            if not self.temporal_links:
-                raise ValueError("modes needs a bank built with temporal_links=True")
-            _check_tensor("modes", modes, (B, self.read_heads, 3), "(B, H_r, 3)", state.memory)
-            forward, backward = directional_weights(state.link, state.read_weights)
-            weights = modes[..., 0:1] * backward + modes[..., 1:2] * weights + modes[..., 2:3] * forward
-        return read_memory(state.memory, weights), state._replace(read_weights=weights)
+STATE_SHAPES = {"usage": "B N", "read_weights": "B H_r N", "write_weights": "B H_w N", "link": "B H_w N N",
+                "precedence": "B H_w N"}
 
-    def step(self, state: MemoryState, interface: MemoryInterface) -> tuple[torch.Tensor, MemoryState]:
-        """One write then one read. Returns ``reads (B, H_r, D)`` and the new state; nothing is modified in place."""
-        self.check_state(state)
-        self.check_interface(interface, state.memory)
-        state = self._write(state, interface)
-        return self.read(state, interface.read_keys, interface.read_strengths, interface.read_modes)
+
+def _check_state(bank: MemoryBank, state) -> dict:
+    """``state`` fits ``bank``: a ``MemoryState`` of documented shapes, one floating dtype and device, finite
+    memory, the rest in [0, 1]. Returns the sizes (``B``, ``N``, ``D``, ``H_r``, ``H_w``)."""
+    check_instance("state", state, MemoryState)
+    dims = {"N": bank.N, "D": bank.D, "H_r": bank.read_heads, "H_w": bank.write_heads}
+    check_tensor("state.memory", state.memory, "B N D", dims=dims)
+    for name, shape in STATE_SHAPES.items():
+        check_tensor(f"state.{name}", getattr(state, name), shape, dims=dims, like=state.memory)
+    _check_values("state.memory", state.memory)
+    for name in STATE_SHAPES:
+        _check_unit(f"state.{name}", getattr(state, name))
+    return dims
+
+
+INTERFACE_SHAPES = {
+    "read_keys": "B H_r D", "read_strengths": "B H_r", "write_keys": "B H_w D", "write_strengths": "B H_w",
+    "erase": "B H_w D", "add": "B H_w D", "free_gates": "B H_r", "allocation_gates": "B H_w", "write_gates": "B H_w",
+    "read_modes": "B H_r 3",
+}  # fmt: skip
+UNIT_FIELDS = ("erase", "free_gates", "allocation_gates", "write_gates", "read_modes")
+
+
+def _check_interface(bank: MemoryBank, interface, like: torch.Tensor, read_modes_optional: bool = False) -> None:
+    """Every field of ``interface`` has its documented shape, ``like``'s dtype and device, and its range."""
+    check_instance("interface", interface, MemoryInterface)
+    check_tensor("like", like, "B N D")
+    dims = {"B": like.shape[0], "D": bank.D, "H_r": bank.read_heads, "H_w": bank.write_heads}
+    fields = list(INTERFACE_SHAPES)
+    if interface.read_modes is None and (not bank.temporal_links or read_modes_optional):
+        fields.remove("read_modes")
+    elif not bank.temporal_links:
+        raise ValueError("interface.read_modes must be None for a bank without temporal links (temporal_links=False)")
+    for name in fields:
+        check_tensor(f"interface.{name}", getattr(interface, name), INTERFACE_SHAPES[name], dims=dims, like=like)
+    for name in fields:
+        value = getattr(interface, name)
+        if name in UNIT_FIELDS:
+            _check_unit(f"interface.{name}", value)
+        else:
+            _check_values(f"interface.{name}", value, low=0.0 if name.endswith("strengths") else None)
+
+
+def _check_read(bank: MemoryBank, state, keys, strengths, modes) -> None:
+    """The arguments of ``MemoryBank.read``."""
+    dims = bank.check_state(state)
+    check_tensor("keys", keys, "B H_r D", dims=dims, like=state.memory)
+    check_tensor("strengths", strengths, "B H_r", dims=dims, like=state.memory)
+    if modes is not None:
+        if not bank.temporal_links:
+            raise ValueError("modes needs a bank built with temporal_links=True (this bank reads by content only)")
+        check_tensor("modes", modes, "B H_r 3", dims=dims, like=state.memory)
+        _check_unit("modes", modes)
+    _check_values("keys", keys)
+    _check_values("strengths", strengths, low=0.0)
