@@ -4,6 +4,7 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 (or `make export`). tests/test_export_sync.py fails when this file and the notebook drift.
 """
 
+import bisect
 import math
 import numbers
 from collections.abc import Callable
@@ -36,6 +37,9 @@ from helpers.checks import (
 )
 from helpers.foundations import StreamRun, TaskStream, make_generator, task_errors
 from helpers.plumbing import progress
+
+
+WHOLE_LEVELS_WIDTH = 1024  # a level this narrow costs less to recompute whole than to find its changed nodes
 
 
 class SegmentTree:
@@ -80,9 +84,9 @@ class SegmentTree:
         nodes = self.nodes
         leaves = indices + self.size
         nodes[leaves] = values
-        # Levels narrower than the batch are recomputed whole (one strided operation each); below them,
-        # only the ancestors of the written leaves, level by level, children before parents.
-        whole = min(self.depth, max(len(indices), 1).bit_length())  # levels recomputed whole
+        # The top levels, up to WHOLE_LEVELS_WIDTH nodes wide (or the batch's width), are recomputed whole,
+        # one strided operation each; below them only the written leaves' ancestors, level by level.
+        whole = min(self.depth, max(len(indices), WHOLE_LEVELS_WIDTH).bit_length())
         parents = leaves >> self._levels_up[: self.depth - whole]  # row k: each leaf's ancestor k + 1 levels up
         lefts = parents << 1
         for parent, left, right in zip(parents, lefts, lefts + 1):
@@ -263,6 +267,11 @@ def linear_beta(step: int, beta_start: float = 0.4, beta_steps: int = 10_000, be
     step = check_int("step", step, 0)
     beta_start, beta_end = check_probability("beta_start", beta_start), check_probability("beta_end", beta_end)
     beta_steps = check_count("beta_steps", beta_steps, high=MAX_SIZE)
+    return _linear_beta(step, beta_start, beta_steps, beta_end)
+
+
+def _linear_beta(step: int, beta_start: float, beta_steps: int, beta_end: float) -> float:
+    """``linear_beta`` without checks, for callers whose settings were checked once."""
     return beta_start + (beta_end - beta_start) * min(1.0, step / beta_steps)
 
 
@@ -300,7 +309,7 @@ def _check_weight_inputs(probabilities, num_items, beta, min_probability, normal
     if min_probability > array.min():
         k = int(array.argmin())
         raise ValueError(f"min_probability = {min_probability!r} must be the smallest probability in the buffer, "
-                         f"but probabilities[{k}] = {array[k]!r} is smaller")
+                         f"but probabilities[{k}] = {array[k].item()!r} is smaller")
     if min_probability > (1 + 1e-9) / num_items:
         raise ValueError(f"min_probability = {min_probability!r} cannot be the smallest of num_items = {num_items} "
                          f"probabilities that sum to 1 (it must be <= 1/{num_items})")
@@ -392,6 +401,9 @@ class PrioritySampler:
         self.sum_tree._update(slots, scaled)
         self.min_tree._update(slots, scaled)
 
+
+@extend_class(PrioritySampler)
+class PrioritySampler:
     def sample(self, batch_size: int, generator: torch.Generator, beta: float = 1.0,
                replace: bool | None = None) -> PrioritySample:
         """Draw ``batch_size`` slots with probability P(i), using ``generator`` (a CPU ``torch.Generator``).
@@ -410,11 +422,35 @@ class PrioritySampler:
         uniforms = torch.rand(count, dtype=torch.float64, generator=generator).numpy()
         return self.sum_tree._find_prefix(uniforms * self.sum_tree.root)
 
+
+SMALL_STORE = 4096  # up to this many slots, one pass over all of them beats walks down the tree
+
+
+@extend_class(PrioritySampler)
+class PrioritySampler:
     def _draw_distinct(self, count: int, generator: torch.Generator) -> np.ndarray:
-        """``count`` distinct slots by successive sampling: keep drawing independently and keep each slot's
-        first draw, which is exactly sampling without replacement. Once the chosen slots hold half the
-        mass (or after three rounds), they are zeroed in the sum-tree, and restored at the end, so that
-        every further draw is new."""
+        """``count`` distinct slots, in the order successive sampling draws them (each next slot in
+        proportion to p^alpha among those not yet drawn): by exponential keys in a small store, by
+        walks down the tree in a large one."""
+        if self.capacity <= SMALL_STORE:
+            return self._draw_distinct_by_keys(count, generator)
+        return self._draw_distinct_by_walks(count, generator)
+
+    def _draw_distinct_by_keys(self, count: int, generator: torch.Generator) -> np.ndarray:
+        """One pass over every slot (Efraimidis & Spirakis 2006): slot i gets the key log(u_i) / w_i with
+        u_i uniform in (0, 1] and w_i = p_i^alpha, and the slots with the ``count`` largest keys, largest
+        first, are exactly a successive sample. O(capacity), but a few operations in all."""
+        weights = self.sum_tree.nodes[self.sum_tree.size : self.sum_tree.size + self.capacity]
+        uniforms = torch.rand(self.capacity, dtype=torch.float64, generator=generator).numpy()
+        with np.errstate(divide="ignore"):  # a slot not in use (w = 0) gets the key -inf: never drawn
+            keys = np.log1p(-uniforms) / weights  # log(1 - u): u is in [0, 1), so every log is finite
+        top = np.argpartition(keys, -count)[-count:]
+        return top[np.argsort(keys[top])[::-1]]
+
+    def _draw_distinct_by_walks(self, count: int, generator: torch.Generator) -> np.ndarray:
+        """Keep drawing independently and keep each slot's first draw, which is exactly successive
+        sampling. Once the chosen slots hold half the mass (or after three rounds), they are zeroed in
+        the sum-tree, and restored at the end, so that every further draw is new."""
         chosen = self._draw(count, generator)
         zeroed, saved = [], []
         try:
@@ -513,6 +549,14 @@ def _unchecked(record_class: type, **fields):
     return record
 
 
+def _check_cpu_generator(generator) -> torch.Generator:
+    """A torch.Generator on the CPU (the tree and the eviction draws live there)."""
+    check_instance("generator", generator, torch.Generator)
+    if generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
+    return generator
+
+
 def _check_priority_sample(sample: PrioritySample) -> None:
     """indices (B,) int64; probabilities and weights (B,) float64."""
     dims = {}
@@ -574,23 +618,22 @@ def balanced_slots(
     item replaces a random item of the task that would hold the most slots counting the newcomer
     (ties: the newcomer's own task, else the smallest task id)."""
     _check_balanced(stored_tasks, size, incoming_tasks, capacity, generator)
-    tasks = stored_tasks.clone()
-    slots = torch.empty(len(incoming_tasks), dtype=torch.long)
-    uniforms = torch.rand(len(incoming_tasks), dtype=torch.float64, generator=generator)
-    for k, task in enumerate(incoming_tasks.tolist()):
+    uniforms = torch.rand(len(incoming_tasks), dtype=torch.float64, generator=generator).tolist()
+    owners: dict[int, list[int]] = {}  # task id -> the slots it holds, in increasing order
+    for slot, task in enumerate(stored_tasks[:size].tolist()):
+        owners.setdefault(task, []).append(slot)
+    slots = []
+    for task, u in zip(incoming_tasks.tolist(), uniforms):  # item by item: each choice changes the counts
         if size < capacity:
             slot, size = size, size + 1
         else:
-            stored = torch.bincount(tasks, minlength=task + 1)
-            with_new = torch.where(stored > 0, stored, -1)  # only a task that holds slots can give one up
-            if stored[task] > 0:
-                with_new[task] += 1  # count the newcomer, so a task never evicts others to outgrow them
-            largest = task if with_new[task] == with_new.max() else int(with_new.argmax())
-            owners = (tasks == largest).nonzero().squeeze(1)
-            slot = int(owners[int(uniforms[k] * len(owners))])
-        tasks[slot] = task
-        slots[k] = slot
-    return slots
+            held = {t: len(s) + (t == task) for t, s in owners.items() if s}  # counting the newcomer
+            most = max(held.values())
+            largest = task if held.get(task) == most else min(t for t, n in held.items() if n == most)
+            slot = owners[largest].pop(int(u * len(owners[largest])))
+        bisect.insort(owners.setdefault(task, []), slot)
+        slots.append(slot)
+    return torch.tensor(slots, dtype=torch.long)
 
 
 MAX_SEEN = 2**62  # items ever offered: any real stream, with room for int64 arithmetic
@@ -599,14 +642,6 @@ MAX_SEEN = 2**62  # items ever offered: any real stream, with room for int64 ari
 def _check_stream_counts(num_seen, batch, capacity) -> tuple[int, int, int]:
     """num_seen an int in [0, MAX_SEEN]; batch and capacity in [1, MAX_SIZE]."""
     return check_int("num_seen", num_seen, 0, MAX_SEEN), check_count("batch", batch), check_count("capacity", capacity)
-
-
-def _check_cpu_generator(generator) -> torch.Generator:
-    """A torch.Generator on the CPU (the tree and the eviction draws live there)."""
-    check_instance("generator", generator, torch.Generator)
-    if generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
-    return generator
 
 
 def _check_balanced(stored_tasks, size, incoming_tasks, capacity, generator) -> None:
@@ -673,7 +708,7 @@ class ReplayBuffer:
     @property
     def beta(self) -> float:
         """Current importance exponent."""
-        return linear_beta(self.num_sampled, self.beta_start, self.beta_steps, self.beta_end)
+        return _linear_beta(self.num_sampled, self.beta_start, self.beta_steps, self.beta_end)
 
     def task_counts(self, num_tasks: int = 0) -> torch.Tensor:
         """Items held per task id, ``(max(num_tasks, largest id + 1),)``."""
@@ -713,12 +748,11 @@ class ReplayBuffer:
             slots = balanced_slots(self.task_ids, self.size, task_ids, self.capacity, self.generator)
         kept = np.flatnonzero(slots.numpy() >= 0)
         kept = kept[_last_writes(slots.numpy()[kept])]  # two items sent to one slot: the later one stays
-        target = slots[kept]
-        kept = torch.from_numpy(kept)
+        target, kept_items = slots[kept], torch.from_numpy(kept)
         self.storage = storage
         for name, value in items.items():
-            storage[name][target.to(self.device)] = value[kept.to(value.device)].to(self.device)
-        self.task_ids[target] = task_ids[kept]
+            storage[name][target.to(self.device)] = value[kept_items.to(value.device)].to(self.device)
+        self.task_ids[target] = task_ids[kept_items]
         self.sampler.add(target, None if priorities is None else priorities[kept])
         self.num_seen += batch
         if len(target):
@@ -903,11 +937,18 @@ def replay_step(model, optimizer, loss_fn, current: dict, buffer: ReplayBuffer |
     priorities). Does not push ``current`` (the caller decides what is new). Returns ``{"loss",
     "current", "replay"}`` floats (``replay`` is NaN when nothing was replayed).
 
-    A non-finite loss (or priority) raises ValueError before anything changes: the model, the optimiser
-    and the buffer (its generator and counters) are left exactly as they were.
+    A loss or priority that is not finite raises ValueError before anything changes: the model, the
+    optimiser and the buffer (its generator and counters) are left exactly as they were.
     """
     replay_weight = _check_replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size,
                                        replay_weight, priority_fn)
+    return _replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size, replay_weight, priority_fn)
+
+
+def _replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size, replay_weight, priority_fn,
+                 report: bool = True) -> dict | None:
+    """``replay_step`` after its argument checks (``train_with_replay`` checks once for its whole loop and
+    asks for no report: the three losses as numbers cost a few operations per step)."""
     replays = buffer is not None and len(buffer) > 0 and replay_weight > 0
     sampling_state = (buffer.generator.get_state(), buffer.num_sampled) if replays else None
     try:
@@ -915,15 +956,17 @@ def replay_step(model, optimizer, loss_fn, current: dict, buffer: ReplayBuffer |
             replay = buffer.sample(replay_batch_size)
             # one forward pass over both batches: for small models the per-call overhead is the cost
             both = {name: torch.cat([current[name], replay.items[name]]) for name in current}
-            losses = _checked_losses(loss_fn(model, both), len(replay.indices) + _batch_of(current))
-            current_loss, replay_losses = losses[: -len(replay.indices)].mean(), losses[-len(replay.indices) :]
+            losses = _one_loss_per_item(loss_fn(model, both), both)
+            current_loss, replay_losses = losses[: -replay_batch_size].mean(), losses[-replay_batch_size:]
             loss = (1 - replay_weight) * current_loss + replay_weight * (replay.weights * replay_losses).mean()
             detached = replay_losses.detach()
             new_priorities = detached if priority_fn is None else priority_fn(detached)
             new_priorities = _priorities_from(buffer.sampler, new_priorities, replay.indices.numpy())
         else:
-            current_loss = _checked_losses(loss_fn(model, current), _batch_of(current)).mean()
+            current_loss = _one_loss_per_item(loss_fn(model, current), current).mean()
             loss = current_loss
+        if not torch.isfinite(loss):  # one NaN or inf among the per-item losses makes the total non-finite
+            raise ValueError(f"the loss is {loss.item()}: a step from a non-finite loss is never taken")
         optimizer.zero_grad()
         loss.backward()
     except BaseException:
@@ -934,6 +977,8 @@ def replay_step(model, optimizer, loss_fn, current: dict, buffer: ReplayBuffer |
     optimizer.step()
     if replays:
         buffer.sampler._write(replay.indices.numpy(), new_priorities)
+    if not report:
+        return None
     replay_mean = replay_losses.mean().item() if replays else float("nan")
     return {"loss": loss.item(), "current": current_loss.item(), "replay": replay_mean}
 
@@ -947,6 +992,11 @@ def regression_losses(model, items: dict) -> torch.Tensor:
     prediction = model(x)
     check_tensor("model(items['x'])", prediction, tuple(y.shape), like=y)  # no silent broadcasting
     return F.mse_loss(prediction, y, reduction="none").mean(dim=1)
+
+
+def _regression_losses(model, items: dict) -> torch.Tensor:
+    """``regression_losses`` without checks, for a loop whose shapes were checked once."""
+    return F.mse_loss(model(items["x"]), items["y"], reduction="none").mean(dim=1)
 
 
 def train_with_replay(
@@ -972,7 +1022,8 @@ def train_with_replay(
     device = _check_train_with_replay(model, stream, buffer, steps_per_task, batch_size, replay_batch_size,
                                       replay_weight, lr, seed, device, priority_fn)
     generator = make_generator(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # the fused kernel updates all parameters in one call, cheaper than a loop over them for a small net
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda") or None)
     baseline = task_errors(model, stream, device=device)
     rows = []
     for task in progress(stream.tasks, desc="replay training" if buffer is not None else "naive training"):
@@ -984,8 +1035,8 @@ def train_with_replay(
             idx = order[position : position + batch_size].to(device)
             position += batch_size
             current = {"x": x[idx], "y": y[idx]}
-            replay_step(model, optimizer, regression_losses, current, buffer, replay_batch_size, replay_weight,
-                        priority_fn)
+            _replay_step(model, optimizer, _regression_losses, current, buffer, replay_batch_size, replay_weight,
+                         priority_fn, report=False)
             if buffer is not None and epoch == 0:
                 buffer.push(task.task_id, **current)
         rows.append(task_errors(model, stream, device=device))
@@ -1026,12 +1077,16 @@ def _check_replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_
     else:
         for name, value in current.items():
             _check_batched(f"current[{name!r}]", value, dims)
+    check_count("the batch size of current", dims["B"], high=MAX_BATCH)
     return replay_weight
 
 
-def _checked_losses(losses, count: int) -> torch.Tensor:
-    """loss_fn's output: a floating (count,) tensor, all finite (a step from a NaN loss is never taken)."""
-    check_tensor("loss_fn(model, items)", losses, (count,), finite=True)
+def _one_loss_per_item(losses, items: dict) -> torch.Tensor:
+    """loss_fn's output: a floating tensor with one loss per item, ``(B,)`` (finiteness: checked on the total)."""
+    count = _batch_of(items)
+    if not isinstance(losses, torch.Tensor) or losses.shape != (count,) or not losses.is_floating_point():
+        raise ValueError(f"loss_fn(model, items) must return one floating loss per item, shape ({count},), "
+                         f"got {describe(losses)}")
     return losses
 
 
@@ -1063,7 +1118,11 @@ def _check_train_with_replay(model, stream, buffer, steps_per_task, batch_size, 
     parameter = next(model.parameters(), None)
     if parameter is None:
         raise ValueError("model has no parameters to train")
-    return parameter.device if device is None else check_device("device", device)
+    device = parameter.device if device is None else check_device("device", device)
+    task = stream.tasks[0]
+    with torch.no_grad():  # the shapes the unchecked loop relies on, checked once on two examples
+        regression_losses(model, {"x": task.train_x[:2].to(device), "y": task.train_y[:2].to(device)})
+    return device
 
 
 class RenormalisingSampler:

@@ -906,3 +906,16 @@ def test_wrong_types_raise_argument_type_errors():
     for call in (lambda: ReplayBuffer("8"), lambda: linear_beta(None), lambda: SumTree(4).update("0", [1.0])):
         with pytest.raises(ArgumentTypeError):
             call()
+
+
+@pytest.mark.parametrize("capacity", [3, 5000], ids=["keys (small store)", "walks (large store)"])
+def test_both_ways_of_drawing_distinct_slots_are_successive_sampling(capacity):
+    sampler = PrioritySampler(capacity, alpha=1.0, eps=1e-3)
+    sampler.add([0, 1, 2], torch.tensor([0.1, 1.0, 3.0]))
+    generator = make_generator(21)
+    pairs = np.stack([sampler._draw_distinct(2, generator) for _ in range(4000)])
+    p = np.array([0.101, 1.001, 3.001]) / 4.103
+    exact = {(i, j): p[i] * p[j] / (1 - p[i]) for i in range(3) for j in range(3) if i != j}
+    observed = np.array([((pairs[:, 0] == i) & (pairs[:, 1] == j)).sum() for i, j in exact])
+    assert chisquare(observed, np.array(list(exact.values())) * len(pairs)).pvalue > 1e-3
+    assert sorted(sampler._draw_distinct(3, generator).tolist()) == [0, 1, 2]
