@@ -374,7 +374,6 @@ class PrioritySampler:
         priority so far. A slot already in use is overwritten, as for a new item."""
         slots = _index_array("slots", slots, self.capacity)
         raw = np.full(len(slots), self.max_priority) if losses is None else _priorities_from(self, losses, slots)
-        self.num_items += int((self.priorities[np.unique(slots)] == 0).sum())
         self._write(slots, raw)
 
     def update(self, slots, losses) -> None:
@@ -384,7 +383,8 @@ class PrioritySampler:
 
     def remove(self, slots) -> None:
         """Take ``slots: (B,)`` out of use: they are never drawn until added again."""
-        slots = np.unique(_index_array("slots", slots, self.capacity))
+        slots = _index_array("slots", slots, self.capacity)
+        slots = slots[_last_writes(slots)]  # each slot once
         self.num_items -= int((self.priorities[slots] > 0).sum())
         self.priorities[slots] = 0.0
         self.sum_tree._update(slots, np.zeros(len(slots)))
@@ -396,6 +396,7 @@ class PrioritySampler:
             self.max_priority = max(self.max_priority, float(raw.max()))  # every value written counts
         keep = _last_writes(slots)
         slots, raw = slots[keep], raw[keep]
+        self.num_items += int((self.priorities[slots] == 0).sum())  # slots that were not in use
         self.priorities[slots] = raw
         scaled = raw**self.alpha
         self.sum_tree._update(slots, scaled)
@@ -504,7 +505,7 @@ class PrioritySampler:
         fresh = PrioritySampler(self.capacity, self.alpha, self.eps)
         used = np.flatnonzero(priorities)
         fresh._write(used, priorities[used])
-        fresh.num_items, fresh.max_priority = len(used), max_priority
+        fresh.max_priority = max_priority
         return fresh
 
 
