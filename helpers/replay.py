@@ -991,7 +991,7 @@ def regression_losses(model, items: dict) -> torch.Tensor:
     stream); returns ``(B,)``, the mean over the O outputs of each example."""
     x, y = _check_regression_items(items)
     prediction = model(x)
-    check_tensor("model(items['x'])", prediction, tuple(y.shape), like=y)  # no silent broadcasting
+    _check_prediction(prediction, y)  # no silent broadcasting
     return F.mse_loss(prediction, y, reduction="none").mean(dim=1)
 
 
@@ -1099,6 +1099,15 @@ def _check_regression_items(items) -> tuple[torch.Tensor, torch.Tensor]:
     dims = check_tensor("items['x']", items["x"], "B D")
     check_tensor("items['y']", items["y"], "B O", dims, like=items["x"])
     return items["x"], items["y"]
+
+
+def _check_prediction(prediction, y: torch.Tensor) -> None:
+    """The model's output: a tensor with the shape, dtype and device of the targets ``items['y']``."""
+    check_instance("model(items['x'])", prediction, torch.Tensor)
+    if prediction.shape != y.shape:
+        raise ValueError(f"model(items['x']) must have the shape of items['y'], {tuple(y.shape)}, "
+                         f"got {tuple(prediction.shape)}")
+    check_tensor("model(items['x'])", prediction, None, like=y)
 
 
 def _check_train_with_replay(model, stream, buffer, steps_per_task, batch_size, replay_batch_size, replay_weight,
