@@ -13,14 +13,15 @@ buffers of 10-float items with alpha = 0.6 and random priorities:
 * ``helpers.replay.RenormalisingSampler``: the original tutorial's way, renormalising all n priorities and
   drawing without replacement on every call (O(n)); a third as many calls above 10^5 items.
 
-All of them run in the same process, interleaved call by call (round r times every buffer once), so a
-burst of load from other processes hits all alike. Each call is timed twice: wall clock and the thread's
-CPU time (``time.thread_time``), which leaves out the time the thread waited for a core on a shared
-machine. Tables report medians, ratios of medians, and the load average before and after.
+All of them run in the same process, interleaved call by call (round r times every buffer once, in a
+random order), so a burst of load from other processes hits all alike. Each call is timed twice: wall
+clock and the thread's CPU time (``time.thread_time``), which leaves out the time the thread waited for a
+core on a shared machine. Tables report medians, ratios of medians, and the load average before and after.
 
 A second table splits the series' 10^6-item call into its parts, each timed on its own, interleaved the
 same way: the walk down the sum-tree, the updates of the sum- and min-trees, the uniforms drawn from the
-torch generator (and handed to NumPy), the item gather, the argument checks, and the rest of the call.
+torch generator (and handed to NumPy), the item gather, the conversions between torch and NumPy, the
+argument checks, and the rest of the call.
 A missing cpprb is reported as "not installed", never skipped silently. Rewrites
 benchmarks/results/replay.md.
 """
@@ -67,8 +68,9 @@ def make_steps(capacity: int) -> dict:
     rng = np.random.default_rng(capacity)
     losses = torch.rand(capacity, generator=generator)
     items = torch.rand(capacity, 10, generator=generator)
-    ours = ReplayBuffer(capacity, alpha=ALPHA, beta_start=BETA, eps=EPS, seed=0)
+    ours, ours_too = (ReplayBuffer(capacity, alpha=ALPHA, beta_start=BETA, eps=EPS, seed=seed) for seed in (0, 1))
     ours.push(0, priorities=losses, x=items)
+    ours_too.push(0, priorities=losses, x=items)
     steps = {}
 
     def ours_without():
@@ -76,8 +78,8 @@ def make_steps(capacity: int) -> dict:
         ours.update_priorities(batch.indices, torch.rand(BATCH, generator=generator))
 
     def ours_with():
-        batch = ours.sample(BATCH, replace=True)
-        ours.update_priorities(batch.indices, torch.rand(BATCH, generator=generator))
+        batch = ours_too.sample(BATCH, replace=True)
+        ours_too.update_priorities(batch.indices, torch.rand(BATCH, generator=generator))
 
     steps["ours, without replacement"] = ours_without
     steps["ours, with replacement"] = ours_with
@@ -131,19 +133,26 @@ def make_parts(capacity: int) -> dict:
         "64 uniforms from the torch generator, to NumPy": lambda: torch.rand(BATCH, dtype=torch.float64,
                                                                              generator=generator).numpy(),
         "gather the 64 items (index_select)": lambda: store.index_select(0, slots),
+        "torch <-> NumPy conversions (indices, losses, probabilities, weights)": lambda: (
+            torch.from_numpy(slots_np), torch.from_numpy(scaled), torch.from_numpy(scaled), slots.numpy(),
+            losses.detach().cpu().numpy().astype(np.float64)),
         "argument checks (sample and update)": checks,
     }
 
 
 def interleave(functions: dict, rounds: int, sparse: set = frozenset()) -> dict:
     """name -> (wall times, CPU times) arrays over ``rounds`` interleaved rounds (names in ``sparse``: every
-    third round only). Three untimed warm-up calls each first."""
+    third round only). Three untimed warm-up calls each first. Each round calls the functions in a fresh
+    random order, so none always runs right after the same neighbour (whose memory traffic would warm or
+    evict the caches it uses)."""
     for call in functions.values():
         for _ in range(3):
             call()
     times = {name: ([], []) for name in functions}
+    names, order_rng = list(functions), np.random.default_rng(0)
     for r in range(rounds):
-        for name, call in functions.items():
+        for k in order_rng.permutation(len(names)):
+            name, call = names[k], functions[names[k]]
             if name in sparse and r % 3:
                 continue
             wall, cpu = timed(call)

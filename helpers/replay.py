@@ -40,6 +40,7 @@ from helpers.plumbing import progress
 
 
 WHOLE_LEVELS_WIDTH = 1024  # a level this narrow costs less to recompute whole than to find its changed nodes
+SEARCH_LEVEL = 10  # walks start at this level (1024 nodes), after one binary search over its running sums
 
 
 class SegmentTree:
@@ -105,11 +106,16 @@ class SumTree(SegmentTree):
         return self._find_prefix(_check_prefixes(self, prefix))
 
     def _find_prefix(self, prefix: np.ndarray) -> np.ndarray:
-        """``find_prefix`` without checks. All B walks go down together, one level per iteration."""
+        """``find_prefix`` without checks. All B walks go down together, one level per iteration; the top
+        ``SEARCH_LEVEL`` levels are one binary search over the running sums of the nodes below them."""
         nodes = self.nodes
-        node = np.ones(len(prefix), dtype=np.int64)
-        remaining = prefix.copy()
-        for _ in range(self.depth):
+        top = min(SEARCH_LEVEL, self.depth)
+        level = nodes[1 << top : 2 << top]  # the 2^top nodes of level `top`, left to right
+        running = np.cumsum(level)
+        start = np.minimum(np.searchsorted(running, prefix, side="right"), len(level) - 1)
+        remaining = prefix - (running[start] - level[start])  # the prefix left inside each start node
+        node = start + (1 << top)
+        for _ in range(self.depth - top):
             node <<= 1  # the left child of every current node
             left = nodes[node]
             go_right = remaining >= left
@@ -139,6 +145,12 @@ class MinTree(SegmentTree):
 
     combine = staticmethod(np.minimum)
     neutral = math.inf
+
+
+def _has_repeats(indices: np.ndarray) -> bool:
+    """Whether some index appears twice in ``indices: (B,)``."""
+    ordered = np.sort(indices)
+    return bool((ordered[1:] == ordered[:-1]).any())
 
 
 def _last_writes(indices: np.ndarray) -> np.ndarray:
@@ -171,11 +183,9 @@ def _index_array(name: str, value, high: int, what: str = "") -> np.ndarray:
     if array.ndim > 1:
         raise ValueError(f"{name} must be 1-d, got shape {array.shape}")
     array = array.reshape(-1).astype(np.int64, copy=False)
-    if array.size:
-        bad = (array < 0) | (array >= high)
-        if bad.any():
-            k = int(bad.argmax())
-            raise ValueError(f"{name}[{k}] = {array[k].item()}: {name} must be in [0, {high}){what}")
+    if array.size and array.view(np.uint64).max() >= high:  # one pass: as unsigned, a negative index is huge
+        k = int(((array < 0) | (array >= high)).argmax())
+        raise ValueError(f"{name}[{k}] = {array[k].item()}: {name} must be in [0, {high}){what}")
     return array
 
 
@@ -379,7 +389,7 @@ class PrioritySampler:
     def update(self, slots, losses) -> None:
         """New priorities ``|losses| + eps`` for ``slots: (B,)`` in use (``losses: (B,)``, any device)."""
         slots = _slots_in_use(self, "slots", slots)
-        self._write(slots, _priorities_from(self, losses, slots))
+        self._write(slots, _priorities_from(self, losses, slots), in_use=True)
 
     def remove(self, slots) -> None:
         """Take ``slots: (B,)`` out of use: they are never drawn until added again."""
@@ -390,13 +400,16 @@ class PrioritySampler:
         self.sum_tree._update(slots, np.zeros(len(slots)))
         self.min_tree._update(slots, np.full(len(slots), np.inf))
 
-    def _write(self, slots: np.ndarray, raw: np.ndarray) -> None:
-        """Raw priorities ``raw: (B,)`` > 0 to ``slots: (B,)`` (checked); a repeated slot keeps its last value."""
+    def _write(self, slots: np.ndarray, raw: np.ndarray, in_use: bool = False) -> None:
+        """Raw priorities ``raw: (B,)`` > 0 to ``slots: (B,)`` (checked; ``in_use``: all already in use); a
+        repeated slot keeps its last value."""
         if len(raw):
             self.max_priority = max(self.max_priority, float(raw.max()))  # every value written counts
-        keep = _last_writes(slots)
-        slots, raw = slots[keep], raw[keep]
-        self.num_items += int((self.priorities[slots] == 0).sum())  # slots that were not in use
+        if _has_repeats(slots):
+            keep = _last_writes(slots)
+            slots, raw = slots[keep], raw[keep]
+        if not in_use:
+            self.num_items += int(np.count_nonzero(self.priorities[slots] == 0))  # slots that were not in use
         self.priorities[slots] = raw
         scaled = raw**self.alpha
         self.sum_tree._update(slots, scaled)
@@ -520,18 +533,23 @@ def _slots_in_use(sampler: PrioritySampler, name: str, slots) -> np.ndarray:
 def _priorities_from(sampler: PrioritySampler, losses, slots: np.ndarray) -> np.ndarray:
     """Raw priorities ``|losses| + eps`` for ``slots: (B,)``: losses finite, priorities <= MAX_PRIORITY."""
     losses = _float_array("losses", losses, len(slots))
-    raw = np.abs(losses) + sampler.eps
-    _first_bad("losses", losses, ~(raw <= MAX_PRIORITY),
-               f"finite, with |loss| + eps <= {MAX_PRIORITY:g} (a larger loss means training diverged)", slots)
+    raw = np.abs(losses)
+    raw += sampler.eps
+    if len(raw) and not raw.max() <= MAX_PRIORITY:  # one pass: NaN fails the comparison too
+        _first_bad("losses", losses, ~(raw <= MAX_PRIORITY),
+                   f"finite, with |loss| + eps <= {MAX_PRIORITY:g} (a larger loss means training diverged)", slots)
     return raw
 
 
 def _check_sample(sampler: PrioritySampler, batch_size, generator, beta, replace) -> bool:
     """Batch size in [1, MAX_BATCH] (at most the slots in use without replacement), a CPU torch.Generator,
     beta in [0, 1], replace None/True/False. Returns whether to draw with replacement."""
-    batch_size = check_count("batch_size", batch_size, high=MAX_BATCH)
-    _check_cpu_generator(generator)
-    check_probability("beta", beta)
+    if not (type(batch_size) is int and 1 <= batch_size <= MAX_BATCH):  # the common case, without a call
+        batch_size = check_count("batch_size", batch_size, high=MAX_BATCH)
+    if not (type(generator) is torch.Generator and generator.device.type == "cpu"):
+        _check_cpu_generator(generator)
+    if not (type(beta) is float and 0.0 <= beta <= 1.0):
+        check_probability("beta", beta)
     if replace is not None:
         check_bool("replace", replace)
     if sampler.num_items == 0:
@@ -777,7 +795,7 @@ class ReplayBuffer:
             items={name: store.index_select(0, on_device) for name, store in self.storage.items()},
             indices=drawn.indices,
             task_ids=self.task_ids.index_select(0, drawn.indices),
-            weights=drawn.weights.to(self.device, torch.float32),
+            weights=torch.from_numpy(drawn.weights.numpy().astype(np.float32)).to(self.device),
             probabilities=drawn.probabilities,
         )
 
@@ -787,7 +805,7 @@ class ReplayBuffer:
         repeated slot keeps its last loss. Call it before the next ``push``, which may reuse a sampled
         slot for a new item."""
         indices = _index_array("indices", indices, self.size, " (slots in use)")
-        self.sampler._write(indices, _priorities_from(self.sampler, losses, indices))
+        self.sampler._write(indices, _priorities_from(self.sampler, losses, indices), in_use=True)
 
 
 @extend_class(ReplayBuffer)
@@ -977,7 +995,7 @@ def _replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size, 
         raise
     optimizer.step()
     if replays:
-        buffer.sampler._write(replay.indices.numpy(), new_priorities)
+        buffer.sampler._write(replay.indices.numpy(), new_priorities, in_use=True)
     if not report:
         return None
     replay_mean = replay_losses.mean().item() if replays else float("nan")
