@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import os
 import time
 from pathlib import Path
@@ -42,12 +43,11 @@ from helpers.foundations import make_generator
 from helpers.replay import RenormalisingSampler, ReplayBuffer, _check_sample, _index_array, _priorities_from
 
 try:
-    import cpprb
     from cpprb import PrioritizedReplayBuffer
 
-    CPPRB = f"cpprb {getattr(cpprb, '__version__', '(version unknown)')}"
+    CPPRB = f"cpprb {importlib.metadata.version('cpprb')}"
 except ImportError as error:  # reported in the table, never skipped silently
-    PrioritizedReplayBuffer, CPPRB = None, f"not installed ({error})"
+    PrioritizedReplayBuffer, CPPRB = None, f"cpprb not installed ({error}; `make bench` installs it)"
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "replay.md"
