@@ -1,15 +1,28 @@
-"""Prioritised replay: sum-tree buffer versus an O(n) reference that renormalises every sample.
+"""Prioritised replay: the series' sum-tree buffer against cpprb (C++) and an O(n) reference.
 
-Usage: python benchmarks/bench_replay.py [--reps 300] [--capacities 1000 10000 100000 1000000]
+Usage: python benchmarks/bench_replay.py [--rounds 300] [--capacities 1000 10000 100000 1000000]
 
-Times one ``sample(64)`` + ``update_priorities(64)`` (the work of one replay step) on one CPU thread
-for ``helpers.replay.ReplayBuffer`` (alpha = 0.6, items of 10 floats, sampling without replacement,
-importance weights) and for ``helpers.replay.RenormalisingSampler`` (the same draw done the way the
-original tutorial did it: normalise all priorities, draw 64 without replacement, minimum for the
-weights). Also times the reference's ``torch.multinomial(probs, 64, replacement=False)`` call on its own
-(probabilities precomputed), to show how much of the reference's time is the draw without
-replacement rather than the renormalisation. Reports the median and the interquartile range over
-``--reps`` calls (a third as many for the reference above 10^5 items, which is slow) and rewrites
+Times the work of one replay step, ``sample(64)`` + ``update_priorities(64)``, on one CPU thread, for
+buffers of 10-float items with alpha = 0.6 and random priorities:
+
+* ``helpers.replay.ReplayBuffer``: the series' buffer, drawn without replacement (its default) and with
+  replacement (``replace=True``: independent draws, the same tree work as cpprb's draw);
+* ``cpprb.PrioritizedReplayBuffer`` (C++ sum- and min-trees behind a Python API): the library a user
+  would install instead. It draws with replacement, one prefix sum per 1/64 of the total mass
+  (stratified), and also returns the items, the weights and the indices;
+* ``helpers.replay.RenormalisingSampler``: the original tutorial's way, renormalising all n priorities and
+  drawing without replacement on every call (O(n)); a third as many calls above 10^5 items.
+
+All of them run in the same process, interleaved call by call (round r times every buffer once, in a
+random order), so a burst of load from other processes hits all alike. Each call is timed twice: wall
+clock and the thread's CPU time (``time.thread_time``), which leaves out the time the thread waited for a
+core on a shared machine. Tables report medians, ratios of medians, and the load average before and after.
+
+A second table splits the series' 10^6-item call into its parts, each timed on its own, interleaved the
+same way: the walk down the sum-tree, the updates of the sum- and min-trees, the uniforms drawn from the
+torch generator (and handed to NumPy), the item gather, the conversions between torch and NumPy, the
+argument checks, and the rest of the call.
+A missing cpprb is reported as "not installed", never skipped silently. Rewrites
 benchmarks/results/replay.md.
 """
 
@@ -17,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
+import os
 import time
 from pathlib import Path
 
@@ -25,123 +40,212 @@ import torch
 from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.foundations import make_generator
-from helpers.replay import RenormalisingSampler, ReplayBuffer, sampling_probabilities
+from helpers.replay import RenormalisingSampler, ReplayBuffer, _check_sample, _index_array, _priorities_from
+
+try:
+    from cpprb import PrioritizedReplayBuffer
+
+    CPPRB = f"cpprb {importlib.metadata.version('cpprb')}"
+except ImportError as error:  # reported in the table, never skipped silently
+    PrioritizedReplayBuffer, CPPRB = None, f"cpprb not installed ({error}; `make bench` installs it)"
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "replay.md"
 BATCH = 64
+ALPHA, BETA, EPS = 0.6, 0.4, 1e-3
 
 
-def time_calls(sample_update, reps: int) -> np.ndarray:
-    """Seconds of each of ``reps`` calls of ``sample_update()``, after 3 untimed warm-up calls."""
-    for _ in range(3):
-        sample_update()
-    times = np.empty(reps)
-    for r in range(reps):
-        start = time.perf_counter()
-        sample_update()
-        times[r] = time.perf_counter() - start
-    return times
+def timed(call) -> tuple[float, float]:
+    """(wall seconds, thread CPU seconds) of one ``call()``."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    call()
+    return time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def bench_capacity(capacity: int, reps: int) -> dict:
+def make_steps(capacity: int) -> dict:
+    """name -> a function doing one sample(64) + update(64) on a buffer of ``capacity`` items."""
     generator = make_generator(capacity)
+    rng = np.random.default_rng(capacity)
     losses = torch.rand(capacity, generator=generator)
-    buffer = ReplayBuffer(capacity, alpha=0.6, beta_start=0.4, seed=0)
-    buffer.push(0, priorities=losses, x=torch.zeros(capacity, 10))
-    reference = RenormalisingSampler(losses.double() + buffer.eps, alpha=0.6, beta=0.4)
+    items = torch.rand(capacity, 10, generator=generator)
+    ours, ours_too = (ReplayBuffer(capacity, alpha=ALPHA, beta_start=BETA, eps=EPS, seed=seed) for seed in (0, 1))
+    ours.push(0, priorities=losses, x=items)
+    ours_too.push(0, priorities=losses, x=items)
+    steps = {}
 
-    def tree_step():
-        batch = buffer.sample(BATCH, generator=generator)
-        buffer.update_priorities(batch.indices, torch.rand(BATCH, generator=generator))
+    def ours_without():
+        batch = ours.sample(BATCH)
+        ours.update_priorities(batch.indices, torch.rand(BATCH, generator=generator))
+
+    def ours_with():
+        batch = ours_too.sample(BATCH, replace=True)
+        ours_too.update_priorities(batch.indices, torch.rand(BATCH, generator=generator))
+
+    steps["ours, without replacement"] = ours_without
+    steps["ours, with replacement"] = ours_with
+    if PrioritizedReplayBuffer is not None:
+        theirs = PrioritizedReplayBuffer(capacity, {"x": {"shape": 10}}, alpha=ALPHA, eps=EPS)
+        theirs.add(x=items.numpy(), priorities=losses.numpy().astype(np.float64) + EPS)
+
+        def cpprb_step():
+            batch = theirs.sample(BATCH, beta=BETA)
+            theirs.update_priorities(batch["indexes"], rng.random(BATCH) + EPS)
+
+        steps["cpprb"] = cpprb_step
+    reference = RenormalisingSampler(losses.double() + EPS, alpha=ALPHA, beta=BETA, eps=EPS)
 
     def reference_step():
         indices, _ = reference.sample(BATCH, generator)
         reference.update_priorities(indices, torch.rand(BATCH, generator=generator))
 
-    probabilities = sampling_probabilities(reference.priorities, reference.alpha)
-
-    def draw_step():  # the reference's draw alone: what sampling without replacement costs over n items
-        torch.multinomial(probabilities, BATCH, replacement=False, generator=generator)
-
-    slow_reps = reps if capacity <= 10**5 else max(10, reps // 3)
-    tree = time_calls(tree_step, reps)
-    ref = time_calls(reference_step, slow_reps)
-    draw = time_calls(draw_step, slow_reps)
-    return {"capacity": capacity, "tree": tree, "reference": ref, "draw": draw}
+    steps["O(n) reference"] = reference_step
+    return steps
 
 
-def quartiles_us(times: np.ndarray) -> str:
-    q1, q2, q3 = np.percentile(times, [25, 50, 75]) * 1e6
-    return f"{q2:,.0f} ({q1:,.0f}–{q3:,.0f})"
+def make_parts(capacity: int) -> dict:
+    """name -> one part of the series' sample + update, on a buffer of ``capacity`` items, to run alone."""
+    generator = make_generator(capacity + 1)
+    buffer = ReplayBuffer(capacity, alpha=ALPHA, beta_start=BETA, eps=EPS, seed=0)
+    buffer.push(0, priorities=torch.rand(capacity, generator=generator),
+                x=torch.rand(capacity, 10, generator=generator))
+    sampler = buffer.sampler
+    batch = buffer.sample(BATCH)
+    slots, losses = batch.indices, torch.rand(BATCH, generator=generator)
+    slots_np = slots.numpy()
+    scaled = sampler.priorities[slots_np] ** ALPHA
+    prefixes = np.random.default_rng(0).random(BATCH) * sampler.sum_tree.root
+    store = buffer.storage["x"]
+
+    def whole():
+        drawn = buffer.sample(BATCH)
+        buffer.update_priorities(drawn.indices, losses)
+
+    def checks():
+        _check_sample(sampler, BATCH, generator, BETA, None)
+        _index_array("indices", slots, buffer.size, " (slots in use)")
+        _priorities_from(sampler, losses, slots_np)
+
+    return {
+        "whole call (sample + update_priorities)": whole,
+        "walk down the sum-tree (64 prefix sums)": lambda: sampler.sum_tree._find_prefix(prefixes),
+        "update the sum- and min-trees (64 leaves)": lambda: (sampler.sum_tree._update(slots_np, scaled),
+                                                              sampler.min_tree._update(slots_np, scaled)),
+        "64 uniforms from the torch generator, to NumPy": lambda: torch.rand(BATCH, dtype=torch.float64,
+                                                                             generator=generator).numpy(),
+        "gather the 64 items (index_select)": lambda: store.index_select(0, slots),
+        "torch <-> NumPy conversions (indices, losses, probabilities, weights)": lambda: (
+            torch.from_numpy(slots_np), torch.from_numpy(scaled), torch.from_numpy(scaled), slots.numpy(),
+            losses.detach().cpu().numpy().astype(np.float64)),
+        "argument checks (sample and update)": checks,
+    }
 
 
-def write_results(rows: list[dict], command: str, seconds: float) -> str:
-    lines = [
-        "# Replay benchmark: `sample(64)` + `update_priorities(64)`",
-        "",
-        f"Command: `{command}` (from the repository root). Written by `benchmarks/bench_replay.py` on "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s.",
-        "",
-        machine_line(),
-        "",
-        "Sum-tree: `helpers.replay.ReplayBuffer` (alpha 0.6, without replacement, importance weights, items of "
-        "10 floats). Reference: `helpers.replay.RenormalisingSampler`, which reproduces the original tutorial's "
-        "sampling: on every call it renormalises the whole priority array and draws the batch without "
-        "replacement from it (`torch.multinomial(..., replacement=False)`), then takes the minimum for the "
-        "weights. The column *of which: draw* times that `torch.multinomial` call alone, on precomputed "
-        "probabilities; its share is of the reference's median.",
-        "Times: median (interquartile range) per call in microseconds.",
-        "",
-        "| capacity | sum-tree (µs) | O(n) reference (µs) | of which: draw without replacement (µs, share) "
-        "| speed-up (medians) | tree calls | reference calls |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        ratio = np.median(row["reference"]) / np.median(row["tree"])
-        share = np.median(row["draw"]) / np.median(row["reference"])
-        lines.append(
-            f"| {row['capacity']:,} | {quartiles_us(row['tree'])} | {quartiles_us(row['reference'])} | "
-            f"{np.median(row['draw']) * 1e6:,.0f} ({share:.0%}) | "
-            f"{ratio:,.{0 if ratio >= 10 else 1}f}× | {len(row['tree'])} | {len(row['reference'])} |"
-        )
-    first, last = rows[0], rows[-1]
-    growth_tree = np.median(last["tree"]) / np.median(first["tree"])
-    growth_ref = np.median(last["reference"]) / np.median(first["reference"])
-    last_share = np.median(last["draw"]) / np.median(last["reference"])
-    lines += [
-        "",
-        f"From {first['capacity']:,} to {last['capacity']:,} items the sum-tree's median time changes "
-        f"{growth_tree:.1f}×, the reference's {growth_ref:,.0f}×.",
-        "",
-        f"At {last['capacity']:,} items {last_share:.0%} of the reference's median time is the draw without "
-        "replacement itself; the rest is renormalising and taking the minimum (O(n) passes over the array). "
-        "The speed-up is therefore over the original tutorial's way of sampling, not over the best possible "
-        "flat-array sampler.",
-        "",
-    ]
-    text = "\n".join(lines)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
-    return text
+def interleave(functions: dict, rounds: int, sparse: set = frozenset()) -> dict:
+    """name -> (wall times, CPU times) arrays over ``rounds`` interleaved rounds (names in ``sparse``: every
+    third round only). Three untimed warm-up calls each first. Each round calls the functions in a fresh
+    random order, so none always runs right after the same neighbour (whose memory traffic would warm or
+    evict the caches it uses)."""
+    for call in functions.values():
+        for _ in range(3):
+            call()
+    times = {name: ([], []) for name in functions}
+    names, order_rng = list(functions), np.random.default_rng(0)
+    for r in range(rounds):
+        for k in order_rng.permutation(len(names)):
+            name, call = names[k], functions[names[k]]
+            if name in sparse and r % 3:
+                continue
+            wall, cpu = timed(call)
+            times[name][0].append(wall)
+            times[name][1].append(cpu)
+    return {name: (np.array(wall), np.array(cpu)) for name, (wall, cpu) in times.items()}
+
+
+def us(seconds) -> str:
+    return f"{np.median(seconds) * 1e6:,.0f}"
+
+
+def ratio(ours, theirs) -> str:
+    value = np.median(ours) / np.median(theirs)
+    return f"{value:.2f}×" if value < 10 else f"{value:,.0f}×"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--capacities", type=int, nargs="+", default=[10**3, 10**4, 10**5, 10**6])
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
-    rows = []
-    for capacity in args.capacities:
-        rows.append(bench_capacity(capacity, args.reps))
-        tree, ref = quartiles_us(rows[-1]["tree"]), quartiles_us(rows[-1]["reference"])
-        print(f"{capacity:>9,}: tree {tree} us, reference {ref} us", flush=True)
-    command = "python benchmarks/bench_replay.py" + ("" if args.reps == 300 else f" --reps {args.reps}")
+    load_before = os.getloadavg()[0]
+    machine = machine_line()
+    steps = {(capacity, name): step for capacity in args.capacities for name, step in make_steps(capacity).items()}
+    slow = {key for key in steps if key[1] == "O(n) reference" and key[0] > 10**5}
+    results = interleave(steps, args.rounds, sparse=slow)
+    parts = interleave(make_parts(args.capacities[-1]), args.rounds)
+    load_after = os.getloadavg()[0]
+
+    command = "python benchmarks/bench_replay.py" + ("" if args.rounds == 300 else f" --rounds {args.rounds}")
     if args.capacities != [10**3, 10**4, 10**5, 10**6]:
         command += " --capacities " + " ".join(map(str, args.capacities))
-    print(write_results(rows, command, time.perf_counter() - start))
+    have_cpprb = PrioritizedReplayBuffer is not None
+    lines = [
+        "# Replay benchmark: `sample(64)` + `update_priorities(64)`",
+        "",
+        f"Command: `{command}` (from the repository root). Written by `benchmarks/bench_replay.py` on "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC in {time.perf_counter() - start:.0f} s.",
+        "",
+        machine,
+        f"1-minute load average: {load_before:.1f} before the timings, {load_after:.1f} after.",
+        f"Anchor: {CPPRB}.",
+        "",
+        "Items of 10 floats, alpha 0.6, beta 0.4, random priorities. Medians over interleaved rounds of the "
+        "thread's CPU time per call in microseconds (wall-clock medians in brackets). *ours*: "
+        "`helpers.replay.ReplayBuffer`; *with replacement* draws 64 independent prefix sums, the same tree "
+        "work as cpprb's stratified draw (cpprb also draws with replacement); *without replacement* is the "
+        "buffer's default. Ratios are ours / cpprb (below 1: ours is faster). The O(n) reference "
+        "renormalises every priority and draws without replacement on each call (the original tutorial's way).",
+        "",
+        "| capacity | ours, with replacement | ours, without replacement | cpprb (C++) | ratio, with "
+        "| ratio, without | O(n) reference |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for capacity in args.capacities:
+        with_, without = results[capacity, "ours, with replacement"], results[capacity, "ours, without replacement"]
+        reference = results[capacity, "O(n) reference"]
+        if have_cpprb:
+            theirs = results[capacity, "cpprb"]
+            anchor = f"{us(theirs[1])} ({us(theirs[0])})"
+            ratios = f"{ratio(with_[1], theirs[1])} | {ratio(without[1], theirs[1])}"
+        else:
+            anchor, ratios = "not installed", "– | –"
+        lines.append(f"| {capacity:,} | {us(with_[1])} ({us(with_[0])}) | {us(without[1])} ({us(without[0])}) | "
+                     f"{anchor} | {ratios} | {us(reference[1])} ({us(reference[0])}) |")
+    lines += [
+        "",
+        f"Rounds: {args.rounds} (the reference above 10^5 items: every third round).",
+        "",
+        f"## Where the series' time goes, {args.capacities[-1]:,} items",
+        "",
+        "Each part timed on its own, interleaved with the whole call; CPU-time medians in microseconds. "
+        "The parts overlap nothing, so the rest is the whole minus their sum: Python calls, small NumPy "
+        "and torch operations (probabilities, weights, de-duplication, conversions) and the records returned.",
+        "",
+        "| part | µs | share of the whole |",
+        "|---|---:|---:|",
+    ]
+    whole = np.median(parts["whole call (sample + update_priorities)"][1])
+    accounted = 0.0
+    for name, (_, cpu) in parts.items():
+        median = np.median(cpu)
+        if not name.startswith("whole"):
+            accounted += median
+        lines.append(f"| {name} | {median * 1e6:,.0f} | {median / whole:.0%} |")
+    lines.append(f"| rest of the call | {(whole - accounted) * 1e6:,.0f} | {(whole - accounted) / whole:.0%} |")
+    text = "\n".join(lines) + "\n"
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import copy
 import io
 import math
 
@@ -9,13 +10,22 @@ from hypothesis import strategies as st
 from scipy.stats import chisquare
 
 import helpers.replay
+from helpers.checks import ArgumentTypeError
 from helpers.foundations import make_generator, make_main_stream, make_mlp
 from helpers.replay import (
     EVICTION_POLICIES,
+    MAX_PRIORITY,
     MinTree,
+    PrioritySample,
+    PrioritySampler,
     RenormalisingSampler,
+    ReplayBatch,
     ReplayBuffer,
+    SegmentTree,
     SumTree,
+    balanced_slots,
+    extend_class,
+    fifo_slots,
     importance_weights,
     linear_beta,
     regression_losses,
@@ -216,7 +226,7 @@ def test_new_items_enter_at_max_priority_and_duplicates_last_wins():
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_bad_losses_name_the_index(bad):
     buffer = filled_buffer([1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match=r"losses\[1\].*buffer index 2"):
+    with pytest.raises(ValueError, match=r"losses\[1\].*slot 2"):
         buffer.update_priorities(torch.tensor([0, 2]), torch.tensor([0.5, bad]))
 
 
@@ -245,7 +255,7 @@ def test_empty_buffer_and_bad_arguments():
     buffer = filled_buffer([1.0, 2.0])
     with pytest.raises(ValueError, match="slots in use"):
         buffer.update_priorities(torch.tensor([2]), torch.tensor([1.0]))
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match=r"losses must have shape \(2,\)"):
         buffer.update_priorities(torch.tensor([0, 1]), torch.tensor([1.0]))
     with pytest.raises(ValueError, match="shape"):
         buffer.push(0, x=torch.zeros(2, 3))
@@ -386,15 +396,15 @@ def test_buffer_rejects_bad_beta_steps():
 def test_importance_weights_reject_bad_probabilities_naming_the_index(bad):
     with pytest.raises(ValueError, match=r"probabilities\[2\]"):
         importance_weights(torch.tensor([0.2, 0.3, bad, 0.5]), 4, 0.5)
-    with pytest.raises(ValueError, match=r"min_probability\[0\]"):
+    with pytest.raises(ValueError, match=r"min_probability"):
         importance_weights(torch.tensor([0.2, 0.3]), 4, 0.5, min_probability=bad)
 
 
-def test_set_raw_priorities_keeps_the_last_write_of_a_repeated_slot():
+def test_priority_writes_keep_the_last_write_of_a_repeated_slot():
     buffer = filled_buffer([1.0, 2.0, 3.0, 4.0])
     slots = np.array([1, 3, 1, 1, 3] * 40)  # many duplicates: NumPy's own order would be undefined
     raw = np.arange(len(slots), dtype=np.float64) + 1.0
-    buffer._set_raw_priorities(slots, raw)
+    buffer.sampler._write(slots, raw)
     assert buffer.priorities[1] == raw[-2] and buffer.priorities[3] == raw[-1]
     assert_tree_consistent(buffer)
     buffer.update_priorities(torch.tensor([0, 2, 0]), torch.tensor([5.0, 1.0, 0.25]))
@@ -441,7 +451,471 @@ def test_weights_are_exact_with_replacement_and_approximate_without():
 
 
 def test_methods_added_in_later_cells_belong_to_one_class():
-    for name in ("push", "sample", "update_priorities", "state_dict", "load_state_dict", "_draw_distinct"):
+    for name in ("push", "sample", "update_priorities", "state_dict", "load_state_dict"):
         method = getattr(ReplayBuffer, name)
         assert method.__qualname__ == f"ReplayBuffer.{name}" and not hasattr(helpers.replay, name)
     assert helpers.replay.ReplayBuffer is ReplayBuffer and ReplayBuffer.__mro__ == (ReplayBuffer, object)
+    for name in ("state_dict", "load_state_dict", "_draw_distinct"):
+        assert getattr(PrioritySampler, name).__qualname__ == f"PrioritySampler.{name}"
+
+
+# --- the sum-tree's fast walk and its rounding guard --------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 1e6)), min_size=1, max_size=70),
+    fractions=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40),
+)
+def test_fast_walk_equals_the_guarded_walk_and_never_ends_on_an_empty_leaf(values, fractions):
+    tree = SumTree(len(values))
+    tree.update(np.arange(len(values)), values)
+    if tree.root == 0:
+        return
+    prefixes = np.array(fractions) * tree.root  # fraction 1.0: the prefix equals the total
+    found = tree.find_prefix(prefixes)
+    guarded = tree._find_prefix_guarded(prefixes) - tree.size
+    np.testing.assert_array_equal(found, guarded)
+    assert (tree.leaves[found] > 0).all()
+
+
+def test_tree_updates_of_any_batch_size_match_a_rebuild():
+    rng = np.random.default_rng(5)
+    for capacity in (1, 2, 3, 7, 64, 100, 1000):
+        sums, mins = SumTree(capacity), MinTree(capacity)
+        values = np.zeros(capacity)
+        for batch in (1, 3, 64, 200, capacity):
+            slots = rng.choice(capacity, min(batch, capacity), replace=False)
+            new = rng.random(len(slots))
+            sums.update(slots, new)
+            mins.update(slots, new)
+            values[slots] = new
+            assert math.isclose(sums.root, math.fsum(values), rel_tol=1e-12, abs_tol=1e-300)
+            inner = np.arange(1, sums.size)
+            np.testing.assert_array_equal(sums.nodes[inner], sums.nodes[2 * inner] + sums.nodes[2 * inner + 1])
+            children = np.minimum(mins.nodes[2 * inner], mins.nodes[2 * inner + 1])
+            np.testing.assert_array_equal(mins.nodes[inner], children)
+
+
+# --- probabilities and weights: safe numbers ----------------------------------------------------------------
+
+
+def test_huge_priorities_give_finite_probabilities():
+    assert sampling_probabilities(torch.tensor([1e308, 1e308], dtype=torch.float64), 1.0).tolist() == [0.5, 0.5]
+    p = sampling_probabilities(torch.tensor([1e-300, 1e300], dtype=torch.float64), 1.0)
+    assert torch.isfinite(p).all() and p.sum() == 1.0
+    buffer = ReplayBuffer(4, alpha=1.0)
+    buffer.push(0, priorities=torch.full((4,), MAX_PRIORITY / 2, dtype=torch.float64), x=torch.zeros(4, 1))
+    batch = buffer.sample(4)
+    assert torch.isfinite(batch.probabilities).all() and torch.isfinite(batch.weights).all()
+    with pytest.raises(ValueError, match="priorities"):
+        buffer.push(0, priorities=torch.tensor([1e200], dtype=torch.float64), x=torch.zeros(1, 1))
+    with pytest.raises(ValueError, match=r"losses\[0\].*diverged"):
+        buffer.update_priorities(torch.tensor([0]), torch.tensor([1e150], dtype=torch.float64))
+
+
+def test_importance_weights_use_num_items_and_never_exceed_one():
+    p = torch.tensor([0.1, 0.4])
+    with pytest.raises(ValueError, match="min_probability is needed"):
+        importance_weights(p, 10, 1.0)  # two of ten items: their minimum need not be the buffer's
+    with pytest.raises(ValueError, match="smallest probability"):
+        importance_weights(p, 10, 1.0, min_probability=0.2)  # larger than P = 0.1: weights above 1
+    with pytest.raises(ValueError, match="<= 1/10"):
+        importance_weights(torch.tensor([0.5]), 10, 1.0, min_probability=0.5)
+    w = importance_weights(p, 10, 1.0, min_probability=0.05)
+    assert torch.allclose(w, torch.tensor([0.5, 0.125], dtype=torch.float64)) and w.max() <= 1
+    raw = importance_weights(p, 10, 1.0, normalise=False)
+    assert torch.allclose(raw, 1 / (10 * p.double()))
+    with pytest.raises(ValueError, match="num_items"):
+        importance_weights(p, 0, 1.0, min_probability=0.05)
+
+
+def test_linear_beta_can_end_anywhere():
+    assert linear_beta(0, 0.0, 10, beta_end=0.0) == 0.0 and linear_beta(50, 0.0, 10, beta_end=0.0) == 0.0
+    assert math.isclose(linear_beta(5, 0.2, 10, beta_end=0.6), 0.4)
+    buffer = ReplayBuffer(4, beta_start=0.0, beta_end=0.0)
+    buffer.push(0, x=torch.zeros(4, 1))
+    buffer.update_priorities(torch.arange(4), torch.tensor([0.1, 1.0, 2.0, 3.0]))
+    assert torch.equal(buffer.sample(3).weights, torch.ones(3))  # beta = 0: no correction
+
+
+# --- the sampler on its own ---------------------------------------------------------------------------------
+
+
+def test_priority_sampler_on_an_external_store():
+    sampler = PrioritySampler(8, alpha=1.0, eps=1e-3)
+    with pytest.raises(ValueError, match="no slot is in use"):
+        sampler.sample(1, make_generator(0))
+    sampler.add([1, 4, 6], torch.tensor([1.0, 3.0, 0.0]))
+    assert len(sampler) == 3
+    drawn = sampler.sample(30_000, make_generator(0), beta=1.0, replace=True)
+    shares = np.bincount(drawn.indices.numpy(), minlength=8) / 30_000
+    expected = np.zeros(8)
+    expected[[1, 4, 6]] = np.array([1.001, 3.001, 0.001]) / 4.003
+    np.testing.assert_allclose(shares, expected, atol=0.015)
+    assert isinstance(drawn, PrioritySample) and drawn.weights.max() == 1.0
+    np.testing.assert_allclose(drawn.probabilities.numpy(), expected[drawn.indices.numpy()])
+    batch = sampler.sample(3, make_generator(1))
+    assert sorted(batch.indices.tolist()) == [1, 4, 6]
+    sampler.remove([4])
+    assert len(sampler) == 2 and 4 not in sampler.sample(500, make_generator(2), replace=True).indices.tolist()
+    with pytest.raises(ValueError, match="slots in use"):
+        sampler.update([4], [1.0])
+    sampler.add([1])  # re-adding a slot in use overwrites it at the largest priority so far
+    assert len(sampler) == 2 and sampler.priorities[1] == sampler.max_priority
+    restored = PrioritySampler(8, alpha=1.0, eps=1e-3)
+    restored.load_state_dict(sampler.state_dict())
+    np.testing.assert_array_equal(restored.sum_tree.nodes, sampler.sum_tree.nodes)
+    assert len(restored) == 2 and restored.max_priority == sampler.max_priority
+
+
+def test_distinct_draws_from_a_skewed_sampler_restore_the_tree():
+    sampler = PrioritySampler(50, alpha=1.0)
+    sampler.add(np.arange(50), np.r_[1e4, np.full(49, 1e-3)])  # one slot holds almost all the mass
+    before = sampler.sum_tree.nodes.copy()
+    for k in range(20):
+        batch = sampler.sample(50, make_generator(k))
+        assert sorted(batch.indices.tolist()) == list(range(50))
+    np.testing.assert_array_equal(sampler.sum_tree.nodes, before)
+
+
+def test_records_check_their_fields():
+    good = dict(indices=torch.arange(3), probabilities=torch.full((3,), 0.1, dtype=torch.float64),
+                weights=torch.ones(3, dtype=torch.float64))
+    PrioritySample(**good)
+    with pytest.raises(ValueError, match="indices"):
+        PrioritySample(**(good | {"indices": torch.arange(3.0)}))
+    with pytest.raises(ValueError, match="weights"):
+        PrioritySample(**(good | {"weights": torch.ones(4, dtype=torch.float64)}))
+    batch = dict(items={"x": torch.zeros(3, 2)}, indices=torch.arange(3), task_ids=torch.zeros(3, dtype=torch.long),
+                 weights=torch.ones(3), probabilities=torch.full((3,), 0.1, dtype=torch.float64))
+    ReplayBatch(**batch)
+    for field, bad in (("items", {"x": torch.zeros(2, 2)}), ("items", {}), ("items", [torch.zeros(3)]),
+                       ("task_ids", torch.zeros(3)), ("probabilities", torch.ones(3)), ("indices", [0, 1, 2])):
+        with pytest.raises(ValueError, match=field):
+            ReplayBatch(**(batch | {field: bad}))
+
+
+# --- fail before mutate -------------------------------------------------------------------------------------
+
+
+def snapshot(buffer: ReplayBuffer) -> dict:
+    """The buffer's state dict (its generator state included), copied."""
+    return copy.deepcopy(buffer.state_dict())
+
+
+def equal(a, b) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    return type(a) is type(b) and a == b
+
+
+def same(buffer: ReplayBuffer, before: dict) -> bool:
+    """Whether the buffer's state, generator included, is exactly ``before``."""
+    return equal(snapshot(buffer), before)
+
+
+def filled_state(eviction="reservoir", seed=4):
+    buffer = ReplayBuffer(8, alpha=0.6, eviction=eviction, seed=seed)
+    for task in range(3):
+        buffer.push(task, x=torch.randn(5, 2, generator=make_generator(task)))
+    buffer.update_priorities(buffer.sample(3).indices, torch.tensor([0.0, 2.0, 0.5]))
+    return buffer
+
+
+def corrupt(state: dict, path: tuple, value) -> dict:
+    state = {k: (dict(v) if isinstance(v, dict) else v) for k, v in state.items()}
+    target = state
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return state
+
+
+CORRUPTIONS = [
+    ("counters larger than the capacity", ("counters", "size"), 9),
+    ("num_seen below size", ("counters", "num_seen"), 3),
+    ("size that reservoir could not hold", ("counters", "size"), 7),
+    ("negative num_sampled", ("counters", "num_sampled"), -1),
+    ("float counter", ("counters", "num_sampled"), 2.0),
+    ("NaN priority", ("priorities",), torch.tensor([1.0, math.nan] + [1.0] * 6, dtype=torch.float64)),
+    ("negative priority", ("priorities",), torch.tensor([-1.0] + [1.0] * 7, dtype=torch.float64)),
+    ("zero priority of a held item", ("priorities",), torch.tensor([0.0] + [1.0] * 7, dtype=torch.float64)),
+    ("float32 priorities", ("priorities",), torch.ones(8)),
+    ("wrong priority shape", ("priorities",), torch.ones(7, dtype=torch.float64)),
+    ("max_priority below a priority", ("max_priority",), 1.0),
+    ("NaN max_priority", ("max_priority",), math.nan),
+    ("NaN item", ("storage",), {"x": torch.full((8, 2), math.nan)}),
+    ("storage of the wrong length", ("storage",), {"x": torch.zeros(7, 2)}),
+    ("storage that is not a dict", ("storage",), [torch.zeros(8, 2)]),
+    ("negative task id", ("task_ids",), torch.tensor([-2] * 8)),
+    ("float task ids", ("task_ids",), torch.zeros(8)),
+    ("bad generator", ("generator",), torch.zeros(3, dtype=torch.uint8)),
+    ("other settings", ("config", "alpha"), 0.5),
+    ("missing key", ("max_priority",), KeyError),
+    ("extra key", ("extra",), 1),
+]
+
+
+@pytest.mark.parametrize(("what", "path", "value"), CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
+def test_corrupt_state_is_rejected_before_anything_changes(what, path, value):
+    good = filled_state()
+    target = filled_state(seed=9)
+    target.push(1, x=torch.ones(2, 2))
+    before = snapshot(target)
+    with pytest.raises(ValueError, match="state"):
+        target.load_state_dict(corrupt(good.state_dict(), path, value))
+    assert same(target, before), what
+
+
+def test_states_saved_before_beta_end_existed_still_load():
+    state = filled_state().state_dict()
+    del state["config"]["beta_end"]
+    restored = ReplayBuffer(8, alpha=0.6, eviction="reservoir")
+    restored.load_state_dict(state)
+    assert restored.size == 8
+
+
+def bad_calls(buffer: ReplayBuffer):
+    """(name, call) pairs that must raise ValueError/TypeError naming the argument, and change nothing."""
+    x = torch.zeros(2, 2)
+    return [
+        ("item", lambda: buffer.push(0, x=torch.full((2, 2), math.nan))),
+        ("item", lambda: buffer.push(0, x=torch.zeros(2, 3))),
+        ("item", lambda: buffer.push(0, x=torch.zeros(2, 2, dtype=torch.float64))),
+        ("items must be exactly", lambda: buffer.push(0, x=x, y=x)),
+        ("task_id", lambda: buffer.push(-1, x=x)),
+        ("task_id", lambda: buffer.push("0", x=x)),
+        ("task_id", lambda: buffer.push(torch.tensor([0, 1, 2]), x=x)),
+        ("priorities", lambda: buffer.push(0, priorities=torch.tensor([1.0, math.nan]), x=x)),
+        ("priorities", lambda: buffer.push(0, priorities=torch.tensor([1.0]), x=x)),
+        ("batch_size", lambda: buffer.sample(0)),
+        ("batch_size", lambda: buffer.sample(10**9)),
+        ("batch_size", lambda: buffer.sample(2.0)),
+        ("replace", lambda: buffer.sample(2, replace="yes")),
+        ("without replacement", lambda: buffer.sample(len(buffer) + 1, replace=False)),
+        ("generator", lambda: buffer.sample(2, generator=3)),
+        ("indices", lambda: buffer.update_priorities(torch.tensor([len(buffer)]), torch.tensor([1.0]))),
+        ("indices", lambda: buffer.update_priorities(torch.tensor([0.5]), torch.tensor([1.0]))),
+        ("losses", lambda: buffer.update_priorities(torch.tensor([0, 1]), torch.tensor([1.0, math.inf]))),
+        ("losses", lambda: buffer.update_priorities(torch.tensor([0, 1]), torch.tensor([1.0]))),
+        ("state", lambda: buffer.load_state_dict({"config": buffer._config()})),
+    ]
+
+
+operations = st.lists(st.tuples(st.sampled_from(["push", "sample", "update", "bad"]), st.integers(0, 10**6)),
+                      min_size=1, max_size=30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(policy=st.sampled_from(EVICTION_POLICIES), capacity=st.integers(2, 12), ops=operations)
+def test_any_call_that_raises_leaves_state_and_generator_unchanged(policy, capacity, ops):
+    buffer = ReplayBuffer(capacity, alpha=0.6, eviction=policy, seed=1)
+    buffer.push(0, x=torch.zeros(2, 2))
+    for op, draw in ops:
+        if op == "push":
+            count = 1 + draw % 5
+            buffer.push(draw % 3, x=torch.full((count, 2), float(draw)))
+        elif op == "sample":
+            buffer.sample(1 + draw % len(buffer))
+        elif op == "update":
+            buffer.update_priorities(torch.tensor([draw % len(buffer)]), torch.tensor([draw / 1e5]))
+        else:
+            calls = bad_calls(buffer)
+            name, call = calls[draw % len(calls)]
+            before = snapshot(buffer)
+            with pytest.raises((ValueError, TypeError), match=name):
+                call()
+            assert same(buffer, before), name
+        assert_tree_consistent(buffer)
+
+
+def test_replay_step_with_a_nan_loss_changes_nothing():
+    model = make_mlp(3, hidden=8, seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    buffer = ReplayBuffer(16, alpha=0.6, seed=0)
+    buffer.push(0, x=torch.randn(16, 3, generator=make_generator(1)), y=torch.zeros(16, 1))
+    current = {"x": torch.randn(8, 3, generator=make_generator(2)), "y": torch.ones(8, 1)}
+    replay_step(model, optimizer, regression_losses, current, buffer, 4)  # the optimiser now has state
+    weights, optimizer_state, before = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()),
+                                        snapshot(buffer))
+    nan_current = {"x": current["x"], "y": torch.full((8, 1), math.nan)}
+    with pytest.raises(ValueError, match="finite"):
+        replay_step(model, optimizer, regression_losses, nan_current, buffer, 4)
+    with pytest.raises(ValueError, match="loss_fn"):
+        replay_step(model, optimizer, lambda m, items: torch.zeros(3), current, buffer, 4)
+    with pytest.raises(ValueError, match="finite"):
+        replay_step(model, optimizer, regression_losses, current, buffer, 4,
+                    priority_fn=lambda losses: losses * math.inf)
+    assert same(buffer, before)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), weights.values()))
+    assert str(optimizer.state_dict()) == str(optimizer_state)
+
+
+def test_regression_losses_refuse_silent_broadcasting():
+    model = make_mlp(3, hidden=4, output_dim=1, seed=0)
+    with pytest.raises(ValueError, match=r"model\(items\['x'\]\)"):
+        regression_losses(model, {"x": torch.zeros(5, 3), "y": torch.zeros(5, 2)})
+    with pytest.raises(ValueError, match=r"items\['y'\]"):
+        regression_losses(model, {"x": torch.zeros(5, 3), "y": torch.zeros(4, 1)})
+    with pytest.raises(ValueError, match="'x' and 'y'"):
+        regression_losses(model, {"x": torch.zeros(5, 3)})
+
+
+def test_priority_fn_sets_residual_priorities():
+    model = make_mlp(3, hidden=8, seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    buffer = ReplayBuffer(16, alpha=0.6, eviction="fifo", seed=0)
+    buffer.push(0, x=torch.randn(16, 3, generator=make_generator(1)), y=torch.zeros(16, 1))
+    current = {"x": torch.randn(8, 3, generator=make_generator(2)), "y": torch.ones(8, 1)}
+    state = buffer.generator.get_state()
+    replay_step(model, optimizer, regression_losses, current, buffer, 4, priority_fn=torch.sqrt)
+    buffer.generator.set_state(state)
+    replayed = buffer.sample(4, generator=make_generator(0)).indices  # any slots: compare with the model's losses
+    with torch.no_grad():
+        squared = regression_losses(model, {"x": buffer.storage["x"], "y": buffer.storage["y"]})
+    changed = np.flatnonzero(buffer.priorities != buffer.max_priority)
+    np.testing.assert_allclose(buffer.priorities[changed], squared[changed].sqrt().double().numpy() + buffer.eps,
+                               rtol=1e-5)
+    assert len(changed) == 4 and len(replayed) == 4
+
+
+# --- the public API refuses bad input clearly ---------------------------------------------------------------
+
+
+def public_bad_inputs():
+    """(argument name, call) pairs: every one must raise ValueError or TypeError whose message names it."""
+    buffer = filled_state()
+    g = make_generator(0)
+    stream = make_main_stream(2, 16, 8, seed=0)
+    model = make_mlp(stream.input_dim, hidden=4, seed=0)
+    sampler = PrioritySampler(4)
+    sampler.add([0, 1], [1.0, 2.0])
+    cases = [
+        ("capacity", lambda: SegmentTree(0)), ("capacity", lambda: SumTree(2.5)), ("capacity", lambda: MinTree(True)),
+        ("capacity", lambda: SumTree(2**40)),
+        ("indices", lambda: SumTree(4).update([4], [1.0])), ("indices", lambda: SumTree(4).update([-1], [1.0])),
+        ("indices", lambda: SumTree(4).update([0.5], [1.0])), ("indices", lambda: SumTree(4).update("0", [1.0])),
+        ("values", lambda: SumTree(4).update([0], [math.nan])), ("values", lambda: SumTree(4).update([0], [-1.0])),
+        ("values", lambda: SumTree(4).update([0], [math.inf])),
+        ("values", lambda: SumTree(4).update([0, 1], [1.0] * 3)),
+        ("prefix", lambda: filled_state().sum_tree.find_prefix([-1.0])),
+        ("prefix", lambda: filled_state().sum_tree.find_prefix([math.nan])),
+        ("prefix", lambda: filled_state().sum_tree.find_prefix([1e9])),
+        ("empty", lambda: SumTree(4).find_prefix([0.0])),
+        ("priorities", lambda: sampling_probabilities(torch.tensor([1.0, math.nan]), 0.5)),
+        ("priorities", lambda: sampling_probabilities(torch.tensor([0.0, 1.0]), 0.5)),
+        ("priorities", lambda: sampling_probabilities(torch.tensor([]), 0.5)),
+        ("priorities", lambda: sampling_probabilities([1.0, 2.0], 0.5)),
+        ("priorities", lambda: sampling_probabilities(torch.ones(2, 2), 0.5)),
+        ("alpha", lambda: sampling_probabilities(torch.ones(2), 1.5)),
+        ("alpha", lambda: sampling_probabilities(torch.ones(2), math.nan)),
+        ("alpha", lambda: sampling_probabilities(torch.ones(2), "0.5")),
+        ("probabilities", lambda: importance_weights(torch.tensor([1.5]), 1, 0.5)),
+        ("probabilities", lambda: importance_weights(torch.tensor([math.nan]), 1, 0.5)),
+        ("num_items", lambda: importance_weights(torch.tensor([0.5]), -3, 0.5)),
+        ("num_items", lambda: importance_weights(torch.tensor([0.5]), 2.0, 0.5)),
+        ("beta", lambda: importance_weights(torch.tensor([0.5]), 2, 2.0)),
+        ("min_probability", lambda: importance_weights(torch.tensor([0.5]), 2, 0.5, min_probability=math.inf)),
+        ("normalise", lambda: importance_weights(torch.tensor([0.5, 0.5]), 2, 0.5, normalise="no")),
+        ("step", lambda: linear_beta(-1)), ("step", lambda: linear_beta("3")),
+        ("beta_start", lambda: linear_beta(0, 2.0)),
+        ("beta_steps", lambda: linear_beta(0, 0.4, 0)), ("beta_steps", lambda: linear_beta(0, 0.4, 10**12)),
+        ("beta_end", lambda: linear_beta(0, 0.4, 10, beta_end=-0.1)),
+        ("capacity", lambda: PrioritySampler(0)), ("alpha", lambda: PrioritySampler(4, alpha=-1)),
+        ("eps", lambda: PrioritySampler(4, eps=0.0)), ("eps", lambda: PrioritySampler(4, eps=math.nan)),
+        ("slots", lambda: sampler.add([9])), ("losses", lambda: sampler.add([2], [math.nan])),
+        ("slots", lambda: sampler.update([3], [1.0])), ("losses", lambda: sampler.update([0], [1e300])),
+        ("slots", lambda: sampler.remove([-1])),
+        ("batch_size", lambda: sampler.sample(0, g)), ("generator", lambda: sampler.sample(1, None)),
+        ("beta", lambda: sampler.sample(1, g, beta=3)), ("replace", lambda: sampler.sample(1, g, replace=1)),
+        ("state", lambda: sampler.load_state_dict({})),
+        ("num_seen", lambda: fifo_slots(-1, 2, 4)), ("batch", lambda: fifo_slots(0, 0, 4)),
+        ("capacity", lambda: fifo_slots(0, 2, 0)), ("num_seen", lambda: reservoir_slots(1.5, 2, 4, g)),
+        ("generator", lambda: reservoir_slots(0, 2, 4, "g")),
+        ("stored_tasks", lambda: balanced_slots(torch.zeros(4), 0, torch.zeros(2, dtype=torch.long), 4, g)),
+        ("incoming_tasks", lambda: balanced_slots(torch.zeros(4, dtype=torch.long), 0, torch.tensor([-1]), 4, g)),
+        ("size", lambda: balanced_slots(torch.zeros(4, dtype=torch.long), 5, torch.zeros(1, dtype=torch.long), 4, g)),
+        ("cls", lambda: extend_class(3)),
+        ("capacity", lambda: ReplayBuffer(0)), ("capacity", lambda: ReplayBuffer(2**30)),
+        ("alpha", lambda: ReplayBuffer(4, alpha=math.nan)), ("beta_start", lambda: ReplayBuffer(4, beta_start=1.5)),
+        ("beta_steps", lambda: ReplayBuffer(4, beta_steps=0)), ("eps", lambda: ReplayBuffer(4, eps=-1.0)),
+        ("eviction", lambda: ReplayBuffer(4, eviction="lifo")), ("seed", lambda: ReplayBuffer(4, seed="3")),
+        ("seed", lambda: ReplayBuffer(4, seed=-1)), ("seed", lambda: ReplayBuffer(4, seed=2**64)),
+        ("seed", lambda: ReplayBuffer(4, seed=1.7)), ("seed", lambda: ReplayBuffer(4, seed=True)),
+        ("device", lambda: ReplayBuffer(4, device="gpu")), ("beta_end", lambda: ReplayBuffer(4, beta_end=2)),
+        ("num_tasks", lambda: buffer.task_counts(-1)),
+        ("push needs", lambda: buffer.push(0)), ("item", lambda: buffer.push(0, x=[1.0, 2.0])),
+        ("item", lambda: buffer.push(0, x=torch.tensor(1.0))),
+        ("replay_weight", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses,
+                                              {"x": torch.zeros(2, stream.input_dim), "y": torch.zeros(2, 1)}, None, 2,
+                                              replay_weight=1.5)),
+        ("optimizer", lambda: replay_step(model, None, regression_losses, {"x": torch.zeros(2, 3)}, None, 2)),
+        ("loss_fn", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), None, {}, None, 2)),
+        ("current", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses, {},
+                                        None, 2)),
+        ("current", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses,
+                                        {"x": torch.zeros(2, 3)}, buffer, 2)),
+        ("replay_batch_size", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses,
+                                                  {"x": torch.zeros(2, 2)}, buffer, 0)),
+        ("priority_fn", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses,
+                                            {"x": torch.zeros(2, 2)}, buffer, 2, priority_fn=3)),
+        ("items", lambda: regression_losses(model, [torch.zeros(2)])),
+        ("model", lambda: train_with_replay(None, stream)), ("stream", lambda: train_with_replay(model, [1, 2])),
+        ("steps_per_task", lambda: train_with_replay(model, stream, steps_per_task=10**7)),
+        ("batch_size", lambda: train_with_replay(model, stream, batch_size=0)),
+        ("lr", lambda: train_with_replay(model, stream, lr=math.nan)),
+        ("lr", lambda: train_with_replay(model, stream, lr=-1.0)),
+        ("seed", lambda: train_with_replay(model, stream, seed="0")),
+        ("buffer", lambda: train_with_replay(model, stream, buffer="yes")),
+        ("device", lambda: train_with_replay(model, stream, device="gpu")),
+        ("priorities", lambda: RenormalisingSampler(torch.tensor([math.nan]))),
+        ("batch_size", lambda: RenormalisingSampler(torch.ones(3)).sample(4, g)),
+        ("generator", lambda: RenormalisingSampler(torch.ones(3)).sample(2, None)),
+        ("indices", lambda: RenormalisingSampler(torch.ones(3)).update_priorities(torch.tensor([3]), torch.ones(1))),
+        ("losses", lambda: RenormalisingSampler(torch.ones(3)).update_priorities(torch.tensor([0]),
+                                                                                 torch.tensor([math.nan]))),
+        ("alpha", lambda: RenormalisingSampler(torch.ones(3), alpha=2.0)),
+    ]
+    return cases
+
+
+def test_every_bad_input_to_the_public_api_is_refused_naming_the_argument():
+    cases = public_bad_inputs()
+    unclear = []
+    for name, call in cases:
+        try:
+            call()
+        except (ValueError, TypeError) as error:
+            if name not in str(error):
+                unclear.append((name, f"{type(error).__name__}: {error}"))
+        except Exception as error:  # an obscure error is what this test looks for
+            unclear.append((name, f"{type(error).__name__}: {error}"))
+        else:
+            unclear.append((name, "accepted silently"))
+    assert not unclear, unclear
+    assert len(cases) >= 100
+
+
+def test_wrong_types_raise_argument_type_errors():
+    for call in (lambda: ReplayBuffer("8"), lambda: linear_beta(None), lambda: SumTree(4).update("0", [1.0])):
+        with pytest.raises(ArgumentTypeError):
+            call()
+
+
+@pytest.mark.parametrize("capacity", [3, 5000], ids=["keys (small store)", "walks (large store)"])
+def test_both_ways_of_drawing_distinct_slots_are_successive_sampling(capacity):
+    sampler = PrioritySampler(capacity, alpha=1.0, eps=1e-3)
+    sampler.add([0, 1, 2], torch.tensor([0.1, 1.0, 3.0]))
+    generator = make_generator(21)
+    pairs = np.stack([sampler._draw_distinct(2, generator) for _ in range(4000)])
+    p = np.array([0.101, 1.001, 3.001]) / 4.103
+    exact = {(i, j): p[i] * p[j] / (1 - p[i]) for i in range(3) for j in range(3) if i != j}
+    observed = np.array([((pairs[:, 0] == i) & (pairs[:, 1] == j)).sum() for i, j in exact])
+    assert chisquare(observed, np.array(list(exact.values())) * len(pairs)).pvalue > 1e-3
+    assert sorted(sampler._draw_distinct(3, generator).tolist()) == [0, 1, 2]
