@@ -64,10 +64,12 @@ bench: setup
 	$(BIN)/python benchmarks/bench_ablation.py
 	$(BIN)/python benchmarks/bench_controller.py --memory-steps 1500 --lstm-steps 10000 --ablation-steps 2000
 	$(BIN)/python benchmarks/bench_maml.py
+	$(BIN)/python benchmarks/bench_maml_speed.py
 
-# Retrain the copy-task weights notebook 03 loads (notebooks/weights/, with SHA-256 files).
+# Retrain the weights notebooks 03 (copy task) and 05 (sine MAML models) load (notebooks/weights/, with SHA-256 files).
 weights: setup
 	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --lstm-steps 40000 --seed 0
+	$(BIN)/python benchmarks/train_maml.py --seed 0
 
 clean:
 	rm -rf build
