@@ -321,7 +321,9 @@ def query_losses(model: nn.Module, tasks: TaskBatch, steps: int, lr: LearningRat
     ``"loop"`` adapts them one after another, each with fresh clones of the buffers and after
     ``reset(model)``, which stateful models (a memory written during the forward pass) need.
     """
-    params = _check_batch_call(model, tasks, "steps", steps, lr, params, batched, first_order, loss_fn, reset)
+    check_instance("tasks", tasks, TaskBatch)
+    params = _check_batch_call(model, tasks.support_x, "steps", steps, lr, params, batched, first_order, loss_fn,
+                               reset)
 
     def per_task(buffers, sx, sy, qx, qy, functional):
         adapted = inner_loop(model, params, buffers, sx, sy, steps, lr, first_order, loss_fn, functional)
@@ -340,8 +342,7 @@ def adapted_predictions(model: nn.Module, support_x: torch.Tensor, support_y: to
     (``support_x: (T, K, *features)``, ``support_y: (T, K, *targets)``) with ``steps`` first-order steps;
     returns ``(T, Q, *outputs)`` without a graph. Evaluation only: the module is never changed."""
     _check_task_tensors(support_x, support_y, query_x)
-    tasks = (support_x, support_y, query_x)
-    params = _check_batch_call(model, tasks, "steps", steps, lr, params, batched, True, loss_fn, reset)
+    params = _check_batch_call(model, support_x, "steps", steps, lr, params, batched, True, loss_fn, reset)
     params = {k: p.detach() for k, p in params.items()}
     lr = {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else lr
 
@@ -353,13 +354,9 @@ def adapted_predictions(model: nn.Module, support_x: torch.Tensor, support_y: to
     return _require_finite_result(outputs, "output", steps, lr)
 
 
-def _check_batch_call(model, tasks, steps_name, steps, lr, params, batched, first_order, loss_fn, reset) -> Params:
+def _check_batch_call(model, support_x, steps_name, steps, lr, params, batched, first_order, loss_fn, reset) -> Params:
+    """Everything but the task tensors themselves, which a TaskBatch (or _check_task_tensors) checked."""
     first = _check_model(model)
-    if isinstance(tasks, tuple):
-        support_x = tasks[0]  # adapted_predictions: the tensors were checked by _check_task_tensors
-    else:
-        check_instance("tasks", tasks, TaskBatch)
-        support_x = tasks.support_x
     check_tensor("the tasks' support_x", support_x, like=first)
     _check_steps(steps_name, steps)
     params = _check_params(params, model)
@@ -387,7 +384,9 @@ def adaptation_curve(model: nn.Module, tasks: TaskBatch, max_steps: int = 10, lr
 
     Evaluation only: inner gradients are detached and the result carries no graph.
     """
-    params = _check_batch_call(model, tasks, "max_steps", max_steps, lr, params, batched, True, loss_fn, reset)
+    check_instance("tasks", tasks, TaskBatch)
+    params = _check_batch_call(model, tasks.support_x, "max_steps", max_steps, lr, params, batched, True, loss_fn,
+                               reset)
     params = {k: p.detach() for k, p in params.items()}
     lr = {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else lr
 

@@ -7,8 +7,11 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.func import functional_call
 
+from helpers.checks import MAX_STEPS
 from helpers.foundations import make_generator
 from helpers.maml import (
     MAML,
@@ -522,3 +525,51 @@ def test_adapts_memory_controller():
     trained = maml.curve(test, 5).mean(dim=0)
     assert trained[1] < 0.8 * trained[0] and trained[5] < 0.5 * trained[0], trained
     assert trained[5] < 0.5 * untrained[5], (untrained, trained)
+
+
+def one_good_batch_then_none(batch):
+    stream = iter([batch, None])
+    return lambda generator: next(stream)
+
+
+BAD_CALLS = {
+    "wrong target width": lambda learner, batch: learner.meta_step(
+        TaskBatch(batch.support_x, batch.support_y[..., 0], batch.query_x, batch.query_y[..., 0])),
+    "not a TaskBatch": lambda learner, batch: learner.meta_step((batch.support_x, batch.support_y)),
+    "targets that overflow": lambda learner, batch: learner.meta_step(
+        TaskBatch(batch.support_x, batch.support_y * 1e30, batch.query_x, batch.query_y * 1e30)),
+    "fit with a bad sampler": lambda learner, batch: learner.fit(one_good_batch_then_none(batch), 2),
+    "fit with too many iterations": lambda learner, batch: learner.fit(lambda g: batch, MAX_STEPS + 1),
+    "curve with too many steps": lambda learner, batch: learner.curve(batch, MAX_INNER_STEPS + 1),
+    "double-precision tasks": lambda learner, batch: learner.meta_step(
+        TaskBatch(*(t.double() for t in (batch.support_x, batch.support_y, batch.query_x, batch.query_y)))),
+}
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.one_of(st.just("valid"), st.sampled_from(sorted(BAD_CALLS))), min_size=1, max_size=6),
+       st.booleans())
+def test_a_failed_call_leaves_the_learner_exactly_as_it_was(calls, meta_sgd):
+    """Over random sequences of valid and invalid calls, every call that raises leaves the weights, the
+    Meta-SGD step sizes, the optimiser state and the global RNG state exactly as they were."""
+    learner = MAML(make_sine_mlp(hidden=8), meta_sgd=meta_sgd, batched="vmap")
+    batch = tasks(n=3, k=5, q=5)
+
+    def state():
+        rates = {} if learner.step_sizes is None else learner.step_sizes.state_dict()
+        return (copy.deepcopy(learner.model.state_dict()), copy.deepcopy(rates),
+                repr(learner.optimizer.state_dict()), torch.random.get_rng_state())
+
+    for call in calls:
+        before = state()
+        if call == "valid":
+            learner.meta_step(batch)
+            continue
+        with pytest.raises(ValueError):
+            BAD_CALLS[call](learner, batch)
+        after = state()
+        for a, b in zip(before[0].values(), after[0].values()):
+            assert torch.equal(a, b), call
+        for a, b in zip(before[1].values(), after[1].values()):
+            assert torch.equal(a, b), call
+        assert before[2] == after[2] and torch.equal(before[3], after[3]), call
