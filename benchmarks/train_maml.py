@@ -9,6 +9,10 @@ saved by ``helpers.controller.save_weights`` with its SHA-256 file) and ``maml_s
 recipe, the training losses every 100 steps, the time each model took, the machine). Notebook 05 loads
 these only when its recipe (seed and budget) is the one recorded; otherwise it trains the models itself.
 ``--evaluate`` also prints each model's query MSE on the notebook's 600 test tasks after 0, 1, ..., 10 steps.
+
+``--resave`` trains nothing: it reads every ``maml_sine_seed*.pt`` in ``--out`` that is either in the current
+``load_weights`` format or a plain state dict whose ``.sha256`` file matches, and writes it again with the
+current ``save_weights`` (for when that format changes; the weights themselves are kept bit for bit).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 import torch
 from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
-from helpers.controller import save_weights
+from helpers.controller import load_weights, save_weights, sha256_of
 from helpers.foundations import make_generator
 from helpers.maml import (
     SineRecipe,
@@ -62,6 +66,23 @@ def evaluate(recipe: SineRecipe, learners: dict) -> None:
         print(f"  {name:<16} " + " ".join(f"{v:.3f}" for v in steps), flush=True)
 
 
+def resave(folder: Path) -> None:
+    for path in sorted(folder.glob("maml_sine_seed*.pt")):
+        record_path = path.with_suffix(".json")
+        record = json.loads(record_path.read_text())
+        module = sine_weights(make_sine_learners(SineRecipe(**record["recipe"])))
+        try:
+            load_weights(module, path)
+        except Exception:  # an older format: a plain state dict, checked against its .sha256 file here
+            expected = Path(f"{path}.sha256").read_text().split()[0]
+            if sha256_of(path) != expected:
+                raise ValueError(f"{path} does not match {path.name}.sha256; retrain it instead") from None
+            module.load_state_dict(torch.load(path, weights_only=True))
+        record["sha256"] = save_weights(module, path)
+        record_path.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"rewrote {path} with the current save_weights")
+
+
 def main() -> None:
     defaults = SineRecipe()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -70,9 +91,13 @@ def main() -> None:
     parser.add_argument("--pretrain-iterations", type=int, default=defaults.pretrain_iterations)
     parser.add_argument("--out", type=Path, default=ROOT / "notebooks" / "weights")
     parser.add_argument("--evaluate", action="store_true", help="score the models on the notebook's test tasks")
+    parser.add_argument("--resave", action="store_true", help="rewrite the weights in --out in the current format")
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("NMA_QUIET", "1")
+    if args.resave:
+        resave(args.out)
+        return
     recipe = SineRecipe(seed=args.seed, iterations=args.iterations, pretrain_iterations=args.pretrain_iterations)
     learners = make_sine_learners(recipe)
     seconds, cpu_seconds, loss_means = {}, {}, {}
