@@ -77,6 +77,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_controller.py --memory-steps 1500 --lstm-steps 10000 --ablation-steps 2000
 	$(BIN)/python benchmarks/bench_dnc.py --compile
 	$(BIN)/python benchmarks/bench_maml.py
+	$(BIN)/python benchmarks/bench_maml_speed.py
 
 # Fuzz the public API with bad inputs (about 5 min on 2 cores): categories per module, every unclear case.
 .PHONY: fuzz
@@ -84,9 +85,10 @@ fuzz: setup
 	mkdir -p build
 	$(BIN)/python benchmarks/fuzz_api.py --out build/fuzz_api.json --md build/fuzz_api.md
 
-# Retrain the copy-task weights notebook 03 loads (notebooks/weights/, with SHA-256 files; several minutes).
+# Retrain the weights notebooks 03 (copy task) and 05 (sine MAML models) load (notebooks/weights/, with SHA-256 files; several minutes).
 weights: setup
 	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --content-steps 3000 --lstm-steps 40000 --seed 0
+	$(BIN)/python benchmarks/train_maml.py --seed 0
 
 clean:
 	rm -rf build

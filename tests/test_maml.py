@@ -1,24 +1,36 @@
 """Tests of helpers.maml (generated from notebooks/05_maml_adapter.ipynb)."""
 
+import copy
 from functools import partial
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.func import functional_call
 
+from helpers.checks import MAX_STEPS
 from helpers.foundations import make_generator
 from helpers.maml import (
     MAML,
+    MAX_INNER_STEPS,
+    SINE_MODELS,
+    SineRecipe,
     TaskBatch,
     adapt,
     adaptation_curve,
+    adapted_predictions,
+    block_means,
+    make_sine_learners,
     make_sine_mlp,
     mean_ci95,
     pretrain_multitask,
     query_losses,
     sample_sine_tasks,
+    sine_weights,
+    train_sine_learners,
 )
 
 
@@ -132,22 +144,63 @@ def test_meta_training_and_meta_sgd_reduce_the_query_loss():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda m, x, y: adapt(m, x[:0], y[:0]), "empty"),
-        (lambda m, x, y: adapt(m, x, y[:-1]), "disagree"),
+        (lambda m, x, y: adapt(m, x[:0], y[:0]), "support_x must have shape"),
+        (lambda m, x, y: adapt(m, x, y[:-1]), "support_y must have one target per example"),
         (lambda m, x, y: adapt(m, x, y.squeeze(1)), "does not match"),
         (lambda m, x, y: adapt(m, x, y, steps=-1), "steps"),
         (lambda m, x, y: adapt(m, x, y, steps=1.5), "steps"),
+        (lambda m, x, y: adapt(m, x, y, steps=MAX_INNER_STEPS + 1), "steps"),
         (lambda m, x, y: adapt(m, x, y, lr=0.0), "lr"),
         (lambda m, x, y: adapt(m, x, y, lr=-0.01), "lr"),
         (lambda m, x, y: adapt(m, x, y, lr=float("nan")), "lr"),
+        (lambda m, x, y: adapt(m, x, y, lr=float("inf")), "lr"),
+        (lambda m, x, y: adapt(m, x, y, lr=True), "lr"),
+        (lambda m, x, y: adapt(m, x, y, lr="0.01"), "lr"),
+        (lambda m, x, y: adapt(m, x, y, first_order="no"), "first_order"),
+        (lambda m, x, y: adapt(m, x, y, loss_fn="mse"), "loss_fn"),
+        (lambda m, x, y: adapt(m, x, y, reset=3), "reset"),
+        (lambda m, x, y: adapt(m, x.double(), y), "support_x"),
+        (lambda m, x, y: adapt(m, x.long(), y), "support_x"),
+        (lambda m, x, y: adapt(m, x.clone().fill_(float("nan")), y), "support_x"),
+        (lambda m, x, y: adapt(m, x, y.clone().fill_(float("inf"))), "support_y"),
+        (lambda m, x, y: adapt(m, x.numpy(), y), "support_x"),
+        (lambda m, x, y: adapt("net", x, y), "model"),
+        (lambda m, x, y: adapt(nn.ReLU(), x, y), "model"),
+        (lambda m, x, y: adapt(m, x, y, params={"nope": x}), "params"),
+        (lambda m, x, y: adapt(m, x, y, params={"0.weight": torch.zeros(3)}), "params"),
+        (lambda m, x, y: adapt(m, x, y, params={}), "params"),
+        (lambda m, x, y: adapt(m, x, y, steps=3, lr=1e6), "diverged"),
         (lambda m, x, y: MAML(m, inner_lr=0), "inner_lr"),
+        (lambda m, x, y: MAML(m, outer_lr=float("nan")), "outer_lr"),
         (lambda m, x, y: MAML(m, inner_steps=-2), "steps"),
+        (lambda m, x, y: MAML(m, inner_steps=10**6), "inner_steps"),
         (lambda m, x, y: MAML(m, batched="threads"), "batched"),
+        (lambda m, x, y: MAML(m, meta_sgd=1), "meta_sgd"),
+        (lambda m, x, y: MAML(m, first_order="yes"), "first_order"),
+        (lambda m, x, y: MAML(object()), "model"),
+        (lambda m, x, y: MAML(m).fit(lambda g: None, 1), "sample_tasks must return a TaskBatch, got a NoneType"),
+        (lambda m, x, y: MAML(m).fit(3, 1), "sample_tasks"),
+        (lambda m, x, y: MAML(m).fit(partial(sample_sine_tasks, 2, 5, 5), 10**6), "iterations"),
+        (lambda m, x, y: MAML(m).fit(partial(sample_sine_tasks, 2, 5, 5), 1, seed=-1), "seed"),
+        (lambda m, x, y: MAML(m).fit(partial(sample_sine_tasks, 2, 5, 5), 1, seed="3"), "seed"),
+        (lambda m, x, y: MAML(m).curve(tasks(n=2), max_steps=MAX_INNER_STEPS + 1), "max_steps"),
+        (lambda m, x, y: MAML(m).meta_step("tasks"), "tasks"),
         (lambda m, x, y: sample_sine_tasks(0, 5, 5, make_generator(0)), "num_tasks"),
+        (lambda m, x, y: sample_sine_tasks(2, 5, 5, 0), "generator"),
+        (lambda m, x, y: sample_sine_tasks(2, 10**6, 5, make_generator(0)), "k_support"),
+        (lambda m, x, y: make_sine_mlp(hidden=0), "hidden"),
+        (lambda m, x, y: make_sine_mlp(seed=1.5), "seed"),
         (lambda m, x, y: mean_ci95(torch.ones(1)), "at least 2"),
+        (lambda m, x, y: mean_ci95("abc"), "values"),
+        (lambda m, x, y: pretrain_multitask(m, partial(sample_sine_tasks, 2, 5, 5), 1, lr=0), "lr"),
+        (lambda m, x, y: pretrain_multitask(m, partial(sample_sine_tasks, 2, 5, 5), 1, loss_fn=None), "loss_fn"),
+        (lambda m, x, y: SineRecipe(iterations=-1), "iterations"),
+        (lambda m, x, y: SineRecipe(inner_lr=0.0), "inner_lr"),
+        (lambda m, x, y: block_means(torch.ones(10), 0), "block"),
     ],
 )
-def test_bad_input_raises_value_error(call, match):
+def test_bad_input_raises_a_clear_error(call, match):
+    """Every bad argument raises ValueError (ArgumentTypeError for a wrong type is also one) naming it."""
     batch = tasks(n=1)
     with pytest.raises(ValueError, match=match):
         call(make_sine_mlp(), batch.support_x[0], batch.support_y[0])
@@ -207,17 +260,182 @@ def test_iterations_errors_name_iterations():
         MAML(make_sine_mlp(), inner_steps=-1)
 
 
-def test_bad_task_batch_raises_value_error():
+def test_task_batch_validates_its_tensors():
     batch = tasks(n=3)
-    empty = TaskBatch(batch.support_x[:, :0], batch.support_y[:, :0], batch.query_x, batch.query_y,
-                      batch.amplitude, batch.phase)
-    mismatched = TaskBatch(batch.support_x, batch.support_y[:2], batch.query_x, batch.query_y,
-                           batch.amplitude, batch.phase)
-    for bad, match in ((empty, "empty"), (mismatched, "disagree")):
+    sx, sy, qx, qy = batch.support_x, batch.support_y, batch.query_x, batch.query_y
+    nan = sy.clone()
+    nan[1, 2, 0] = float("nan")
+    cases = [
+        ((sx[:, :0], sy[:, :0], qx, qy), "support_x"),  # no support points
+        ((sx, sy[:2], qx, qy), "support_y"),  # another number of tasks
+        ((sx, sy[:, :4], qx, qy), "support_y"),  # another number of support points
+        ((sx, nan, qx, qy), "support_y"),  # NaN target
+        ((sx.long(), sy, qx, qy), "support_x"),  # integer inputs
+        ((sx, sy, qx.double(), qy), "query_x"),  # another dtype than support_x
+        ((sx, sy, qx[..., 0], qy), "query_x"),  # another rank than support_x
+        ((sx, sy, torch.cat([qx, qx], -1), qy), "query_x"),  # another feature width
+        ((sx, sy, qx, qy.long()), "query_y"),  # another dtype than support_y
+        ((sx, sy, qx, qy, torch.ones(2), batch.phase), "amplitude"),
+        ((sx, sy, qx, qy, batch.amplitude, "phase"), "phase"),
+        (([1.0], sy, qx, qy), "support_x"),
+    ]
+    for fields, match in cases:
         with pytest.raises(ValueError, match=match):
-            query_losses(make_sine_mlp(), bad, steps=1, lr=0.01)
-        with pytest.raises(ValueError, match=match):
-            MAML(make_sine_mlp()).meta_step(bad)
+            TaskBatch(*fields)
+    # integer class labels are targets too; amplitude and phase are optional
+    labels = TaskBatch(sx, torch.zeros(3, 10, dtype=torch.long), qx, torch.ones(3, 10, dtype=torch.long))
+    assert len(labels) == 3 and labels.amplitude is None and len(labels.select(slice(0, 2))) == 2
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, b: query_losses(m, b, 1, 0.01),
+    lambda m, b: adaptation_curve(m, b, 2, 0.01),
+    lambda m, b: pretrain_multitask(m, lambda g: b, 2),
+    lambda m, b: MAML(m).meta_step(b),
+    lambda m, b: MAML(m, batched="loop").meta_step(b),
+    lambda m, b: adapt(m, b.support_x[0], b.support_y[0]),
+])
+def test_wrong_target_width_is_an_error_not_a_broadcast(call):
+    """Targets (T, K) against outputs (T, K, 1): F.mse_loss would broadcast them to (K, K) and return a number."""
+    batch = tasks(n=3)
+    flat = TaskBatch(batch.support_x, batch.support_y[..., 0], batch.query_x, batch.query_y[..., 0])
+    model = make_sine_mlp()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="does not match"):
+        call(model, flat)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def snapshot(learner):
+    return (copy.deepcopy(learner.model.state_dict()), copy.deepcopy(learner.optimizer.state_dict()),
+            torch.random.get_rng_state())
+
+
+def assert_same_state(a, b):
+    for x, y in zip(a[0].values(), b[0].values()):
+        assert torch.equal(x, y)
+    assert repr(a[1]) == repr(b[1])
+    assert torch.equal(a[2], b[2])
+
+
+def test_non_finite_meta_loss_raises_before_any_update():
+    """inner_lr = 1e12 makes the adapted weights overflow the query loss: the step raises and changes nothing."""
+    learner = MAML(make_sine_mlp(), inner_lr=1e12, batched="vmap")
+    before = snapshot(learner)
+    with pytest.raises(ValueError, match=r"diverged, so lr=1e\+12 is too large"):
+        learner.meta_step(tasks(n=4, seed=2))
+    assert_same_state(before, snapshot(learner))
+    assert all(p.grad is None for p in learner.model.parameters())
+
+
+def test_fit_and_pretraining_restore_everything_when_a_step_fails():
+    """Three good batches, then one whose targets overflow the squared error: nothing of the call is kept."""
+    good = [tasks(n=4, seed=s) for s in range(3)]
+    huge = tasks(n=4, seed=9)
+    huge = TaskBatch(huge.support_x, huge.support_y * 1e30, huge.query_x, huge.query_y * 1e30)
+    batches = good + [huge]
+
+    def sampler():
+        stream = iter(batches)
+        return lambda generator: next(stream)
+
+    learner = MAML(make_sine_mlp(), batched="vmap")
+    learner.fit(partial(sample_sine_tasks, 4, 10, 10), 2, seed=5)  # optimiser state that must survive
+    before = snapshot(learner)
+    failure = "meta-iteration 4 of 4: the query loss of 4 of 4 tasks is NaN.*nothing of this call was kept"
+    with pytest.raises(ValueError, match=failure):
+        learner.fit(sampler(), 4)
+    assert_same_state(before, snapshot(learner))
+    learner.fit(sampler(), 3)  # and it still trains afterwards
+    model = make_sine_mlp()
+    weights = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match="pretraining step 4 of 4: the pretraining loss is (nan|inf)"):
+        pretrain_multitask(model, sampler(), 4)
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+
+
+def test_auto_batching_is_unchanged_by_a_failed_call():
+    learner = MAML(make_sine_mlp(), batched="auto")
+    batch = tasks(n=2)
+    bad = TaskBatch(batch.support_x, batch.support_y[..., 0], batch.query_x, batch.query_y[..., 0])
+    with pytest.raises(ValueError):
+        learner.meta_step(bad)
+    assert learner.batched == "auto"
+    learner.meta_step(batch)
+    assert learner.batched == "vmap"
+
+
+def test_cross_entropy_classification_with_integer_labels():
+    """Any loss works: 2-way classification of points on either side of a random line through the origin."""
+    def line_tasks(n, k, q, g):
+        normal = torch.randn(n, 1, 2, generator=g)
+        x = torch.randn(n, k + q, 2, generator=g)
+        labels = ((x * normal).sum(-1) > 0).long()  # (n, k + q) integer labels
+        return TaskBatch(x[:, :k], labels[:, :k], x[:, k:], labels[:, k:])
+
+    def make_classifier():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2))
+
+    test = line_tasks(200, 10, 20, make_generator(3))
+    results = {}
+    for batched in ("vmap", "loop"):
+        learner = MAML(make_classifier(), inner_lr=0.5, loss_fn=F.cross_entropy, batched=batched)
+        results[batched] = learner.query_losses(test.select(slice(0, 6))).detach()
+    torch.testing.assert_close(results["vmap"], results["loop"], rtol=1e-5, atol=1e-6)
+    learner = MAML(make_classifier(), inner_lr=0.5, outer_lr=3e-3, loss_fn=F.cross_entropy, batched="vmap")
+
+    def accuracy(steps):
+        logits = learner.predict(test.support_x, test.support_y, test.query_x, steps)
+        assert logits.shape == (200, 20, 2)
+        return (logits.argmax(-1) == test.query_y).float().mean().item()
+
+    before = accuracy(1)
+    learner.fit(partial(line_tasks, 16, 10, 10), 150, seed=1)
+    after_0, after_1 = accuracy(0), accuracy(1)
+    assert after_1 > before + 0.1 and after_1 > after_0 + 0.2, (before, after_0, after_1)
+    adapted = learner.adapt(test.support_x[0], test.support_y[0], 1)
+    logits = functional_call(learner.model, adapted, (test.query_x[0],))
+    torch.testing.assert_close(logits, learner.predict(test.support_x[:1], test.support_y[:1], test.query_x[:1], 1)[0])
+
+
+def test_adapted_predictions_match_adapt():
+    model, batch = make_sine_mlp(seed=4), tasks(n=3)
+    predictions = adapted_predictions(model, batch.support_x, batch.support_y, batch.query_x, 3, 0.02)
+    assert predictions.shape == batch.query_y.shape and not predictions.requires_grad
+    for t in range(3):
+        weights = adapt(model, batch.support_x[t], batch.support_y[t], 3, 0.02, first_order=True)
+        torch.testing.assert_close(functional_call(model, weights, (batch.query_x[t],)).detach(), predictions[t])
+    torch.testing.assert_close(predictions, adapted_predictions(model, batch.support_x, batch.support_y,
+                                                                batch.query_x, 3, 0.02, batched="loop"))
+
+
+def test_sine_recipe_trains_saves_and_loads(tmp_path):
+    from helpers.controller import load_weights, save_weights
+
+    recipe = SineRecipe(seed=2, iterations=5, pretrain_iterations=5, meta_batch=4)
+    learners = make_sine_learners(recipe)
+    assert all(torch.equal(learners["maml"].model[0].weight, learners[n].model[0].weight)
+               for n in ("maml_small", "first_order", "meta_sgd"))  # one initial weight for all
+    losses = train_sine_learners(recipe, learners)
+    assert set(losses) == set(SINE_MODELS) and all(v.shape == (5,) for v in losses.values())
+    save_weights(sine_weights(learners), tmp_path / "sine.pt")
+    fresh = make_sine_learners(recipe)
+    load_weights(sine_weights(fresh), tmp_path / "sine.pt")
+    for name in SINE_MODELS:
+        a, b = (d[name].model if name != "pretrained" else d[name] for d in (learners, fresh))
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(learners["meta_sgd"].inner_lrs[k], fresh["meta_sgd"].inner_lrs[k])
+               for k in fresh["meta_sgd"].inner_lrs)
+    # a shorter run with the same recipe retraces the start of a longer one, step for step
+    short = make_sine_learners(SineRecipe(seed=2, iterations=3, pretrain_iterations=5, meta_batch=4))
+    again = train_sine_learners(SineRecipe(seed=2, iterations=3, pretrain_iterations=5, meta_batch=4),
+                                {"maml": short["maml"]})
+    torch.testing.assert_close(again["maml"], losses["maml"][:3])
+    with pytest.raises(ValueError, match="unknown names"):
+        train_sine_learners(recipe, {"maml2": short["maml"]})
+    torch.testing.assert_close(block_means(torch.arange(7.0), 3), torch.tensor([1.0, 4.0]))
 
 
 class SequenceRegressor(nn.Module):
@@ -307,3 +525,51 @@ def test_adapts_memory_controller():
     trained = maml.curve(test, 5).mean(dim=0)
     assert trained[1] < 0.8 * trained[0] and trained[5] < 0.5 * trained[0], trained
     assert trained[5] < 0.5 * untrained[5], (untrained, trained)
+
+
+def one_good_batch_then_none(batch):
+    stream = iter([batch, None])
+    return lambda generator: next(stream)
+
+
+BAD_CALLS = {
+    "wrong target width": lambda learner, batch: learner.meta_step(
+        TaskBatch(batch.support_x, batch.support_y[..., 0], batch.query_x, batch.query_y[..., 0])),
+    "not a TaskBatch": lambda learner, batch: learner.meta_step((batch.support_x, batch.support_y)),
+    "targets that overflow": lambda learner, batch: learner.meta_step(
+        TaskBatch(batch.support_x, batch.support_y * 1e30, batch.query_x, batch.query_y * 1e30)),
+    "fit with a bad sampler": lambda learner, batch: learner.fit(one_good_batch_then_none(batch), 2),
+    "fit with too many iterations": lambda learner, batch: learner.fit(lambda g: batch, MAX_STEPS + 1),
+    "curve with too many steps": lambda learner, batch: learner.curve(batch, MAX_INNER_STEPS + 1),
+    "double-precision tasks": lambda learner, batch: learner.meta_step(
+        TaskBatch(*(t.double() for t in (batch.support_x, batch.support_y, batch.query_x, batch.query_y)))),
+}
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.one_of(st.just("valid"), st.sampled_from(sorted(BAD_CALLS))), min_size=1, max_size=6),
+       st.booleans())
+def test_a_failed_call_leaves_the_learner_exactly_as_it_was(calls, meta_sgd):
+    """Over random sequences of valid and invalid calls, every call that raises leaves the weights, the
+    Meta-SGD step sizes, the optimiser state and the global RNG state exactly as they were."""
+    learner = MAML(make_sine_mlp(hidden=8), meta_sgd=meta_sgd, batched="vmap")
+    batch = tasks(n=3, k=5, q=5)
+
+    def state():
+        rates = {} if learner.step_sizes is None else learner.step_sizes.state_dict()
+        return (copy.deepcopy(learner.model.state_dict()), copy.deepcopy(rates),
+                repr(learner.optimizer.state_dict()), torch.random.get_rng_state())
+
+    for call in calls:
+        before = state()
+        if call == "valid":
+            learner.meta_step(batch)
+            continue
+        with pytest.raises(ValueError):
+            BAD_CALLS[call](learner, batch)
+        after = state()
+        for a, b in zip(before[0].values(), after[0].values()):
+            assert torch.equal(a, b), call
+        for a, b in zip(before[1].values(), after[1].values()):
+            assert torch.equal(a, b), call
+        assert before[2] == after[2] and torch.equal(before[3], after[3]), call
