@@ -47,7 +47,7 @@ def main() -> None:
     start = time.perf_counter()
     results = run_methods(main_stream_methods(args.steps, args.memory), list(range(args.seeds)), desc="ablation")
     wall = time.perf_counter() - start
-    lines = [f"# Main-stream ablation\n",
+    lines = ["# Main-stream ablation\n",
              f"Written {datetime.date.today()} by `python benchmarks/bench_ablation.py --seeds {args.seeds} "
              f"--steps {args.steps} --memory {args.memory}` in {wall / 60:.1f} min. {machine_line()}\n",
              "Final test MSE (ACC, lower is better) and forgetting, mean ± sample std over seeds:\n",
