@@ -519,8 +519,11 @@ class ContinualAgent:
             keys = self.net.encoder(stored["x"])  # re-encoded now: the keys the current encoder would use
         own_copy = (inputs[:n].unsqueeze(1) == stored["x"].unsqueeze(0)).all(dim=-1)  # (n, M)
         chosen = nearest_items(hidden[:n].detach(), keys, self.config.neighbours, own_copy)
-        return self.adaptation.meta_loss(self.net.head, hidden[:n], self._targets(targets[:n]), keys[chosen],
-                                         self._targets(stored["y"][chosen]))
+        try:
+            return self.adaptation.meta_loss(self.net.head, hidden[:n], self._targets(targets[:n]), keys[chosen],
+                                             self._targets(stored["y"][chosen]))
+        except ValueError as error:  # a non-finite adapted loss: refuse the whole step, as _step does
+            raise ValueError(f"the meta loss is not finite: no update applied ({error})") from None
 
     def _step(self, loss: torch.Tensor) -> None:
         """Apply one optimiser step, unless the loss or a gradient is not finite: then raise, unchanged."""
