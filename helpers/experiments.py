@@ -151,7 +151,7 @@ DIGIT_METHODS = {  # method -> (config changes from plain ER, readout options)
     "ER": ({}, {}),
     "ER + NCM": ({}, {"readout": "ncm"}),
     "DER++": ({"logit_weight": LOGIT_WEIGHT}, {}),
-    "memory read": ({"logit_weight": LOGIT_WEIGHT, "read_weight": READ_WEIGHT}, {}),
+    "memory read": ({"logit_weight": LOGIT_WEIGHT}, {"read_weight": READ_WEIGHT}),
     "agent": ({"logit_weight": LOGIT_WEIGHT, "read_weight": READ_WEIGHT, "adapt_steps": 1, "adapt_lr": 1.0,
                "meta_weight": META_WEIGHT}, {}),
 }
@@ -293,7 +293,7 @@ def playground_run(beta: float = 30.0, alpha: float = 0.0, memory_size: int = 20
     results = []
     for seed in seeds:
         config = digit_config("memory read", memory_size, seed, steps_per_task=steps_per_task, read_beta=beta,
-                              alpha=alpha, replay_weight=replay_weight)
+                              alpha=alpha, replay_weight=replay_weight, read_weight=READ_WEIGHT)
         agent = ContinualAgent(config, 64, NUM_DIGIT_CLASSES, device=device)
         tasks = make_split_digits(seed=seed)
         for task in tasks:
