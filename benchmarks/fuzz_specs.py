@@ -1035,36 +1035,78 @@ def maml_specs() -> list[Spec]:
 # 06 agent -- to be replaced whole when the agent is redesigned (keep the fixtures next to the specs)
 # ================================================================================================
 
-TINY_AGENT = {"hidden_size": 8, "memory_size": 4, "memory_dim": 4, "num_read_heads": 1, "context_size": 4,
-              "query_size": 2, "batch_size": 2, "steps_per_task": 2, "replay_capacity": 8, "replay_batch_size": 2,
-              "beta_steps": 10, "meta_steps": 1, "meta_shots": 4, "seed": 0}
+TINY_AGENT = {"hidden_size": 8, "memory_size": 6, "batch_size": 4, "replay_batch_size": 4, "steps_per_task": 2,
+              "neighbours": 2, "meta_queries": 4, "seed": 0}
+# every part switched on: DER++ logits, a memory read, local adaptation with its meta loss, prioritised replay
+FULL_AGENT = {**TINY_AGENT, "logit_weight": 0.3, "read_weight": 0.5, "adapt_steps": 1, "adapt_lr": 1.0,
+              "meta_weight": 0.25, "alpha": 0.6}
 
 
 def _agent_config(**overrides):
     from helpers.agent import AgentConfig
 
-    return AgentConfig(**{**TINY_AGENT, **overrides})
+    return AgentConfig(**{**FULL_AGENT, **overrides})
 
 
-def _agent(ctx, trained: bool = True, input_dim: int = 10, output_dim: int = 1, **overrides):
-    """A tiny agent for the main stream; ``trained``: two steps on task 0 and past its boundary, so its next
-    step replays (and its buffer, optimiser and counters hold something)."""
+def _digits(ctx, per_class: int = 6) -> tuple:
+    """The first two Split Digits tasks, cut to ``per_class`` train and test images of each of their digits."""
+    def make():
+        from helpers.agent import DigitTask, make_split_digits
+
+        tasks = []
+        for task in make_split_digits(seed=0)[:2]:
+            parts = {}
+            for split in ("train", "test"):
+                y = getattr(task, f"{split}_y")
+                rows = torch.cat([(y == c).nonzero().squeeze(1)[:per_class] for c in task.classes])
+                for field in ("x", "y", "index"):
+                    parts[f"{split}_{field}"] = getattr(task, f"{split}_{field}")[rows]
+            tasks.append(DigitTask(task.task_id, task.classes, **parts))
+        return tuple(tasks)
+
+    return ctx.cached(f"digits{per_class}", make)
+
+
+def _loose(task):
+    """A ``DigitTask`` as a plain record (no checks on construction), so attacks reach the agent's own checks."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(task_id=task.task_id, classes=task.classes, train_x=task.train_x, train_y=task.train_y,
+                           test_x=task.test_x, test_y=task.test_y)
+
+
+def _agent(ctx, trained: bool = True, **overrides):
+    """A tiny Split Digits agent (64 -> 10 classes, every part switched on); ``trained``: it has learned task 0
+    (two steps), so its memory, optimiser, generator and counters hold something and its next step replays."""
     from helpers.agent import ContinualAgent
 
-    agent = ContinualAgent(_agent_config(**overrides), input_dim, output_dim)
+    agent = ContinualAgent(_agent_config(**overrides), 64, 10)
     if trained:
-        task = _stream(ctx)[0]
-        for _ in range(2):
-            agent.train_step(agent.episodes(task, 2), 0)
-        agent.tasks_seen = 1
+        agent.learn_task(_digits(ctx)[0])
     return agent
 
 
-def _episode(ctx, batch: int = 2, task: int = 1) -> dict:
-    return _stream(ctx)[task].sample_episodes(batch, TINY_AGENT["context_size"], TINY_AGENT["query_size"], _gen())
+def _regression_agent(ctx):
+    """A tiny regression agent for the main stream (10 -> 1), trained on its task 0."""
+    from helpers.agent import ContinualAgent
+
+    agent = ContinualAgent(_agent_config(balance="task"), 10, 1, "regression")
+    agent.learn_task(_stream(ctx)[0])
+    return agent
 
 
-def _agent_file_attacks(for_this_agent: bool = False) -> tuple:
+def _memory(pushed: int = 4, **settings):
+    """An episodic memory of 6 items ``x (3,)``, labels of 4 classes, logits ``(4,)``, holding ``pushed`` items."""
+    from helpers.agent import EpisodicMemory
+
+    memory = EpisodicMemory(6, **{"balance": "class", "alpha": 0.6, "seed": 0, **settings})
+    if pushed:
+        memory.write(_randn(pushed, 3), torch.arange(pushed) % 4, _randn(pushed, 4, seed=1), 0,
+                     losses=_rand(pushed, seed=2))
+    return memory
+
+
+def _agent_file_attacks(for_this_agent: bool = False, loads_state: bool = True) -> tuple:
     """Damaged, forged and hostile checkpoint files (each written over the valid one); ``for_this_agent``:
     the file is loaded into an existing agent, so another config's checkpoint is wrong too."""
     def flipped(path, ctx):
@@ -1086,7 +1128,7 @@ def _agent_file_attacks(for_this_agent: bool = False) -> tuple:
     def nan_weights(path, ctx):
         agent = _agent(ctx)
         with torch.no_grad():
-            next(agent.net.parameters()).fill_(NAN)
+            agent.net.head.weight.fill_(NAN)
         agent.save(path)
         return path
 
@@ -1094,106 +1136,195 @@ def _agent_file_attacks(for_this_agent: bool = False) -> tuple:
         _agent(ctx, seed=1).save(path)
         return path
 
-    attacks = [
+    attacks = custom(
         ("truncated file", lambda p, ctx: _truncate(p, reseal=False)),
         ("truncated file, sidecar digest rewritten", lambda p, ctx: _truncate(p, reseal=True)),
         ("a byte flipped, sidecar digest rewritten", flipped),
         ("a payload that runs code, both digests rewritten", hostile_payload),
         ("a pickle that runs code, sidecar digest rewritten", _pickle_that_runs_code),
-        ("NaN weights, saved by save()", nan_weights),
-        ("no .sha256 sidecar", lambda p, ctx: _without_sidecar(p)),
-    ]
+        ("no .sha256 sidecar", lambda p, ctx: _without_sidecar(p)))
+    if not loads_state:  # read_checkpoint verifies the file; what the state holds is load_state_dict's to check
+        return attacks
+    attacks += custom(("NaN weights, saved by save()", nan_weights), names=("path", "net"))
     if for_this_agent:
-        attacks.append(("another config's checkpoint", other_config))
-    return custom(*attacks)
+        attacks += custom(("another config's checkpoint", other_config), names=("path", "config"))
+    return attacks
+
+
+def _bool_mask(mask_kind: str = "mask") -> tuple:
+    """A bool mask argument: wrong types, shapes, a float mask and the meta device (its valid value is bool)."""
+    return custom(("list", lambda v, ctx: v.tolist()), ("'abc'", lambda v, ctx: "abc"),
+                  ("extra leading axis", lambda v, ctx: v.unsqueeze(0)),
+                  ("last axis dropped", lambda v, ctx: v[..., 0]),
+                  ("one more column", lambda v, ctx: _wider(v)),
+                  (f"float {mask_kind}", lambda v, ctx: v.float()),
+                  ("on 'meta' device", lambda v, ctx: v.to("meta")))
+
+
+def _wider(t: torch.Tensor) -> torch.Tensor:
+    return torch.cat([t, t[..., :1]], dim=-1)
 
 
 def agent_specs() -> list[Spec]:
     at = "helpers.agent:"
 
+    def digit_task(ctx):
+        from helpers.agent import DigitTask
+
+        task = _digits(ctx)[1]
+        return Call(DigitTask, {"task_id": 1, "classes": task.classes, "train_x": task.train_x,
+                                "train_y": task.train_y, "test_x": task.test_x, "test_y": task.test_y,
+                                "train_index": task.train_index, "test_index": task.test_index})
+
+    def split_digits(ctx):
+        from helpers.agent import make_split_digits
+
+        return Call(make_split_digits, {"test_fraction": 0.25, "seed": 0})
+
     def config_ctor(ctx):
         from helpers.agent import AgentConfig
 
-        return Call(AgentConfig, {"use_memory": True, "use_replay": True, "use_meta": False,
-                                  "controller": "feedforward", "lr": 3e-3, "replay_weight": 0.5, "alpha": 0.6,
-                                  "beta_start": 0.4, "meta_lr": 0.01, **TINY_AGENT})
+        return Call(AgentConfig, {"balance": "class", "read_beta": 30.0, "read_top_k": 0, "beta_start": 0.4,
+                                  "replay_weight": 0.5, "scenario": "class", "lr": 1e-3, **FULL_AGENT})
 
-    def net_ctor(ctx):
-        from helpers.agent import EpisodicMemoryNet
+    def read(ctx):
+        from helpers.agent import content_read
 
-        return Call(EpisodicMemoryNet, {"input_dim": 10, "output_dim": 1, "config": _agent_config()})
+        return Call(content_read, {"query_keys": _randn(3, 4), "item_keys": _randn(5, 4, seed=1),
+                                   "values": _rand(5, 2, seed=2), "beta": 10.0, "top_k": 2,
+                                   "allowed": _rand(3, 5, seed=3) > 0.3})
 
-    def net_forward(controller: str):
+    def nearest(ctx):
+        from helpers.agent import nearest_items
+
+        return Call(nearest_items, {"query_keys": _randn(3, 4), "item_keys": _randn(5, 4, seed=1), "k": 2,
+                                    "excluded": _rand(3, 5, seed=3) > 0.7})
+
+    def class_mean(ctx):
+        from helpers.agent import nearest_class_mean
+
+        return Call(nearest_class_mean, {"query_keys": _randn(3, 4), "item_keys": _randn(5, 4, seed=1),
+                                         "labels": torch.tensor([0, 1, 1, 3, 0]), "num_classes": 4})
+
+    def memory_ctor(ctx):
+        from helpers.agent import EpisodicMemory
+
+        return Call(EpisodicMemory, {"capacity": 6, "balance": "class", "alpha": 0.6, "beta_start": 0.4,
+                                     "beta_steps": 100, "seed": 0, "device": None})
+
+    def memory_write(ctx):
+        return Call(_memory().write, {"x": _randn(3, 3, seed=3), "y": torch.tensor([0, 1, 3]),
+                                      "logits": _randn(3, 4, seed=4), "task": 1, "losses": _rand(3, seed=5)})
+
+    def memory_sample(ctx):
+        return Call(_memory().sample, {"batch_size": 2})
+
+    def memory_load(ctx):
+        other = _memory()
+        other.write(_randn(4, 3, seed=6), torch.tensor([3, 2, 1, 0]), _randn(4, 4, seed=7), 1)
+        other.sample(2)
+        return Call(_memory(pushed=2).load_state_dict, {"state": other.state_dict()})
+
+    def encoder_ctor(ctx):
+        from helpers.agent import EncoderHead
+
+        return Call(EncoderHead, {"input_dim": 10, "output_dim": 1, "hidden_size": 8})
+
+    def encoder_forward(ctx):
+        from helpers.agent import EncoderHead
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            net = EncoderHead(10, 1, 8)
+        return Call(net.forward, {"x": _randn(3, 10)})
+
+    def adaptation_ctor(ctx):
+        import torch.nn.functional as F
+
+        from helpers.agent import LocalAdaptation
+
+        return Call(LocalAdaptation, {"steps": 1, "lr": 0.1, "loss_fn": F.mse_loss, "first_order": True})
+
+    def adaptation(name: str):
         def setup(ctx):
-            episode = _episode(ctx)
-            net = _agent(ctx, trained=False, controller=controller, use_meta=False).net
-            arguments = {"query_x": episode["query_x"], "context_x": episode["context_x"],
-                         "context_y": episode["context_y"], "return_trace": False}
-            return Call(net.forward, arguments)
+            import torch.nn.functional as F
+
+            from helpers.agent import LocalAdaptation
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                head = torch.nn.Linear(4, 3)
+            method = LocalAdaptation(1, 0.1, F.mse_loss)
+            arguments = {"head": head, "queries": _randn(2, 4), "support_x": _randn(2, 3, 4, seed=1),
+                         "support_y": _randn(2, 3, 3, seed=2)}
+            if name == "meta_loss":
+                arguments["query_targets"] = _randn(2, 3, seed=3)
+            return Call(getattr(method, name), arguments)
         return setup
 
-    def split_context(ctx):
-        from helpers.agent import SplitContext
+    def agent_run(ctx):
+        from helpers.agent import AgentRun
 
-        agent = _agent(ctx, trained=False)
-        return Call(SplitContext(agent.net, 10).forward, {"pairs": _randn(4, 11)})
-
-    def losses(ctx):
-        from helpers.agent import episode_losses
-
-        return Call(episode_losses, {"prediction": _randn(2, 2, 1), "target": _randn(2, 2, 1, seed=1)})
+        return Call(AgentRun, {"R": _rand(2, 2), "baseline": _rand(2, seed=1), "train_seconds": 0.1,
+                               "higher_is_better": True})
 
     def agent_ctor(ctx):
         from helpers.agent import ContinualAgent
 
-        return Call(ContinualAgent, {"config": _agent_config(), "input_dim": 10, "output_dim": 1, "device": None})
+        return Call(ContinualAgent, {"config": _agent_config(), "input_dim": 64, "output_dim": 10,
+                                     "kind": "classification", "device": None})
 
-    def episodes(ctx):
-        return Call(_agent(ctx, trained=False).episodes, {"task": _stream(ctx)[0], "batch_size": 2, "split": "train",
-                                                          "generator": None})
+    def observe(ctx):
+        task = _digits(ctx)[1]
+        return Call(_agent(ctx).observe, {"x": task.train_x[:4], "y": task.train_y[:4], "task_id": 1,
+                                          "store": True})
+
+    def observe_regression(ctx):
+        task = _stream(ctx)[1]
+        return Call(_regression_agent(ctx).observe, {"x": task.train_x[:4], "y": task.train_y[:4], "task_id": 1,
+                                                     "store": True})
 
     def predict(ctx):
-        return Call(_agent(ctx, trained=False).predict, {"episode": _episode(ctx), "params": None})
+        return Call(_agent(ctx).predict, {"x": _digits(ctx)[1].test_x[:3], "allowed": torch.ones(10, dtype=torch.bool),
+                                          "read_weight": 0.5, "adapt": True, "readout": "agent"})
 
-    def train_step(ctx):
-        return Call(_agent(ctx).train_step, {"episode": _episode(ctx), "task_id": 1})
+    def with_readout(ctx):
+        return Call(_agent(ctx).with_readout, {"read_weight": 0.25, "read_beta": 10.0, "read_top_k": 2,
+                                               "adapt_steps": 1, "adapt_lr": 0.5, "neighbours": 2})
 
-    def support(ctx):
-        return Call(_agent(ctx, trained=False).support_problem, {"x": _randn(4, 10), "y": _randn(4, 1, seed=1),
-                                                                 "with_memory": None})
-
-    def adapt_to(ctx):
-        return Call(_agent(ctx, use_meta=True).adapt_to, {"task": _stream(ctx)[1]})
-
-    def nan_task(valid, ctx):
-        from dataclasses import replace
-
-        return replace(valid, train_x=_nan_first(valid.train_x), train_y=_nan_first(valid.train_y))
+    def with_readout_settings(ctx):
+        agent = _agent(ctx)
+        return Call(lambda changes: agent.with_readout(**changes), {"changes": {"read_weight": 0.25}},
+                    watch={"agent": agent})
 
     def learn(ctx):
-        return Call(_agent(ctx).learn_task, {"task": _stream(ctx)[1], "steps": 2})
+        return Call(_agent(ctx).learn_task, {"task": _loose(_digits(ctx)[1]), "steps": 2})
 
     def evaluate(ctx):
-        return Call(_agent(ctx).evaluate, {"tasks": list(_stream(ctx)), "episodes": 2, "seed": None,
-                                           "adapt_steps": 0, "adapt_lr": None, "use_memory": None})
+        return Call(_agent(ctx).evaluate, {"tasks": [_loose(t) for t in _digits(ctx)], "scenario": "task",
+                                           "readout": "agent", "read_weight": 0.5})
 
     def fit_stream(ctx):
-        return Call(_agent(ctx, trained=False).fit_stream, {"stream": _stream(ctx), "eval_every": 0, "episodes": 2,
-                                                            "until": None, "desc": "fuzz"})
+        return Call(_agent(ctx, trained=False).fit_stream, {"tasks": [_loose(t) for t in _digits(ctx)],
+                                                            "until": None, "desc": "fuzz", "read_weight": 0.5})
+
+    def trained_further(ctx):
+        other = _agent(ctx)
+        other.learn_task(_digits(ctx)[1])
+        other.rows.append(other.evaluate(_digits(ctx)))  # as fit_stream leaves it: rows, baseline
+        other.rows.append(other.evaluate(_digits(ctx)))
+        other.baseline = other.evaluate(_digits(ctx))
+        return other
 
     def load_state(ctx):
-        other = _agent(ctx)
-        other.train_step(other.episodes(_stream(ctx)[1], 2), 1)
-        return Call(_agent(ctx).load_state_dict, {"state": other.state_dict()})
+        return Call(_agent(ctx).load_state_dict, {"state": trained_further(ctx).state_dict()})
 
     def save(ctx):
         return Call(_agent(ctx).save, {"path": ctx.tmp / "agent.pt"})
 
     def checkpoint(ctx) -> Path:
         path = ctx.tmp / "agent.pt"
-        other = _agent(ctx)
-        other.train_step(other.episodes(_stream(ctx)[1], 2), 1)
-        other.save(path)
+        trained_further(ctx).save(path)
         return path
 
     def load(ctx):
@@ -1202,33 +1333,56 @@ def agent_specs() -> list[Spec]:
     def from_checkpoint(ctx):
         from helpers.agent import ContinualAgent
 
-        return Call(ContinualAgent.from_checkpoint, {"path": checkpoint(ctx), "device": None, "expected_sha256": None})
+        return Call(ContinualAgent.from_checkpoint, {"path": checkpoint(ctx), "device": None,
+                                                     "expected_sha256": None})
 
     def sidecar(ctx):
         from helpers.agent import sidecar_path
 
         return Call(sidecar_path, {"path": ctx.tmp / "agent.pt"})
 
-    def read(ctx):
+    def read_file(ctx):
         from helpers.agent import read_checkpoint
 
         return Call(read_checkpoint, {"path": checkpoint(ctx), "expected_sha256": None})
+
+    def context_net(ctx):
+        from helpers.agent import ContextMemoryNet
+
+        return Call(ContextMemoryNet, {"input_dim": 10, "output_dim": 1, "hidden_size": 8, "slot_size": 4,
+                                       "use_memory": True})
+
+    def tiny_context_net():
+        from helpers.agent import ContextMemoryNet
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return ContextMemoryNet(10, 1, hidden_size=8, slot_size=4)
+
+    def context_forward(ctx):
+        episode = _stream(ctx)[0].sample_episodes(2, 3, 2, _gen())
+        return Call(tiny_context_net().forward, {"query_x": episode["query_x"], "context_x": episode["context_x"],
+                                                 "context_y": episode["context_y"]})
 
     def original_stream(ctx):
         from helpers.agent import make_original_stream
 
         return Call(make_original_stream, {"train_size": 4, "test_size": 4, "seed": 0})
 
-    def schedule(ctx):
-        from helpers.agent import original_schedule_config
+    def train_context(ctx):
+        from helpers.agent import train_context_net
 
-        return Call(original_schedule_config, {"seed": 0, "lr": 3e-3})
+        return Call(train_context_net, {"net": tiny_context_net(), "stream": _stream(ctx), "steps": 2,
+                                        "batch_size": 4, "context_size": 3, "query_size": 2, "lr": 3e-3, "seed": 0})
 
-    def run(ctx):
-        from helpers.agent import run_agent
+    def context_errors_call(ctx):
+        from helpers.agent import context_errors
 
-        return Call(run_agent, {"config": _agent_config(), "stream": _stream(ctx), "eval_every": 0, "episodes": 2,
-                                "device": None, "desc": "fuzz"})
+        return Call(context_errors, {"net": tiny_context_net(), "stream": _stream(ctx), "episodes": 2,
+                                     "context_size": 3, "query_size": 2, "seed": 0})
+
+    def memory_item(field: str, change):
+        return lambda t: {**t, field: change(t[field])}
 
     agent_state = (
         *obj(),
@@ -1237,90 +1391,170 @@ def agent_specs() -> list[Spec]:
         corrupt("NaN learning rate", "optimizer.param_groups.0.lr", NAN),
         corrupt("NaN Adam moment", "optimizer.state.0.exp_avg_sq", transform=_nan_first),
         corrupt("an Adam moment of the wrong shape", "optimizer.state.0.exp_avg", transform=lambda t: t[:1]),
+        corrupt("Adam step -1", "optimizer.state.0.step", transform=lambda t: t * 0 - 1),
         corrupt("tasks_seen -1", "counters.tasks_seen", -1),
         corrupt("steps_done 2.5", "counters.steps_done", 2.5),
-        corrupt("no 'buffer'", "buffer", delete=True),
-        corrupt("NaN replay priority", "buffer.priorities", transform=_nan_first),
-        corrupt("replay size > capacity", "buffer.counters.size", 99),
+        corrupt("tasks_seen 5 (two rows of results)", "counters.tasks_seen", 5),
+        corrupt("no 'memory'", "memory", delete=True),
+        corrupt("memory None (this agent has one)", "memory", None),
+        corrupt("NaN in a stored item", "memory.storage.x", transform=_nan_first),
+        corrupt("stored items one column wider", "memory.storage.x", transform=_wider),
+        corrupt("a stored label 99 (10 classes)", "memory.storage.y", transform=lambda t: t * 0 + 99),
+        corrupt("stored logits one column wider", "memory.storage.logits", transform=_wider),
+        corrupt("memory size > capacity", "memory.counters.size", 99),
+        corrupt("NaN replay priority", "memory.priorities", transform=_nan_first),
+        corrupt("another memory capacity", "memory.config.capacity", 99),
+        corrupt("memory generator state 'abc'", "memory.generator", "abc"),
         corrupt("generator state 'abc'", "generator", "abc"),
         corrupt("generator state of 3 bytes", "generator", torch.zeros(3, dtype=torch.uint8)),
         corrupt("another seed in the config", "config.seed", 1),
-        corrupt("NaN train_seconds", "run.train_seconds", NAN),
+        corrupt("another kind", "dims.kind", "regression"),
+        corrupt("'seen' of 3 classes", "seen", torch.zeros(3, dtype=torch.bool)),
+        corrupt("task id -1 in task_classes", "task_classes", {-1: torch.zeros(10, dtype=torch.bool)}),
+        corrupt("NaN result row", "rows", transform=_nan_first),
+        corrupt("baseline of 3 tasks (rows have 2)", "baseline", torch.zeros(3, dtype=torch.float64)),
     )
     digest = (const("'abc'", "abc"), const("3", 3), const("64 zeros (not the file's digest)", "0" * 64))
-    episode_tensors = {f"episode[{k}]": tensor() for k in ("context_x", "context_y", "query_x", "query_y")}
     config_fields = {
-        "use_memory": flag(), "use_replay": flag(), "use_meta": flag(), "controller": choice(),
-        "hidden_size": size(), "memory_size": size(), "memory_dim": size(), "num_read_heads": size(),
-        "context_size": size(), "query_size": size(), "batch_size": count(), "steps_per_task": count(low=0),
-        "lr": positive(), "replay_capacity": size(), "replay_batch_size": count(), "replay_weight": probability(),
-        "alpha": probability(), "beta_start": probability(), "beta_steps": count(huge=()),
-        "meta_steps": count(low=0), "meta_lr": positive(), "meta_shots": count(), "seed": seed()}
+        "hidden_size": count(), "memory_size": count(low=0, huge=(10**20,)), "balance": choice(),
+        "read_beta": positive(), "read_top_k": count(low=0, huge=(10**20,)), "read_weight": probability(),
+        "replay_weight": probability(), "logit_weight": nonnegative(), "replay_batch_size": count(),
+        "alpha": probability(), "beta_start": probability(), "neighbours": count(),
+        "adapt_steps": (*count(low=0), const("0 (with meta_weight 0.25)", 0)), "adapt_lr": positive(),
+        "meta_weight": nonnegative(), "meta_queries": count(), "scenario": choice(), "batch_size": count(),
+        "steps_per_task": count(low=0), "lr": positive(), "seed": seed()}
+    labels = (*tensor("int"), const("label 10 (10 classes)", torch.tensor([2, 3, 10, 2])),
+              const("label -1", torch.tensor([2, 3, -1, 2])))
+    loose_task = {
+        "task": obj(), "task.task_id": index(), "task.train_x": tensor(),
+        "task.train_y": (*tensor("int"), custom(("labels >= 10", lambda v, ctx: v + 10))[0]),
+        "task.classes": (const("(2, 99)", (2, 99)), const("'ab'", "ab"), const("3", 3))}
+    tasks_arg = (*obj(), const("[]", []), const("[3]", [3]))
+    readout_settings = {"read_weight": number(0.0, 1.0, low_open=False, optional=True)}
     return [
+        Spec(at + "DigitTask", digit_task, {
+            "task_id": index(), "classes": (const("(2,)", (2,)), const("(2, 10)", (2, 10)), const("[2, 3]", [2, 3]),
+                                            const("('a', 'b')", ("a", "b"))),
+            "train_x": tensor(), "train_y": (*tensor("int"), const("labels of other digits", torch.zeros(12).long())),
+            "test_index": (*tensor("int"), custom(("the train rows", lambda v, ctx: _digits(ctx)[1].train_index))[0])},
+             names={"train_x": ("train_y",)}),
+        Spec(at + "make_split_digits", split_digits, {"test_fraction": number(0.0, 1.0), "seed": seed()}),
         Spec(at + "AgentConfig", config_ctor, config_fields),
-        Spec(at + "EpisodicMemoryNet", net_ctor, {"input_dim": size(), "output_dim": size(), "config": obj()}),
-        Spec(at + "EpisodicMemoryNet.forward", net_forward("feedforward"), {
-            "query_x": tensor(), "context_x": tensor(), "context_y": tensor(), "return_trace": flag()}),
-        Spec(at + "LSTMEpisodeNet.forward", net_forward("lstm"), {"query_x": tensor(), "context_x": tensor()}),
-        Spec(at + "SplitContext.forward", split_context, {"pairs": tensor()}),
-        Spec(at + "episode_losses", losses, {"prediction": tensor(), "target": tensor()}),
-        Spec(at + "ContinualAgent", agent_ctor, {"config": obj(), "input_dim": size(), "output_dim": size(),
-                                                 "device": device()}),
-        Spec(at + "ContinualAgent.episodes", episodes, {"task": obj(), "batch_size": count(), "split": choice(),
-                                                        "generator": generator(optional=True)}),
-        Spec(at + "ContinualAgent.predict", predict, {"episode[query_x]": tensor(), "episode[context_y]": tensor(),
-                                                      "params": obj(optional=True)}),
-        Spec(at + "ContinualAgent.train_step", train_step, {"episode": obj(), **episode_tensors,
-                                                            "task_id": index()}),
-        Spec(at + "ContinualAgent.support_problem", support, {"x": tensor(), "y": tensor(),
-                                                              "with_memory": flag(optional=True)}),
-        Spec(at + "ContinualAgent.adapt_to", adapt_to, {"task": (*obj(), *custom(("a task with NaN data",
-                                                                                    nan_task)))}),
-        Spec(at + "ContinualAgent.learn_task", learn, {"task": obj(), "steps": count(low=0, optional=True)}),
+        Spec(at + "content_read", read, {
+            "query_keys": tensor(), "item_keys": tensor(), "values": tensor(width=False), "beta": positive(),
+            "top_k": count(low=0, huge=(10**20,)), "allowed": _bool_mask()},
+             names={"query_keys": ("item_keys", "allowed"), "item_keys": ("values",)}),
+        Spec(at + "nearest_items", nearest, {
+            "query_keys": tensor(), "item_keys": tensor(), "k": (*count(huge=(10**20,)), const("6 (5 items)", 6)),
+            "excluded": _bool_mask()}),
+        Spec(at + "nearest_class_mean", class_mean, {
+            "query_keys": tensor(skip=("empty batch",)), "item_keys": tensor(),
+            "labels": (*tensor("int", width=False), const("a label 4 (4 classes)", torch.tensor([0, 1, 1, 4, 0])),
+                       const("a label -1", torch.tensor([0, 1, 1, -1, 0]))),
+            "num_classes": count(huge=(10**20,))},
+             names={"query_keys": ("item_keys",), "item_keys": ("labels",)}),
+        Spec(at + "EpisodicMemory", memory_ctor, {
+            "capacity": size(), "balance": choice(), "alpha": probability(), "beta_start": probability(),
+            "beta_steps": count(huge=()), "seed": seed(), "device": device()}),
+        Spec(at + "EpisodicMemory.write", memory_write, {
+            "x": tensor(), "logits": tensor(),
+            "y": (*tensor("int"), const("label 4 (4 logits)", torch.tensor([0, 1, 4])),
+                  const("label -1", torch.tensor([0, -1, 3])),
+                  const("float targets (B, d_out) into a memory of labels", _randn(3, 4))),
+            "task": index(), "losses": (*tensor(skip=("None", "float64")),
+                                        const("a negative loss", torch.tensor([0.5, -1.0, 0.5])))},
+             names={"x": ("logits",)}),
+        Spec(at + "EpisodicMemory.sample", memory_sample, {"batch_size": count()}),
+        Spec(at + "EpisodicMemory.load_state_dict", memory_load, {"state": (
+            *obj(),
+            corrupt("NaN priority", "priorities", transform=_nan_first),
+            corrupt("size > capacity", "counters.size", 99),
+            corrupt("size 2.5", "counters.size", 2.5),
+            corrupt("items one row too many", "storage.x", transform=lambda t: torch.cat([t, t[:1]])),
+            corrupt("NaN in a stored item", "storage.x", transform=_nan_first),
+            corrupt("NaN in stored logits", "storage.logits", transform=_nan_first),
+            corrupt("no 'counters'", "counters", delete=True),
+            corrupt("generator state 'abc'", "generator", "abc"),
+            corrupt("another capacity", "config.capacity", 99))}),
+        Spec(at + "EncoderHead", encoder_ctor, {"input_dim": size(), "output_dim": size(), "hidden_size": size()}),
+        Spec(at + "EncoderHead.forward", encoder_forward, {  # a plain module: any leading axes, NaN in -> NaN out
+            "x": tensor(finite=False, skip=("extra leading axis", "empty batch"))}),
+        Spec(at + "LocalAdaptation", adaptation_ctor, {"steps": count(), "lr": positive(), "loss_fn": function(),
+                                                       "first_order": flag()}),
+        Spec(at + "LocalAdaptation.outputs", adaptation("outputs"), {
+            "head": obj(), "queries": tensor(), "support_x": tensor(), "support_y": tensor()}),
+        Spec(at + "LocalAdaptation.meta_loss", adaptation("meta_loss"), {
+            "queries": tensor(), "query_targets": tensor(), "support_y": tensor()}),
+        Spec(at + "AgentRun", agent_run, {"R": tensor(), "baseline": tensor(), "train_seconds": nonnegative(),
+                                          "higher_is_better": flag()}),
+        Spec(at + "ContinualAgent", agent_ctor, {
+            "config": obj(), "input_dim": size(), "output_dim": size(),
+            "kind": (*choice(), const("'regression' (config balance='class')", "regression")),
+            "device": device()}),
+        Spec(at + "ContinualAgent.observe", observe, {"x": tensor(), "y": labels, "task_id": index(),
+                                                      "store": flag()}, names={"x": ("batch size",)}),
+        Spec(at + "ContinualAgent.observe", observe_regression, {"x": tensor(), "y": tensor(), "task_id": index()},
+             names={"x": ("batch size",)}, label="regression"),
+        Spec(at + "ContinualAgent.predict", predict, {
+            "x": tensor(), "allowed": (*_bool_mask(), const("no class allowed", torch.zeros(10, dtype=torch.bool))),
+            "read_weight": number(0.0, 1.0, low_open=False, optional=True), "adapt": flag(optional=True),
+            "readout": choice()}, names={"x": ("number of queries",)}),
+        Spec(at + "ContinualAgent.with_readout", with_readout, {
+            "read_weight": probability(), "read_beta": positive(), "read_top_k": count(low=0, huge=(10**20,)),
+            "adapt_steps": count(low=0), "adapt_lr": positive(), "neighbours": count()}),
+        Spec(at + "ContinualAgent.with_readout", with_readout_settings, {
+            "changes": (const("{'lr': 0.1} (a training setting)", {"lr": 0.1}), const("{'nope': 1}", {"nope": 1}))},
+             label="settings"),
+        Spec(at + "ContinualAgent.learn_task", learn, {**loose_task, "steps": count(low=0, optional=True)},
+             names={"task.train_x": ("train_y",)}),
         Spec(at + "ContinualAgent.evaluate", evaluate, {
-            "tasks": (*obj(), const("[]", [])), "episodes": count(), "seed": seed(optional=True),
-            "adapt_steps": steps(), "adapt_lr": positive(optional=True), "use_memory": flag(optional=True)}),
+            "tasks": tasks_arg, "tasks[1].test_x": tensor(),
+            "scenario": choice(optional=True), "readout": choice(), **readout_settings},
+             names={"tasks": ("task",), "tasks[1].test_x": ("test_y",)}),
         Spec(at + "ContinualAgent.fit_stream", fit_stream, {
-            "stream": obj(), "eval_every": steps(), "episodes": count(),
-            "until": (*index(optional=True), const("99", 99))}),
+            "tasks": tasks_arg, "tasks[1].train_x": tensor(),
+            "until": (*index(optional=True), const("99", 99)), **readout_settings},
+             names={"tasks": ("task",), "tasks[1].train_x": ("train_y",)}),
         Spec(at + "ContinualAgent.load_state_dict", load_state, {"state": agent_state}),
         Spec(at + "ContinualAgent.save", save, {"path": path_to_write()}),
         Spec(at + "ContinualAgent.load", load, {"path": (*path_to_read(), *_agent_file_attacks(for_this_agent=True)),
                                                 "expected_sha256": digest}),
         Spec(at + "ContinualAgent.from_checkpoint", from_checkpoint, {
-            "path": (*path_to_read(), *_agent_file_attacks()), "device": device()}),
+            "path": (*path_to_read(), *_agent_file_attacks()), "device": device(), "expected_sha256": digest}),
         Spec(at + "sidecar_path", sidecar, {"path": (const("None", None), const("3", 3))}),
-        Spec(at + "read_checkpoint", read, {"path": (*path_to_read(), *_agent_file_attacks()),
-                                            "expected_sha256": digest}),
-        Spec(at + "make_original_stream", original_stream, {"train_size": count(), "test_size": count(),
+        Spec(at + "read_checkpoint", read_file, {"path": (*path_to_read(), *_agent_file_attacks(loads_state=False)),
+                                                 "expected_sha256": digest}),
+        Spec(at + "ContextMemoryNet", context_net, {"input_dim": size(), "output_dim": size(), "hidden_size": count(),
+                                                    "slot_size": count(), "use_memory": flag()}),
+        Spec(at + "ContextMemoryNet.forward", context_forward, {"query_x": tensor(), "context_x": tensor(),
+                                                                "context_y": tensor()}),
+        Spec(at + "make_original_stream", original_stream, {"train_size": count(low=2), "test_size": count(low=2),
                                                             "seed": seed()}),
-        Spec(at + "original_schedule_config", schedule, {"seed": seed(), "lr": positive()}),
-        Spec(at + "run_agent", run, {"config": obj(), "stream": obj(), "eval_every": steps(), "episodes": count(),
-                                     "device": device()}),
+        Spec(at + "train_context_net", train_context, {
+            "net": obj(), "stream": obj(), "steps": count(low=0), "batch_size": count(), "context_size": count(),
+            "query_size": count(), "lr": positive(), "seed": seed()}),
+        Spec(at + "context_errors", context_errors_call, {
+            "net": obj(), "stream": obj(), "episodes": count(), "context_size": count(), "query_size": count(),
+            "seed": seed()}),
     ]
 
 
 # ================================================================================================
-# 07 experiments -- also written against the current agent; replace with the agent specs
+# 07 experiments -- written against the agent above; replace with the agent specs
 # ================================================================================================
 
 
-def _digits(ctx, count: int = 2):
-    from helpers.experiments import make_split_digits
+def _agent_run(seed: int):
+    """A method for ``run_methods``: a made-up ``AgentRun`` of two tasks."""
+    from helpers.agent import AgentRun
 
-    return ctx.cached("digits", lambda: make_split_digits(seed=0))[:count]
-
-
-def _method_run(seed: int):
-    from helpers.experiments import MethodRun
-
-    return MethodRun(_rand(2, 2, seed=seed), _rand(2, seed=seed + 10), 0.1)
+    return AgentRun(_rand(2, 2, seed=seed), _rand(2, seed=seed + 10), 0.1)
 
 
 def _results(methods=("a",), seeds=(0, 1)):
     from helpers.experiments import run_methods
 
-    return run_methods({name: _method_run for name in methods}, list(seeds), desc="fuzz")
+    return run_methods({name: _agent_run for name in methods}, list(seeds), desc="fuzz")
 
 
 def experiments_specs() -> list[Spec]:
@@ -1331,22 +1565,33 @@ def experiments_specs() -> list[Spec]:
 
         return Call(RunResult, {"method": "a", "seed": 0, "R": _rand(2, 2), "metrics": {"acc": 0.5}})
 
-    def method_run(ctx):
-        from helpers.experiments import MethodRun
+    def seeds_call(ctx):
+        from helpers.experiments import check_seeds
 
-        return Call(MethodRun, {"R": _rand(2, 2), "baseline": _rand(2), "train_seconds": 0.1, "model": None,
-                                "examples_seen": None})
+        return Call(check_seeds, {"seeds": [0, 1]})
 
     def run_methods_call(ctx):
         from helpers.experiments import run_methods
 
-        return Call(run_methods, {"methods": {"a": _method_run}, "seeds": [0, 1], "higher_is_better": True,
-                                  "desc": "fuzz"})
+        return Call(run_methods, {"methods": {"a": _agent_run}, "seeds": [0, 1], "desc": "fuzz"})
 
-    def nan_method(valid, ctx):
-        from helpers.experiments import MethodRun
+    def returning(make):
+        return lambda valid, ctx: {"a": lambda seed: make()}
 
-        return {"a": lambda seed: MethodRun(torch.full((2, 2), NAN), _rand(2), 0.1)}
+    def nan_run():
+        from helpers.agent import AgentRun
+
+        return AgentRun(torch.full((2, 2), NAN), _rand(2), 0.1)
+
+    def nan_seconds_run():
+        from helpers.agent import AgentRun
+
+        return AgentRun(_rand(2, 2), _rand(2), NAN)
+
+    def wide_run():
+        from helpers.agent import AgentRun
+
+        return AgentRun(_rand(2, 3), _rand(2), 0.1)
 
     def per_seed_call(ctx):
         from helpers.experiments import per_seed
@@ -1367,173 +1612,94 @@ def experiments_specs() -> list[Spec]:
         from helpers.experiments import compare
 
         return Call(compare, {"results": _results(("a", "b"), (0, 1, 2)), "first": "a", "second": "b",
-                              "higher_is_better": True, "metric": "acc"})
+                              "metric": "acc", "higher_is_better": True})
 
-    def variant(ctx):
-        from helpers.experiments import variant_config
+    def readouts(ctx):
+        from helpers.experiments import fit_readouts
 
-        return Call(variant_config, {"config": _agent_config(), "name": "naive", "seed": 0})
+        return Call(fit_readouts, {"agent": _agent(ctx, trained=False), "tasks": [_loose(t) for t in _digits(ctx)],
+                                   "readouts": {"ER": {}, "ER + NCM": {"readout": "ncm"}}, "desc": "fuzz"})
 
-    def equal_budget(ctx):
-        from helpers.experiments import fit_equal_budget
+    def digit_config_call(ctx):
+        from helpers.experiments import digit_config
 
-        return Call(fit_equal_budget, {"config": _agent_config(), "stream": _stream(ctx), "episodes": 2,
-                                       "device": None, "joint": False, "desc": "fuzz"})
+        return Call(digit_config, {"method": "agent", "memory_size": 6, "seed": 0, "scenario": "class",
+                                   "steps_per_task": 2, "hidden_size": 8})
+
+    def digit_methods(ctx):
+        from helpers.experiments import split_digits_methods
+
+        return Call(split_digits_methods, {"memory_size": 6, "scenario": "class", "methods": ["ER", "ER + NCM"],
+                                           "steps_per_task": 2, "joint_epochs": 1, "device": None})
 
     def jointly(ctx):
         from helpers.experiments import fit_jointly
 
-        return Call(fit_jointly, {"config": _agent_config(use_replay=False), "stream": _stream(ctx), "episodes": 2,
+        return Call(fit_jointly, {"tasks": _digits(ctx), "config": _agent_config(), "input_dim": 64,
+                                  "output_dim": 10, "kind": "classification", "epochs": 1, "scenario": "class",
                                   "device": None})
 
-    def ablation(ctx):
-        from helpers.experiments import ablation_methods
+    def main_methods(ctx):
+        from helpers.experiments import main_stream_methods
 
-        return Call(ablation_methods, {"config": _agent_config(), "variants": ["naive"], "num_tasks": 2,
-                                       "train_size": 16, "test_size": 16, "eval_episodes": 2, "device": None})
+        return Call(main_stream_methods, {"steps_per_task": 2, "memory_size": 6, "methods": ["ER", "joint"],
+                                          "train_size": 16, "test_size": 16, "joint_epochs": 1, "device": None})
 
-    def split_digits(ctx):
-        from helpers.experiments import make_split_digits
+    def playground(ctx):
+        from helpers.experiments import playground_run
 
-        return Call(make_split_digits, {"test_fraction": 0.25, "seed": 0})
-
-    def active(ctx):
-        from helpers.experiments import active_classes
-
-        return Call(active_classes, {"scenario": "class", "task_ids": torch.tensor([0, 1]), "seen_tasks": 2})
-
-    def masked(ctx):
-        from helpers.experiments import masked_logits
-
-        task = _digits(ctx)[0]
-        return Call(masked_logits, {"model": _mlp(64, 10), "x": task.test_x[:4],
-                                    "task_ids": torch.zeros(4, dtype=torch.long), "scenario": "task", "seen_tasks": 1})
-
-    def accuracies(ctx):
-        from helpers.experiments import digit_accuracies
-
-        return Call(digit_accuracies, {"model": _mlp(64, 10), "tasks": _digits(ctx), "scenario": "class",
-                                       "seen_tasks": 2})
-
-    def digit_loss(ctx):
-        from helpers.experiments import digit_losses
-
-        return Call(digit_losses, {"scenario": "class", "seen_tasks": 2})
-
-    def split_training(ctx):
-        from helpers.experiments import train_split_digits
-
-        return Call(train_split_digits, {
-            "tasks": _digits(ctx), "scenario": "class", "method": "replay", "steps_per_task": 2, "batch_size": 8,
-            "replay_batch_size": 4, "replay_weight": 0.5, "buffer_capacity": 16, "alpha": 0.0, "hidden": 8,
-            "lr": 1e-3, "seed": 0, "device": None})
-
-    def episodes(ctx):
-        from helpers.experiments import digit_episodes
-
-        task = _digits(ctx)[0]
-        return Call(digit_episodes, {"task": task, "pool_x": task.train_x[:6], "pool_y": task.train_y[:6],
-                                     "batch_size": 2, "context_size": 3, "query_size": 2, "generator": _gen()})
-
-    def predictions(name: str):
-        def setup(ctx):
-            import helpers.experiments as experiments
-
-            agent = _agent(ctx, trained=False, input_dim=64, output_dim=10)
-            return Call(getattr(experiments, name), {"agent": agent, "tasks": _digits(ctx), "scenario": "class",
-                                                     "seen_tasks": 2, "per_class": 2, "seed": 0})
-        return setup
-
-    def confusion(ctx):
-        from helpers.experiments import confusion_matrix
-
-        tasks = _digits(ctx)
-        return Call(confusion_matrix, {"predictions": [t.test_y for t in tasks], "tasks": tasks})
-
-    def agent_digits(ctx):
-        from helpers.experiments import train_agent_on_digits
-
-        return Call(train_agent_on_digits, {"tasks": _digits(ctx), "scenario": "task",
-                                            "config": _agent_config(steps_per_task=1), "exemplars_per_class": 2,
-                                            "device": None})
-
-    def sharpness(ctx):
-        from helpers.experiments import FixedReadSharpness
-
-        return Call(FixedReadSharpness, {"beta": 10.0, "heads": 1})
-
-    def quick(ctx):
-        from helpers.experiments import quick_experiment
-
-        return Call(quick_experiment, {
-            "beta": 10.0, "alpha": 0.6, "memory_size": 4, "replay_weight": 0.5, "steps_per_task": 1, "seed": 0,
-            "config": _agent_config(), "num_tasks": 2, "train_size": 16, "test_size": 16, "eval_episodes": 2,
-            "device": None})
+        return Call(playground_run, {"beta": 30.0, "alpha": 0.0, "memory_size": 4, "replay_weight": 0.5,
+                                     "seeds": (0,), "steps_per_task": 1, "device": None})
 
     seeds = tuple(const(label, value) for label, value in (
         ("[1.7]", [1.7]), ("['3']", ["3"]), ("[-1]", [-1]), ("[True]", [True]), ("[2**64]", [2**64]),
         ("[0, 0]", [0, 0]), ("[]", []), ("'abc'", "abc"), ("3", 3), ("None", None)))
-    predictions_attacks = {"agent": obj(), "tasks": obj(), "scenario": choice(), "seen_tasks": count(),
-                           "per_class": count(), "seed": seed()}
+    method_names = (const("['nope']", ["nope"]), const("'ER' (a str)", "ER"), const("3", 3), const("[]", []))
+    results_arg = (*obj(), const("[]", []), const("['abc']", ["abc"]))
     return [
-        Spec(at + "RunResult", run_result, {"seed": seed(), "R": tensor(), "metrics": obj()}),
-        Spec(at + "MethodRun", method_run, {"R": tensor(), "baseline": tensor(), "train_seconds": nonnegative(),
-                                            "examples_seen": count(low=0, huge=(), optional=True)}),
+        Spec(at + "RunResult", run_result, {"method": (const("3", 3), const("None", None)), "seed": seed(),
+                                            "R": tensor(), "metrics": obj()}),
+        Spec(at + "check_seeds", seeds_call, {"seeds": seeds}),
         Spec(at + "run_methods", run_methods_call, {
             "methods": (*obj(), const("{}", {}), const("{'a': 3}", {"a": 3}),
-                        *custom(("a method whose R is NaN", nan_method))),
-            "seeds": seeds, "higher_is_better": flag()}),
-        Spec(at + "per_seed", per_seed_call, {"results": obj(), "method": choice(), "metric": choice()}),
-        Spec(at + "summarise", summarise_call, {"results": (*obj(), const("[]", [])),
+                        *custom(("a method whose R is NaN", returning(nan_run)),
+                                ("a method whose train_seconds is NaN", returning(nan_seconds_run)),
+                                ("a method whose R is (2, 3)", returning(wide_run)),
+                                ("a method returning 'abc' (no AgentRun)", returning(lambda: "abc")),
+                                ("a method returning {'x': 3}", returning(lambda: {"x": 3})))),
+            "seeds": seeds}),
+        Spec(at + "per_seed", per_seed_call, {"results": results_arg, "method": choice(), "metric": choice()}),
+        Spec(at + "summarise", summarise_call, {"results": results_arg,
                                                 "metrics": (const("['nope']", ["nope"]), const("'acc' (a str)", "acc"),
                                                             const("3", 3), const("None", None))}),
-        Spec(at + "results_table", table, {"results": obj(), "digits": count(low=0, huge=(10**20,)),
+        Spec(at + "results_table", table, {"results": results_arg, "digits": count(low=0, huge=(10**20,)),
                                            "scale": number(low=None)}),
-        Spec(at + "compare", compare_call, {"results": obj(), "first": choice(), "second": choice(),
-                                            "higher_is_better": flag(), "metric": choice()}),
-        Spec(at + "variant_config", variant, {"config": obj(), "name": choice(), "seed": seed()}),
-        Spec(at + "fit_equal_budget", equal_budget, {"config": obj(), "stream": obj(), "episodes": count(),
-                                                     "device": device(), "joint": flag()}),
-        Spec(at + "fit_jointly", jointly, {"config": obj(), "stream": obj(), "episodes": count(), "device": device()}),
-        Spec(at + "ablation_methods", ablation, {
-            "config": obj(),
-            "variants": (const("['nope']", ["nope"]), const("'naive' (a str)", "naive"), const("3", 3)),
-            "num_tasks": count(), "train_size": count(), "test_size": count(), "eval_episodes": count(),
-            "device": device()}),
-        Spec(at + "make_split_digits", split_digits, {"test_fraction": number(0.0, 1.0), "seed": seed()}),
-        Spec(at + "active_classes", active, {"scenario": choice(),
-                                             "task_ids": tensor("int", width=False, skip=("empty batch",)),
-                                             "seen_tasks": count()}),
-        Spec(at + "masked_logits", masked, {"model": obj(), "x": tensor(), "task_ids": tensor("int"),
-                                            "scenario": choice(), "seen_tasks": count()}),
-        Spec(at + "digit_accuracies", accuracies, {"model": obj(), "tasks": obj(), "scenario": choice(),
-                                                   "seen_tasks": count()}),
-        Spec(at + "digit_losses", digit_loss, {"scenario": choice(), "seen_tasks": count()}),
-        Spec(at + "train_split_digits", split_training, {
-            "tasks": obj(), "scenario": choice(), "method": choice(), "steps_per_task": count(),
-            "batch_size": count(), "replay_batch_size": count(), "replay_weight": probability(),
-            "buffer_capacity": size(), "alpha": probability(), "hidden": size(), "lr": positive(), "seed": seed(),
-            "device": device()}),
-        Spec(at + "digit_episodes", episodes, {
-            "task": obj(), "pool_x": tensor(),
-            "pool_y": (*tensor("int"), const("labels >= 10", torch.tensor([12] * 6))),
-            "batch_size": count(), "context_size": count(), "query_size": count(), "generator": generator()}),
-        Spec(at + "agent_digit_predictions", predictions("agent_digit_predictions"), predictions_attacks),
-        Spec(at + "agent_digit_accuracies", predictions("agent_digit_accuracies"),
-             {"scenario": choice(), "seen_tasks": count()}),
-        Spec(at + "confusion_matrix", confusion, {
-            "predictions": (*obj(), const("['a']", ["a"]),
-                            *custom(("labels >= 10", lambda v, ctx: [p + 10 for p in v]),
-                                    ("one task's answers missing", lambda v, ctx: v[:1]))),
-            "tasks": obj()}),
-        Spec(at + "train_agent_on_digits", agent_digits, {
-            "tasks": obj(), "scenario": choice(), "config": obj(), "exemplars_per_class": count(),
-            "device": device()}),
-        Spec(at + "FixedReadSharpness", sharpness, {"beta": positive(), "heads": size()}),
-        Spec(at + "quick_experiment", quick, {
-            "beta": positive(), "alpha": probability(), "memory_size": size(), "replay_weight": probability(),
-            "steps_per_task": count(low=0), "seed": seed(), "config": obj(optional=True), "num_tasks": count(),
-            "train_size": count(), "test_size": count(), "eval_episodes": count(), "device": device()}),
+        Spec(at + "compare", compare_call, {"results": results_arg, "first": choice(), "second": choice(),
+                                            "metric": choice(), "higher_is_better": flag()}),
+        Spec(at + "fit_readouts", readouts, {
+            "agent": obj(), "tasks": (*obj(), const("[]", [])),
+            "tasks[1].train_x": tensor(),
+            "readouts": (*obj(), const("{}", {}), const("{'x': {'readout': 'nope'}}", {"x": {"readout": "nope"}}),
+                         const("{'x': 3}", {"x": 3}), const("{'x': {'lr': 0.1}}", {"x": {"lr": 0.1}}))},
+             names={"tasks": ("task",), "tasks[1].train_x": ("train_y",), "readouts": ("readout",)}),
+        Spec(at + "digit_config", digit_config_call, {
+            "method": choice(), "memory_size": count(low=0, huge=(10**20,)), "seed": seed(), "scenario": choice(),
+            "steps_per_task": count(low=0), "hidden_size": count()}),
+        Spec(at + "split_digits_methods", digit_methods, {
+            "memory_size": count(low=0, huge=(10**20,)), "scenario": choice(), "methods": method_names,
+            "steps_per_task": count(low=0), "joint_epochs": count(), "device": device()},
+             names={"methods": ("method",)}),
+        Spec(at + "fit_jointly", jointly, {
+            "tasks": (*obj(), const("[]", [])), "config": obj(), "input_dim": size(), "output_dim": size(),
+            "kind": choice(), "epochs": count(), "scenario": choice(optional=True), "device": device()},
+             names={"tasks": ("task",)}),
+        Spec(at + "main_stream_methods", main_methods, {
+            "steps_per_task": count(low=0), "memory_size": count(low=0, huge=(10**20,)), "methods": method_names,
+            "train_size": count(), "test_size": count(), "joint_epochs": count(), "device": device()},
+             names={"methods": ("method",)}),
+        Spec(at + "playground_run", playground, {
+            "beta": positive(), "alpha": probability(), "memory_size": count(huge=(10**20,)),
+            "replay_weight": probability(), "seeds": seeds, "steps_per_task": count(low=0), "device": device()}),
     ]
 
 
