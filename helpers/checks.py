@@ -204,6 +204,15 @@ def _shape_text(spec: list) -> str:
     return "(" + ", ".join(str(token) for token in spec) + ")"
 
 
+class Dims(dict):
+    """The sizes ``check_tensor`` bound (a plain dict of name -> size), plus ``sources``: which argument
+    bound each size, so that a later mismatch can name both tensors."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sources: dict[str, str] = {}
+
+
 def check_tensor(name: str, value, shape=None, dims: dict | None = None, dtype=FLOATING, like=None,
                  device=None, finite: bool = False, low: float | None = None, high: float | None = None) -> dict:
     """``value`` must be a tensor that fits the contract; returns ``dims`` with the sizes it bound.
@@ -216,7 +225,7 @@ def check_tensor(name: str, value, shape=None, dims: dict | None = None, dtype=F
     ``value`` must share. ``device``: a device it must be on. ``finite``: reject NaN and infinities.
     ``low``/``high``: inclusive bounds on every element.
     """
-    dims = {} if dims is None else dims
+    dims = Dims() if dims is None else dims
     spec = None if shape is None else _parse_shape(shape)
     what = "a torch.Tensor" + (f" of shape {_shape_text(spec)}" if spec is not None else "")
     if not isinstance(value, torch.Tensor):
@@ -242,10 +251,14 @@ def check_tensor(name: str, value, shape=None, dims: dict | None = None, dtype=F
                 bound[token] = size
                 continue
             if size != expected:
-                known = ", ".join(f"{k}={v}" for k, v in dims.items() if k in fixed)
+                sources = getattr(dims, "sources", {})
+                known = ", ".join(f"{k}={v}" + (f" (from {sources[k]})" if k in sources else "")
+                                  for k, v in dims.items() if k in fixed)
                 raise ValueError(f"{name} must have shape {_shape_text(spec)}"
                                  f"{' with ' + known if known else ''}, got {tuple(value.shape)}")
         dims.update(bound)
+        if isinstance(dims, Dims):  # remember which argument fixed each size: a later mismatch names both
+            dims.sources.update(dict.fromkeys(bound, name))
     if dtype is FLOATING:
         if not value.is_floating_point():
             raise ValueError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")

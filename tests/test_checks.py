@@ -172,3 +172,9 @@ def test_int_check_never_coerces(value):
         assert str(err).startswith("n must be an int in [0, 100], got")
     else:
         assert type(result) is int and result == value and not isinstance(value, bool)
+
+
+def test_tensor_size_mismatch_names_the_argument_that_fixed_the_size():
+    dims = check_tensor("memory", torch.zeros(0, 4, 3), "B N D")
+    with pytest.raises(ValueError, match=r"keys must have shape \(B, H, D\) with B=0 \(from memory\)"):
+        check_tensor("keys", torch.zeros(2, 2, 3), "B H D", dims)
