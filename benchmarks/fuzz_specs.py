@@ -1194,12 +1194,6 @@ def agent_specs() -> list[Spec]:
                                    "values": _rand(5, 2, seed=2), "beta": 10.0, "top_k": 2,
                                    "allowed": _rand(3, 5, seed=3) > 0.3})
 
-    def nearest(ctx):
-        from helpers.agent import nearest_items
-
-        return Call(nearest_items, {"query_keys": _randn(3, 4), "item_keys": _randn(5, 4, seed=1), "k": 2,
-                                    "excluded": _rand(3, 5, seed=3) > 0.7})
-
     def class_mean(ctx):
         from helpers.agent import nearest_class_mean
 
@@ -1444,9 +1438,6 @@ def agent_specs() -> list[Spec]:
             "query_keys": tensor(), "item_keys": tensor(), "values": tensor(width=False), "beta": positive(),
             "top_k": count(low=0, huge=(10**20,)), "allowed": _bool_mask()},
              names={"query_keys": ("item_keys", "allowed"), "item_keys": ("values",)}),
-        Spec(at + "nearest_items", nearest, {
-            "query_keys": tensor(), "item_keys": tensor(), "k": (*count(huge=(10**20,)), const("6 (5 items)", 6)),
-            "excluded": _bool_mask()}),
         Spec(at + "nearest_class_mean", class_mean, {
             "query_keys": tensor(skip=("empty batch",)), "item_keys": tensor(),
             "labels": (*tensor("int", width=False), const("a label 4 (4 classes)", torch.tensor([0, 1, 1, 4, 0])),

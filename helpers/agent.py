@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import io
 import time
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -35,6 +36,7 @@ from helpers.checks import (
     check_probability,
     check_seed,
     check_tensor,
+    describe,
 )
 from helpers.foundations import Task, TaskStream, continual_metrics, make_generator, make_original_tasks
 from helpers.maml import TaskBatch, inner_loop, query_losses
@@ -212,16 +214,17 @@ def content_read(
 
 
 def _check_read(query_keys, item_keys, values, beta, top_k, allowed) -> tuple[float, int]:
-    """``content_read``'s contract: shapes that agree, finite keys, β > 0, top_k >= 0, a bool ``allowed``."""
+    """``content_read``'s contract: shapes that agree, finite keys and values, β > 0, top_k >= 0, a bool
+    ``allowed``."""
     dims = check_tensor("query_keys", query_keys, "n D", finite=True)
     check_tensor("item_keys", item_keys, "M D", dims, like=query_keys, finite=True)
-    check_tensor("values", values, "M C", dims, like=query_keys)
+    check_tensor("values", values, "M C", dims, like=query_keys, finite=True)
     if allowed is not None:
         check_tensor("allowed", allowed, "n M", dims, dtype=torch.bool, device=query_keys.device)
     return check_positive("beta", beta, 1e4), check_int("top_k", top_k, 0, MAX_SIZE)
 
 
-def nearest_items(
+def _nearest_items(
     query_keys: torch.Tensor, item_keys: torch.Tensor, k: int, excluded: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Indices ``(n, k)`` of each query's ``k`` most cosine-similar items (``excluded (n, M)`` never chosen
@@ -239,8 +242,8 @@ def nearest_class_mean(
     normalised embedding over the stored items; classes with no item score -inf. ``labels (M,)`` int64."""
     dims = check_tensor("query_keys", query_keys, "n D", finite=True)
     check_tensor("item_keys", item_keys, "M D", dims, like=query_keys, finite=True)
-    check_tensor("labels", labels, "M", dims, dtype=torch.int64, device=query_keys.device)
-    check_count("num_classes", num_classes, 1, MAX_SIZE)
+    num_classes = check_count("num_classes", num_classes, 1, MAX_SIZE)
+    check_tensor("labels", labels, "M", dims, dtype=torch.int64, device=query_keys.device, low=0, high=num_classes - 1)
     one_hot = F.one_hot(labels, num_classes).to(query_keys.dtype)  # (M, C)
     counts = one_hot.sum(dim=0)
     means = F.normalize((one_hot.T @ F.normalize(item_keys, dim=-1)) / counts.clamp_min(1).unsqueeze(1), dim=-1)
@@ -302,6 +305,7 @@ class EpisodicMemory:
         Returns the ``(B,)`` slots written (-1: not kept). Validates everything before storing anything."""
         dims = check_tensor("x", x, "B d_in", finite=True)
         check_tensor("logits", logits, "B d_out", dims, like=x, finite=True)
+        check_instance("y", y, torch.Tensor, "a tensor: int64 labels (B,) or float targets (B, d_out)")
         if y.dtype == torch.int64:
             check_tensor("y", y, "B", dims, dtype=torch.int64, device=x.device, low=0, high=dims["d_out"] - 1)
         else:
@@ -331,12 +335,16 @@ class EncoderHead(nn.Module):
 
     def __init__(self, input_dim: int, output_dim: int, hidden_size: int):
         super().__init__()
+        self.input_dim = check_count("input_dim", input_dim, 1, MAX_SIZE)
+        check_count("output_dim", output_dim, 1, MAX_SIZE)
+        check_count("hidden_size", hidden_size, 1, MAX_BATCH)
         self.encoder = nn.Sequential(
             nn.Linear(input_dim, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size), nn.ReLU()
         )
         self.head = nn.Linear(hidden_size, output_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ("...", self.input_dim), like=self.head.weight)
         return self.head(self.encoder(x))
 
 
@@ -344,7 +352,8 @@ class LocalAdaptation:
     """Memory-based parameter adaptation (MbPA, Sprechmann et al. 2018) of a ``head`` module, with
     notebook 05's inner loop; and its meta-learning loss (notebook 05's outer loop, MAML).
 
-    ``outputs(head, queries (n, H), support_x (n, k, H), support_y (n, k[, d_out]))``: for every query, a copy
+    ``outputs(head, queries (n, H), support_x (n, k, H), support_y)``, targets ``(n, k, d_out)`` floats or
+    ``(n, k)`` int64 class indices: for every query, a copy
     of the head takes ``steps`` gradient steps of size ``lr`` on ``loss_fn`` over the query's k retrieved
     neighbours, then answers the query: ``(n, d_out)``. Batched over queries with ``vmap``; the head's own
     weights never change. ``meta_loss(...)``: the mean query loss after that adaptation, whose gradient
@@ -359,6 +368,7 @@ class LocalAdaptation:
         self.loss_fn = check_callable("loss_fn", loss_fn, "a callable loss_fn(outputs, targets) -> scalar")
 
     def outputs(self, head: nn.Module, queries, support_x, support_y) -> torch.Tensor:
+        _check_adaptation(head, queries, support_x, support_y, finite=True)
         params = {name: p.detach() for name, p in head.named_parameters()}
 
         def one(query, sx, sy):
@@ -368,22 +378,63 @@ class LocalAdaptation:
         return vmap(one)(queries, support_x, support_y)
 
     def meta_loss(self, head: nn.Module, queries, query_targets, support_x, support_y) -> torch.Tensor:
+        dims = _check_adaptation(head, queries, support_x, support_y, finite=True)
+        _check_targets("query_targets", query_targets, "n", dims, queries, finite=True)
         empty = queries.new_empty(0)
         tasks = TaskBatch(support_x, support_y, queries.unsqueeze(1), query_targets.unsqueeze(1), empty, empty)
         return query_losses(head, tasks, self.steps, self.lr, loss_fn=self.loss_fn,
                             first_order=self.first_order).mean()
 
 
+def _check_adaptation(head, queries, support_x, support_y, finite: bool = False) -> dict:
+    """``LocalAdaptation``'s contract: a module ``head`` (H and C are its ``in_features`` and ``out_features``
+    when it has them), ``queries (n, H)``, ``support_x (n, k, H)`` and ``support_y``: ``(n, k, C)`` floats or
+    ``(n, k)`` int64."""
+    check_instance("head", head, nn.Module, "an nn.Module (the head to adapt)")
+    sizes = {"H": getattr(head, "in_features", None), "C": getattr(head, "out_features", None)}
+    dims = {name: size for name, size in sizes.items() if isinstance(size, int)}
+    dims = check_tensor("queries", queries, "n H", dims, like=next(head.parameters(), None), finite=finite)
+    check_count("number of queries", dims["n"], 1, MAX_EPISODES)
+    check_tensor("support_x", support_x, "n k H", dims, like=queries, finite=finite)
+    _check_targets("support_y", support_y, "n k", dims, queries, finite)
+    return dims
+
+
+def _check_targets(name: str, targets, shape: str, dims: dict, like: torch.Tensor, finite: bool = False) -> None:
+    """Targets of ``shape`` as int64 class indices, or floats like ``like`` with one more axis (never a float
+    tensor without it, which a loss would silently broadcast)."""
+    if isinstance(targets, torch.Tensor) and targets.dtype == torch.int64:
+        high = dims["C"] - 1 if finite and "C" in dims else None
+        check_tensor(name, targets, shape, dims, dtype=torch.int64, device=like.device, low=0 if finite else None,
+                     high=high)
+    else:
+        check_tensor(name, targets, shape + " C", dims, like=like, finite=finite)
+
+
 @dataclass
 class AgentRun:
-    """``R (T, T)``: result on task j after learning task i (accuracy, or MSE for regression);
-    ``baseline (T,)``: results before any training; ``train_seconds``: training time of this run's
-    ``fit_stream`` call; ``higher_is_better``: True for accuracies."""
+    """``R (T, T)``: result on task j after learning task i (accuracy, or MSE for regression; a run stopped
+    early has fewer rows, ``(S, T)``); ``baseline (T,)``: results before any training; ``train_seconds``:
+    training time of this run's ``fit_stream`` call; ``higher_is_better``: True for accuracies."""
 
     R: torch.Tensor
     baseline: torch.Tensor
     train_seconds: float
     higher_is_better: bool = True
+
+    def __post_init__(self):
+        dims = check_tensor("R", self.R, "S T", finite=True)
+        if dims["S"] > dims["T"]:
+            raise ValueError(f"R must have shape (S, T), S <= T (a row per task learned), got {tuple(self.R.shape)}")
+        check_tensor("baseline", self.baseline, "*", finite=True)
+        if (self.baseline.dtype, self.baseline.device) != (self.R.dtype, self.R.device):
+            raise ValueError(f"baseline must have R's dtype and device ({self.R.dtype}, {self.R.device}), "
+                             f"got {describe(self.baseline)}")
+        if len(self.baseline) != dims["T"]:
+            raise ValueError(f"baseline must hold one result per task, (T,) = ({dims['T']},) as R's columns, "
+                             f"got {tuple(self.baseline.shape)}")
+        check_float("train_seconds", self.train_seconds, 0.0, 1e9)
+        check_bool("higher_is_better", self.higher_is_better)
 
     def metrics(self) -> dict[str, float]:
         """ACC, BWT, FWT and forgetting of ``R`` (notebook 01's ``continual_metrics``)."""
@@ -518,7 +569,7 @@ class ContinualAgent:
         with torch.no_grad():
             keys = self.net.encoder(stored["x"])  # re-encoded now: the keys the current encoder would use
         own_copy = (inputs[:n].unsqueeze(1) == stored["x"].unsqueeze(0)).all(dim=-1)  # (n, M)
-        chosen = nearest_items(hidden[:n].detach(), keys, self.config.neighbours, own_copy)
+        chosen = _nearest_items(hidden[:n].detach(), keys, self.config.neighbours, own_copy)
         try:
             return self.adaptation.meta_loss(self.net.head, hidden[:n], self._targets(targets[:n]), keys[chosen],
                                              self._targets(stored["y"][chosen]))
@@ -636,7 +687,7 @@ class ContinualAgent:
                 return torch.softmax(_masked(scores, allowed), dim=-1)
             if adapt:
                 k = min(self.config.neighbours, len(self.memory))
-                chosen = nearest_items(hidden, keys, k)
+                chosen = _nearest_items(hidden, keys, k)
                 out = self.adaptation.outputs(self.net.head, hidden, keys[chosen], self._targets(stored["y"][chosen]))
             if self.kind == "regression":
                 if read_weight == 0:
@@ -703,7 +754,7 @@ class ContinualAgent:
         Returns the losses ``(steps,)``."""
         self._refuse_if_view()
         steps = self.config.steps_per_task if steps is None else check_count("steps", steps, 0, MAX_STEPS)
-        x, y = self._task_split(task, "train")
+        x, y = self._task_split(task, "train")  # checks task.classes too
         if getattr(task, "classes", None) is not None and self.kind == "classification":
             known = self.task_classes.get(task.task_id, torch.zeros_like(self.seen)).clone()
             known[list(task.classes)] = True  # task-incremental: the task's classes are given with its id
@@ -723,12 +774,9 @@ class ContinualAgent:
         """Test result per task ``(T,)``: accuracy (classification) or mean squared error (regression) on each
         task's whole test split. ``scenario`` (default: the config's): ``class``, any class trained on so far
         may be answered; ``task``, only the task's own classes. ``readout``: ``predict``'s options. Pure."""
-        tasks = list(tasks)
-        check_count("number of tasks", len(tasks), 1, MAX_SIZE)
-        scenario = self.config.scenario if scenario is None else check_choice("scenario", scenario, SCENARIOS)
+        tasks, splits, scenario = self._check_evaluation(tasks, scenario, readout)
         results = []
-        for task in tasks:
-            x, y = self._task_split(task, "test")
+        for task, (x, y) in zip(tasks, splits):
             allowed = None
             if self.kind == "classification" and scenario == "task":
                 allowed = self._task_classes(task)
@@ -743,9 +791,7 @@ class ContinualAgent:
         """Learn ``tasks`` from task ``tasks_seen`` on (so a restored agent resumes) up to, not including,
         ``until`` (default: all), evaluating every task after each one. Returns the ``AgentRun`` of every
         task learned so far (``train_seconds``: this call's training time)."""
-        self._refuse_if_view()
-        tasks = list(tasks)
-        until = len(tasks) if until is None else check_int("until", until, self.tasks_seen, len(tasks))
+        tasks, until = self._check_stream(tasks, readout, self.tasks_seen, until)
         if self.baseline is None:
             self.baseline = self.evaluate(tasks, **readout)
         seconds = 0.0
@@ -756,6 +802,33 @@ class ContinualAgent:
             self.rows.append(self.evaluate(tasks, **readout))
         R = torch.stack(self.rows) if self.rows else torch.empty(0, len(tasks), dtype=torch.float64)
         return AgentRun(R, self.baseline.clone(), seconds, self.kind == "classification")
+
+    def _check_stream(self, tasks, readout: dict, start: int = 0, until: int | None = None) -> tuple[list, int]:
+        """What ``fit_stream`` needs, checked before anything is learned: every task's test split, the training
+        splits of the tasks ``start..until-1`` it will learn, ``until`` and the ``readout`` options."""
+        self._refuse_if_view()
+        tasks = self._check_evaluation(tasks, None, readout)[0]
+        until = len(tasks) if until is None else check_int("until", until, start, len(tasks))
+        for task in tasks[start:until]:
+            self._task_split(task, "train")
+        return tasks, until
+
+    def _check_evaluation(self, tasks, scenario, readout: dict) -> tuple[list, list, str]:
+        """``evaluate``'s contract: a non-empty sequence of tasks with valid test splits (returned as ``(x, y)``
+        pairs on the agent's device), a scenario and ``predict``'s options."""
+        if isinstance(tasks, (str, bytes, Mapping)) or not isinstance(tasks, Iterable):
+            raise ArgumentTypeError(f"tasks must be a sequence of tasks (a list, a tuple, a TaskStream), "
+                                    f"got {describe(tasks)}")
+        tasks = list(tasks)
+        check_count("number of tasks", len(tasks), 1, MAX_SIZE)
+        scenario = self.config.scenario if scenario is None else check_choice("scenario", scenario, SCENARIOS)
+        splits = [self._task_split(task, "test") for task in tasks]
+        unknown = sorted(set(readout) - {"read_weight", "adapt", "readout"})
+        if unknown:
+            raise ArgumentTypeError(f"readout options are predict's read_weight, adapt and readout, got {unknown}")
+        self._check_predict(splits[0][0], None, readout.get("read_weight"), readout.get("adapt"),
+                            readout.get("readout", "agent"))
+        return tasks, splits, scenario
 
     def _task_split(self, task, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         for name in ("task_id", f"{split}_x", f"{split}_y"):
@@ -771,6 +844,14 @@ class ContinualAgent:
             check_tensor(f"task.{split}_y", y, "n", dims, dtype=torch.int64, low=0, high=self.output_dim - 1)
         else:
             check_tensor(f"task.{split}_y", y, f"n {self.output_dim}", dims, like=x, finite=True)
+        classes = getattr(task, "classes", None)
+        if classes is not None and self.kind == "classification" and (
+            not isinstance(classes, tuple)
+            or not classes
+            or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < self.output_dim for c in classes)
+        ):
+            raise ValueError(f"task.classes must be a non-empty tuple of class ids in 0..{self.output_dim - 1}, "
+                             f"got {classes!r}")
         return x.to(self.device), y.to(self.device)
 
     def _task_classes(self, task) -> torch.Tensor:
@@ -881,7 +962,7 @@ class ContinualAgent:
 
 def sidecar_path(path) -> Path:
     """Where ``ContinualAgent.save`` records a checkpoint's SHA-256: ``path + '.sha256'``."""
-    path = Path(path)
+    path = check_path("path", path)
     return path.with_name(path.name + ".sha256")
 
 
@@ -1015,8 +1096,52 @@ def _check_state(state, agent: "ContinualAgent") -> None:
         or (rows.numel() and baseline.shape[0] != rows.shape[1])
     ):
         raise _bad_checkpoint(f"'baseline' must be finite (T,) results matching 'rows', got {tuple(baseline.shape)}")
-    if state["generator"].dtype != torch.uint8 or state["generator"].ndim != 1:
-        raise _bad_checkpoint("'generator' must be a 1-D uint8 tensor (a torch.Generator state)")
+    if state["generator"].dtype != torch.uint8 or state["generator"].shape != agent.generator.get_state().shape:
+        raise _bad_checkpoint(f"'generator' must be a torch.Generator state: uint8 of shape "
+                              f"{tuple(agent.generator.get_state().shape)}, got {describe(state['generator'])}")
+    _check_optimizer_state(state["optimizer"], agent._weights)
+    if state["memory"] is not None:
+        _check_memory_items(state["memory"], agent)
+
+
+def _check_optimizer_state(optimizer: dict, weights: list) -> None:
+    """Adam's state per parameter: moments shaped like the parameter, a step count >= 0."""
+    moments = optimizer.get("state")
+    if not isinstance(moments, dict):
+        raise _bad_checkpoint("'optimizer' must hold a 'state' dict (Adam's moments per parameter)")
+    for index, entry in moments.items():
+        if not isinstance(index, int) or not 0 <= index < len(weights) or not isinstance(entry, dict):
+            raise _bad_checkpoint(f"'optimizer' state must map parameter indices 0..{len(weights) - 1} to dicts, "
+                                  f"got key {index!r}")
+        for name in ("exp_avg", "exp_avg_sq"):
+            moment = entry.get(name)
+            if not isinstance(moment, torch.Tensor) or moment.shape != weights[index].shape:
+                raise _bad_checkpoint(f"'optimizer' moment {name} of parameter {index} must have shape "
+                                      f"{tuple(weights[index].shape)}, got {describe(moment)}")
+        step = entry.get("step")
+        if not isinstance(step, torch.Tensor) or step.numel() != 1 or not float(step) >= 0:
+            raise _bad_checkpoint(f"'optimizer' step of parameter {index} must be a count >= 0, got {describe(step)}")
+
+
+def _check_memory_items(memory, agent: "ContinualAgent") -> None:
+    """The stored items' widths and labels fit the agent (the memory checks the rest when it loads)."""
+    storage = memory.get("storage") if isinstance(memory, dict) else None
+    if not isinstance(storage, dict):
+        return  # EpisodicMemory.load_state_dict refuses it, naming what is wrong
+    widths = {"x": agent.input_dim, "logits": agent.output_dim}
+    if agent.kind == "regression":
+        widths["y"] = agent.output_dim
+    for name, width in widths.items():
+        item = storage.get(name)
+        if isinstance(item, torch.Tensor) and tuple(item.shape[1:]) != (width,):
+            raise _bad_checkpoint(f"stored items '{name}' must have {width} columns, got shape {tuple(item.shape)}")
+    labels = storage.get("y")
+    if agent.kind == "classification" and isinstance(labels, torch.Tensor):
+        if labels.dtype != torch.int64 or labels.ndim != 1 or (
+            labels.numel() and not bool(((labels >= 0) & (labels < agent.output_dim)).all())
+        ):
+            raise _bad_checkpoint(f"stored labels 'y' must be int64 classes in 0..{agent.output_dim - 1}, "
+                                  f"got {describe(labels)}")
 
 
 class ContextMemoryNet(nn.Module):
@@ -1032,8 +1157,8 @@ class ContextMemoryNet(nn.Module):
     def __init__(self, input_dim: int, output_dim: int, hidden_size: int = 64, slot_size: int = 16,
                  use_memory: bool = True):
         super().__init__()
-        check_count("input_dim", input_dim, 1, MAX_SIZE)
-        check_count("output_dim", output_dim, 1, MAX_SIZE)
+        self.input_dim = check_count("input_dim", input_dim, 1, MAX_SIZE)
+        self.output_dim = check_count("output_dim", output_dim, 1, MAX_SIZE)
         check_count("hidden_size", hidden_size, 1, MAX_BATCH)
         self.slot_size = check_count("slot_size", slot_size, 1, MAX_BATCH)
         self.use_memory = check_bool("use_memory", use_memory)
@@ -1046,6 +1171,10 @@ class ContextMemoryNet(nn.Module):
                                   nn.Linear(hidden_size, output_dim))
 
     def forward(self, query_x: torch.Tensor, context_x: torch.Tensor, context_y: torch.Tensor) -> torch.Tensor:
+        dims = check_tensor("query_x", query_x, f"B Q {self.input_dim}", like=self.read_key.weight, finite=True)
+        check_count("episodes in query_x", dims["B"], 1, MAX_EPISODES)
+        check_tensor("context_x", context_x, f"B K {self.input_dim}", dims, like=query_x, finite=True)
+        check_tensor("context_y", context_y, f"B K {self.output_dim}", dims, like=query_x, finite=True)
         encoded = self.encoder(query_x)  # (B, Q, H)
         B, Q = encoded.shape[:2]
         if not self.use_memory:
@@ -1076,6 +1205,7 @@ def train_context_net(net: ContextMemoryNet, stream, steps: int, batch_size: int
     """``steps`` Adam steps, each on ``batch_size`` training episodes whose tasks are drawn uniformly from the
     stream (K context pairs and Q queries, one task per episode). Returns the losses ``(steps,)``."""
     check_instance("net", net, ContextMemoryNet)
+    stream = _episode_tasks(stream)
     steps = check_count("steps", steps, 0, MAX_STEPS)
     check_count("batch_size", batch_size, 1, MAX_BATCH)
     lr = check_positive("lr", lr, 10.0)
@@ -1103,6 +1233,7 @@ def context_errors(net: ContextMemoryNet, stream, episodes: int = 64, context_si
     """Test query MSE per task ``(T,)`` of ``net`` and of the label-mean baseline (predict the mean of the
     episode's context labels for every query), on the same ``episodes`` test episodes per task."""
     check_instance("net", net, ContextMemoryNet)
+    stream = _episode_tasks(stream)
     check_count("episodes", episodes, 1, MAX_EPISODES)
     generator = make_generator(check_seed("seed", seed))
     model, label_mean = [], []
@@ -1111,3 +1242,14 @@ def context_errors(net: ContextMemoryNet, stream, episodes: int = 64, context_si
         model.append(F.mse_loss(net(e["query_x"], e["context_x"], e["context_y"]), e["query_y"]))
         label_mean.append(F.mse_loss(e["context_y"].mean(dim=1, keepdim=True).expand_as(e["query_y"]), e["query_y"]))
     return {"model": torch.stack(model), "label_mean": torch.stack(label_mean)}
+
+
+def _episode_tasks(stream) -> list:
+    """``stream`` (a ``TaskStream``, or a list or tuple of notebook 01 ``Task``s) as a non-empty list of tasks."""
+    if isinstance(stream, (str, bytes, Mapping)) or not isinstance(stream, Iterable):
+        raise ArgumentTypeError(f"stream must be a TaskStream or a sequence of Tasks, got {describe(stream)}")
+    tasks = list(stream)
+    check_count("number of tasks in stream", len(tasks), 1, MAX_SIZE)
+    for k, task in enumerate(tasks):
+        check_instance(f"stream[{k}]", task, Task, "a notebook 01 Task")
+    return tasks

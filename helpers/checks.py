@@ -223,7 +223,8 @@ def check_tensor(name: str, value, shape=None, dims: dict | None = None, dtype=F
     ``"..."`` takes any number of leading axes. ``dtype``: a ``torch.dtype``, a tuple of them,
     ``FLOATING`` (any float, the default) or None (any). ``like``: a tensor whose dtype and device
     ``value`` must share. ``device``: a device it must be on. ``finite``: reject NaN and infinities.
-    ``low``/``high``: inclusive bounds on every element.
+    ``low``/``high``: inclusive bounds on every element. A tensor on the ``meta`` device (shapes, no data) is
+    refused: nothing in the series computes with one.
     """
     dims = Dims() if dims is None else dims
     spec = None if shape is None else _parse_shape(shape)
@@ -274,6 +275,8 @@ def check_tensor(name: str, value, shape=None, dims: dict | None = None, dtype=F
             raise ValueError(f"{name} must be on {like.device} (like the tensors it is used with), got {value.device}")
     if device is not None and value.device != torch.device(device):
         raise ValueError(f"{name} must be on {torch.device(device)}, got {value.device}")
+    if value.device.type == "meta":
+        raise ValueError(f"{name} must be on a device that holds data (cpu, cuda or mps), got meta")
     if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} must hold finite numbers only, got NaN or infinity in {describe(value)}")
     if low is not None and value.numel() and bool((value < low).any()):
@@ -287,6 +290,8 @@ def check_finite_tensors(name: str, tensors: Mapping) -> None:
     """Every floating tensor in ``tensors`` (a state dict, nested dicts and lists allowed) must be finite."""
     def walk(prefix: str, value) -> None:
         if isinstance(value, torch.Tensor):
+            if value.device.type == "meta":
+                raise ValueError(f"{prefix} must be on a device that holds data (cpu, cuda or mps), got meta")
             if value.is_floating_point() and not bool(torch.isfinite(value).all()):
                 raise ValueError(f"{prefix} must hold finite numbers only, got NaN or infinity")
         elif isinstance(value, Mapping):

@@ -65,6 +65,7 @@ def detach_state(state):
         return None
     if isinstance(state, ControllerState | MemoryState | torch.Tensor):
         return state.detach()
+    check_instance("state", state, tuple, "a ControllerState, an LSTM (h, c) tuple, a tensor or None")
     return tuple(detach_state(s) for s in state)
 
 
@@ -315,7 +316,7 @@ def bits_wrong(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) 
     ``logits, targets (B, T, O)`` (targets in {0, 1}); ``mask (B, T)`` 1 where scored. Returns a Python float
     in [0, O]: wrong bits summed over O, averaged over the scored steps.
     """
-    _check_scored(logits, targets, mask, "bce")
+    _check_scored(logits, targets, mask, "bce", name="logits")
     wrong = ((logits > 0).float() != targets).float().sum(-1)  # (B, T)
     return ((wrong * mask).sum() / mask.sum().clamp_min(1)).item()
 
@@ -403,10 +404,10 @@ def _check_data(name: str, value, shape, dims: dict | None = None, like=None, un
     return dims
 
 
-def _check_scored(outputs, targets, mask, kind) -> dict:
+def _check_scored(outputs, targets, mask, kind, name: str = "outputs") -> dict:
     """``outputs, targets (B, T, O)`` finite and alike, ``mask (B, T)`` in [0, 1]; bce targets in [0, 1]."""
     check_choice("kind", kind, KINDS)
-    dims = _check_data("outputs", outputs, "B T O")
+    dims = _check_data(name, outputs, "B T O")
     _check_data("targets", targets, "B T O", dims=dims, like=outputs, unit=kind == "bce")
     _check_data("mask", mask, "B T", dims=dims, like=outputs, unit=True)
     return dims

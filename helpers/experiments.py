@@ -7,16 +7,17 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
 from scipy.stats import t as student_t
 
-from helpers.agent import NUM_DIGIT_CLASSES, AgentConfig, AgentRun, ContinualAgent, make_split_digits
-from helpers.checks import (ArgumentTypeError, check_bool, check_callable, check_choice, check_count, check_device,
-                            check_instance, check_positive, check_probability, check_seed)
+from helpers.agent import NUM_DIGIT_CLASSES, SCENARIOS, AgentConfig, AgentRun, ContinualAgent, make_split_digits
+from helpers.checks import (MAX_EPISODES, MAX_STEPS, ArgumentTypeError, check_bool, check_callable, check_choice,
+                            check_count, check_device, check_float, check_instance, check_positive,
+                            check_probability, check_seed, check_tensor)
 from helpers.foundations import continual_metrics, make_main_stream
 from helpers.plumbing import progress
 
@@ -37,8 +38,11 @@ class RunResult:
     def __post_init__(self):
         check_instance("method", self.method, str)
         check_seed("seed", self.seed)
-        check_instance("R", self.R, torch.Tensor)
+        check_tensor("R", self.R, "T T", finite=True)
         check_instance("metrics", self.metrics, dict)
+        for name, value in self.metrics.items():
+            check_instance("metrics key", name, str)
+            check_float(f"metrics[{name!r}]", value)
 
 
 def check_seeds(seeds) -> list[int]:
@@ -65,19 +69,49 @@ def run_methods(methods: Mapping[str, Callable[[int], object]], seeds: Sequence[
     seeds = check_seeds(seeds)
     results = []
     for seed, name in progress([(s, n) for s in seeds for n in methods], desc=desc):
-        run = methods[name](seed)
-        named = run if isinstance(run, dict) else {name: run}
-        for label, one in named.items():
-            if not isinstance(one, AgentRun):
-                raise TypeError(f"methods[{name!r}]({seed}) must return an AgentRun or a dict of them, "
-                                f"got {type(one).__name__}")
-            metrics = continual_metrics(one.R, higher_is_better=one.higher_is_better, baseline=one.baseline)
-            results.append(RunResult(label, seed, one.R.clone(), metrics | {"seconds": float(one.train_seconds)}))
+        try:
+            results += _scored(methods[name](seed), name, seed)
+        except (TypeError, ValueError) as err:  # say which run it was: a sweep runs many
+            kind = ArgumentTypeError if isinstance(err, TypeError) else ValueError
+            raise kind(f"methods[{name!r}]({seed}): {err}") from err
     return results
+
+
+def _scored(run, name: str, seed: int) -> list[RunResult]:
+    """The ``RunResult``s of one method's return value (an ``AgentRun`` or a dict name -> ``AgentRun``)."""
+    named = run if isinstance(run, dict) else {name: run}
+    results = []
+    for label, one in named.items():
+        if not isinstance(one, AgentRun):
+            raise TypeError(f"it must return an AgentRun or a dict of them, got {type(one).__name__}")
+        metrics = continual_metrics(one.R, higher_is_better=one.higher_is_better, baseline=one.baseline)
+        results.append(RunResult(label, seed, one.R.clone(), metrics | {"seconds": float(one.train_seconds)}))
+    return results
+
+
+def _check_results(results) -> list[RunResult]:
+    """A non-empty sequence of ``RunResult`` (from ``run_methods``), as a list."""
+    if isinstance(results, (str, bytes)) or not isinstance(results, Sequence) or not results:
+        raise ArgumentTypeError(f"results must be a non-empty sequence of RunResult (from run_methods), "
+                                f"got {results!r:.80}")
+    for k, result in enumerate(results):
+        check_instance(f"results[{k}]", result, RunResult, "a RunResult (from run_methods)")
+    return list(results)
+
+
+def _check_metrics(metrics) -> list[str]:
+    """A non-empty sequence of metric names (a bare str is one name, never its characters)."""
+    if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Sequence) or not metrics:
+        raise ArgumentTypeError(f"metrics must be a non-empty sequence of metric names like {METRICS}, "
+                                f"got {metrics!r:.80}")
+    return [check_instance(f"metrics[{k}]", m, str) for k, m in enumerate(metrics)]
 
 
 def per_seed(results: Sequence[RunResult], method: str, metric: str = "acc") -> torch.Tensor:
     """``metric`` of ``method`` on every seed, ordered by seed: ``(S,)``."""
+    results = _check_results(results)
+    check_instance("method", method, str)
+    check_instance("metric", metric, str)
     chosen = sorted((r for r in results if r.method == method), key=lambda r: r.seed)
     if not chosen:
         raise ValueError(f"no runs of method {method!r}; methods run: {sorted({r.method for r in results})}")
@@ -88,8 +122,10 @@ def per_seed(results: Sequence[RunResult], method: str, metric: str = "acc") -> 
 
 def summarise(results: Sequence[RunResult], metrics: Sequence[str] = METRICS) -> dict[str, dict[str, tuple]]:
     """``method -> metric -> (mean, sample std, n)`` over seeds, methods in the order they were run."""
-    if not results:
-        raise ValueError("results must be a non-empty sequence of RunResult (from run_methods)")
+    results, metrics = _check_results(results), _check_metrics(metrics)
+    unknown = [m for m in metrics if m not in results[0].metrics]
+    if unknown:
+        raise ValueError(f"metrics must be among {sorted(results[0].metrics)}, got {unknown}")
     summary = {}
     for method in dict.fromkeys(r.method for r in results):
         summary[method] = {}
@@ -107,6 +143,9 @@ def results_table(results: Sequence[RunResult], metrics: Sequence[str] = METRICS
                   scale: float = 1.0) -> str:
     """A Markdown table: one row per method, ``mean ± std`` per metric (times ``scale``, except seconds),
     and the number of seeds."""
+    digits = check_count("digits", digits, 0, 20)
+    scale = check_float("scale", scale, -1e6, 1e6)
+    metrics = _check_metrics(metrics)
     summary = summarise(results, metrics)
     lines = ["| method | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " | seeds |",
              "|" + "---|" * (len(metrics) + 2)]
@@ -130,6 +169,11 @@ def compare(results: Sequence[RunResult], first: str, second: str, metric: str =
     ``worse`` when the interval excludes zero, else ``no reliable difference``.
     """
     check_bool("higher_is_better", higher_is_better)
+    results = _check_results(results)
+    run = sorted({r.method for r in results})
+    for argument, method in (("first", first), ("second", second)):
+        if method not in run:
+            raise ValueError(f"{argument} must be one of the methods run, {run}, got {method!r}")
     seeds = [sorted(r.seed for r in results if r.method == m) for m in (first, second)]
     if seeds[0] != seeds[1] or len(seeds[0]) < 2:
         raise ValueError(f"compare needs {first!r} and {second!r} run on the same >= 2 seeds, got {seeds}")
@@ -163,7 +207,11 @@ def fit_readouts(agent: ContinualAgent, tasks, readouts: Mapping[str, dict], des
     (``readouts``: name -> ``predict`` options); returns name -> ``AgentRun``. One training run, many
     readouts: ER and ER + NCM differ only in how the same network answers."""
     check_instance("agent", agent, ContinualAgent)
-    tasks = list(tasks)
+    if not isinstance(readouts, Mapping) or not readouts:
+        raise ArgumentTypeError(f"readouts must be a non-empty dict name -> predict options, got {readouts!r:.80}")
+    for name, options in readouts.items():  # every task and readout checked before anything is learned
+        check_instance(f"readouts[{name!r}]", options, dict, "a dict of predict options")
+        tasks = agent._check_stream(tasks, options)[0]
     baselines = {name: agent.evaluate(tasks, **options) for name, options in readouts.items()}
     rows = {name: [] for name in readouts}
     seconds = 0.0
@@ -190,10 +238,11 @@ def split_digits_methods(memory_size: int, scenario: str = "class", methods: Seq
     """``name -> method(seed)`` for ``run_methods``: every Split Digits method of ``DIGIT_METHODS`` (plus
     ``joint``) on the split drawn with ``seed``. Methods that share a training run (ER and ER + NCM) are
     trained once and returned together."""
-    names = list(DIGIT_METHODS) + ["joint"] if methods is None else list(methods)
-    for name in names:
-        if name != "joint":
-            check_choice("method", name, tuple(DIGIT_METHODS))
+    names = _method_names(methods, tuple(DIGIT_METHODS))
+    check_count("memory_size", memory_size, 0, 1_000_000)
+    check_choice("scenario", scenario, SCENARIOS)
+    check_count("steps_per_task", steps_per_task, 0, MAX_STEPS)
+    check_count("joint_epochs", joint_epochs, 1, 1000)
     device = check_device("device", device)
 
     def make(group: list[str]) -> Callable[[int], dict]:
@@ -215,6 +264,16 @@ def split_digits_methods(memory_size: int, scenario: str = "class", methods: Seq
     return {" / ".join(group): make(group) for group in groups.values()}
 
 
+def _method_names(methods, known: tuple) -> list[str]:
+    """``methods`` (None: every one of ``known``, then ``joint``) as a list of known method names."""
+    if methods is None:
+        return [*known, "joint"]
+    if isinstance(methods, (str, bytes)) or not isinstance(methods, Sequence) or not methods:
+        raise ArgumentTypeError(f"methods must be a non-empty sequence of names from {(*known, 'joint')}, "
+                                f"got {methods!r:.80}")
+    return [check_choice("method", name, (*known, "joint")) for name in methods]
+
+
 def fit_jointly(tasks, config: AgentConfig, input_dim: int, output_dim: int, kind: str = "classification",
                 epochs: int = 20, scenario: str | None = None, device=None) -> AgentRun:
     """The upper bound: at stage i, a fresh network trained for ``epochs`` epochs on the training data of
@@ -222,6 +281,8 @@ def fit_jointly(tasks, config: AgentConfig, input_dim: int, output_dim: int, kin
     every method (``scenario``: as in ``ContinualAgent.evaluate``)."""
     check_instance("config", config, AgentConfig)
     check_count("epochs", epochs, 1, 1000)
+    if isinstance(tasks, (str, bytes, Mapping)) or not isinstance(tasks, Iterable) or not list(tasks):
+        raise ArgumentTypeError(f"tasks must be a non-empty sequence of tasks, got {tasks!r:.80}")
     tasks = list(tasks)
     config = dataclasses.replace(config, memory_size=0, replay_weight=0.0, read_weight=0.0, adapt_steps=0,
                                  meta_weight=0.0)
@@ -259,10 +320,12 @@ def main_stream_methods(steps_per_task: int = 200, memory_size: int = 100, metho
                         device=None) -> dict:
     """``name -> method(seed)`` for ``run_methods`` on notebook 01's main stream (regression, test MSE): every
     method of ``MAIN_METHODS`` plus ``joint``, each on the stream drawn with ``seed``."""
-    names = list(MAIN_METHODS) + ["joint"] if methods is None else list(methods)
-    for name in names:
-        if name != "joint":
-            check_choice("method", name, tuple(MAIN_METHODS))
+    names = _method_names(methods, tuple(MAIN_METHODS))
+    check_count("steps_per_task", steps_per_task, 0, MAX_STEPS)
+    check_count("memory_size", memory_size, 0, 1_000_000)
+    check_count("train_size", train_size, 1, MAX_EPISODES)
+    check_count("test_size", test_size, 1, MAX_EPISODES)
+    check_count("joint_epochs", joint_epochs, 1, 1000)
     device = check_device("device", device)
 
     def make(name: str) -> Callable[[int], AgentRun]:

@@ -61,13 +61,30 @@ class TaskBatch:
 
     def select(self, index) -> "TaskBatch":
         """The tasks ``index`` (an int, slice or index tensor), keeping the leading task dimension."""
+        _check_index(index, len(self))
         index = [index] if isinstance(index, int) else index
         sine = [None if t is None or t.numel() == 0 else t[index] for t in (self.amplitude, self.phase)]
         return TaskBatch(self.support_x[index], self.support_y[index], self.query_x[index], self.query_y[index], *sine)
 
 
+def _check_index(index, num_tasks: int) -> None:
+    """``TaskBatch.select``'s index: an int or an int64 index tensor within the ``num_tasks`` tasks, or a slice."""
+    if isinstance(index, slice):
+        return
+    if isinstance(index, torch.Tensor):
+        check_tensor("index", index, "n", dtype=torch.int64, low=-num_tasks, high=num_tasks - 1)
+    else:
+        check_int("index", index, -num_tasks, num_tasks - 1)
+
+
+MAX_LR = 1e12  # the largest step size accepted: refuses typos like 1e308; the divergence guard handles the rest
+
+
 def sine_targets(amplitude: torch.Tensor, phase: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``A * sin(x + phi)`` for ``amplitude, phase: (T,)`` and ``x: (T, n, 1)``; returns ``(T, n, 1)``."""
+    dims = check_tensor("amplitude", amplitude, "T")
+    check_tensor("phase", phase, "T", dims, like=amplitude)
+    check_tensor("x", x, "T n 1", dims, like=amplitude)
     return amplitude.view(-1, 1, 1) * torch.sin(x + phase.view(-1, 1, 1))
 
 
@@ -408,6 +425,8 @@ def mean_ci95(values) -> tuple[float, float]:
     """Mean and half-width of the normal-approximation 95% confidence interval of ``values: (n,)``
     (a tensor or a sequence of numbers, n >= 2, all finite)."""
     check_instance("values", values, (torch.Tensor, list, tuple), "a tensor, list or tuple of numbers")
+    if isinstance(values, torch.Tensor):
+        check_tensor("values", values, dtype=None)  # a tensor that holds data (not on the meta device)
     try:
         values = torch.as_tensor(values, dtype=torch.float64).flatten()
     except (TypeError, ValueError, RuntimeError):
@@ -528,9 +547,9 @@ class MAML:
 
 def _check_maml(model, inner_lr, inner_steps, outer_lr, first_order, meta_sgd, loss_fn, batched, reset) -> None:
     _check_model(model)
-    check_positive("inner_lr", inner_lr)
+    check_positive("inner_lr", inner_lr, MAX_LR)
     _check_steps("inner_steps", inner_steps)
-    check_positive("outer_lr", outer_lr)
+    check_positive("outer_lr", outer_lr, MAX_LR)
     check_bool("meta_sgd", meta_sgd)
     check_choice("batched", batched, BATCHING)
     _check_options(first_order, loss_fn, reset)
@@ -676,8 +695,8 @@ class SineRecipe:
             check_int(name, getattr(self, name), 0, MAX_STEPS)
         for name in ("k_shot", "k_small", "meta_batch"):
             check_count(name, getattr(self, name), 1, MAX_BATCH)
-        check_positive("inner_lr", self.inner_lr)
-        check_positive("outer_lr", self.outer_lr)
+        check_positive("inner_lr", self.inner_lr, MAX_LR)
+        check_positive("outer_lr", self.outer_lr, MAX_LR)
         _check_steps("inner_steps", self.inner_steps)
 
 

@@ -516,6 +516,7 @@ UNIT_FIELDS = ("erase", "free_gates", "allocation_gates", "write_gates", "read_m
 def _check_interface(bank: MemoryBank, interface, like: torch.Tensor, read_modes_optional: bool = False) -> None:
     """Every field of ``interface`` has its documented shape, ``like``'s dtype and device, and its range."""
     check_instance("interface", interface, MemoryInterface)
+    check_bool("read_modes_optional", read_modes_optional)
     check_tensor("like", like, "B N D")
     dims = {"B": like.shape[0], "D": bank.D, "H_r": bank.read_heads, "H_w": bank.write_heads}
     fields = list(INTERFACE_SHAPES)

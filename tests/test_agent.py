@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from helpers.agent import (
     NUM_DIGIT_CLASSES,
     AgentConfig,
+    AgentRun,
     ContextMemoryNet,
     ContinualAgent,
     EncoderHead,
@@ -422,3 +423,89 @@ def test_agent_arguments_are_checked():
         ContinualAgent(SMALL, 64, 10, device="gpu")
     with pytest.raises(ValueError, match="kind"):
         ContinualAgent(SMALL, 64, 10, kind="ranking")
+
+
+@pytest.mark.parametrize("bad_x", ["nan", "wide", "float64", "list", "meta"])
+def test_fit_stream_checks_every_task_before_learning_any(tasks, bad_x):
+    from types import SimpleNamespace
+
+    x = tasks[1].train_x
+    bad = {"nan": x.clone().fill_(math.nan), "wide": torch.cat([x, x[:, :1]], 1), "float64": x.double(),
+           "list": x.tolist(), "meta": x.to("meta")}[bad_x]
+    loose = [SimpleNamespace(**{f: getattr(t, f) for f in ("task_id", "classes", "train_x", "train_y", "test_x",
+                                                           "test_y")}) for t in tasks]
+    loose[1].train_x = bad
+    agent = ContinualAgent(SMALL, 64, NUM_DIGIT_CLASSES)
+    before = copy.deepcopy(agent.state_dict())
+    with pytest.raises(ValueError, match="train_x"):
+        agent.fit_stream(loose)
+    assert same_state(before, agent.state_dict())
+
+
+@pytest.mark.parametrize("damage", ["adam moment shape", "adam step", "wide x", "wide logits", "label 99",
+                                    "generator length"])
+def test_load_state_dict_refuses_state_that_does_not_fit(tasks, damage):
+    agent, other = trained(tasks=tasks), trained(tasks=tasks, until=1)
+    state = copy.deepcopy(agent.state_dict())
+    storage = state["memory"]["storage"]
+    if damage == "adam moment shape":
+        state["optimizer"]["state"][0]["exp_avg"] = state["optimizer"]["state"][0]["exp_avg"][:1]
+    elif damage == "adam step":
+        state["optimizer"]["state"][0]["step"] = state["optimizer"]["state"][0]["step"] * 0 - 1
+    elif damage == "wide x":
+        storage["x"] = torch.cat([storage["x"], storage["x"][:, :1]], 1)
+    elif damage == "wide logits":
+        storage["logits"] = torch.cat([storage["logits"], storage["logits"][:, :1]], 1)
+    elif damage == "label 99":
+        storage["y"] = storage["y"] * 0 + 99
+    else:
+        state["generator"] = torch.zeros(3, dtype=torch.uint8)
+    before = copy.deepcopy(other.state_dict())
+    with pytest.raises(ValueError, match="malformed agent checkpoint"):
+        other.load_state_dict(state)
+    assert same_state(before, other.state_dict())
+
+
+@pytest.mark.parametrize("classes", [(2, 99), "ab", 3, (), (True, 2)])
+def test_learn_task_checks_the_task_classes(tasks, classes):
+    from types import SimpleNamespace
+
+    task = SimpleNamespace(task_id=1, classes=classes, train_x=tasks[1].train_x, train_y=tasks[1].train_y)
+    agent = ContinualAgent(SMALL, 64, NUM_DIGIT_CLASSES)
+    with pytest.raises(ValueError, match="classes"):
+        agent.learn_task(task)
+    assert agent.steps_done == 0 and not agent.task_classes
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: nearest_class_mean(torch.randn(2, 3), torch.randn(4, 3), torch.tensor([0, 1, 2, 9]), 4), "labels"),
+    (lambda: content_read(torch.randn(2, 3), torch.randn(4, 3), torch.full((4, 2), math.nan), 5.0), "values"),
+    (lambda: EpisodicMemory(4).write(torch.randn(2, 3), [0, 1], torch.randn(2, 4), 0), "y"),
+    (lambda: EncoderHead(0, 2, 4), "input_dim"),
+    (lambda: EncoderHead(True, 2, 4), "input_dim"),
+    (lambda: EncoderHead(3, 2, 4)(torch.randn(2, 5)), "x"),
+    (lambda: LocalAdaptation(1, 0.1, F.mse_loss).outputs(torch.nn.Linear(4, 3), torch.randn(2, 4),
+                                                         torch.randn(2, 3, 4), torch.randn(2, 3)), "support_y"),
+    (lambda: LocalAdaptation(1, 0.1, F.mse_loss).meta_loss(torch.nn.Linear(4, 3), torch.randn(2, 4),
+                                                           torch.full((2, 3), math.nan), torch.randn(2, 3, 4),
+                                                           torch.randn(2, 3, 3)), "query_targets"),
+    (lambda: sidecar_path(None), "path"),
+    (lambda: AgentRun(torch.full((2, 2), math.nan), torch.zeros(2), 0.1), "R"),
+    (lambda: AgentRun(torch.zeros(2, 2), torch.zeros(3), 0.1), "baseline"),
+    (lambda: AgentRun(torch.zeros(2, 2), torch.zeros(2), math.nan), "train_seconds"),
+    (lambda: AgentRun(torch.zeros(2, 2), torch.zeros(2), 0.1, 1), "higher_is_better"),
+    (lambda: train_context_net(ContextMemoryNet(64, 64, 8, 4), 3, 1), "stream"),
+    (lambda: nearest_class_mean(torch.randn(2, 3), torch.randn(4, 3, device="meta"), torch.zeros(4).long(), 4),
+     "item_keys"),
+])
+def test_public_helpers_name_the_bad_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("tasks_arg", [3, None, "abc", []])
+def test_evaluate_and_fit_stream_refuse_a_non_sequence(tasks_arg):
+    agent = ContinualAgent(SMALL, 64, NUM_DIGIT_CLASSES)
+    for call in (agent.evaluate, agent.fit_stream):
+        with pytest.raises(ValueError, match="tasks"):
+            call(tasks_arg)

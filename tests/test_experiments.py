@@ -119,3 +119,60 @@ def test_playground_returns_one_accuracy_per_seed():
         playground_run(beta=0.0, seeds=[0], steps_per_task=1)
     with pytest.raises(ValueError, match="replay_weight"):
         playground_run(replay_weight=1.5, seeds=[0], steps_per_task=1)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: split_digits_methods(-1), "memory_size"),
+    (lambda: split_digits_methods(6, scenario="nope"), "scenario"),
+    (lambda: split_digits_methods(6, methods=[]), "methods"),
+    (lambda: split_digits_methods(6, methods="ER"), "methods"),
+    (lambda: split_digits_methods(6, steps_per_task=1.7), "steps_per_task"),
+    (lambda: split_digits_methods(6, joint_epochs=0), "joint_epochs"),
+    (lambda: main_stream_methods(train_size=0), "train_size"),
+    (lambda: main_stream_methods(test_size=None), "test_size"),
+    (lambda: main_stream_methods(memory_size=True), "memory_size"),
+    (lambda: results_table(fake_results([0.1, 0.2]), digits="3"), "digits"),
+    (lambda: results_table(fake_results([0.1, 0.2]), scale=math.nan), "scale"),
+    (lambda: summarise(fake_results([0.1, 0.2]), metrics="acc"), "metrics"),
+    (lambda: summarise(fake_results([0.1, 0.2]), metrics=["nope"]), "metrics"),
+    (lambda: per_seed(3, "A"), "results"),
+    (lambda: compare(fake_results([0.1, 0.2]), "nope", "B"), "first"),
+    (lambda: compare(fake_results([0.1, 0.2]), "A", "nope"), "second"),
+    (lambda: RunResult("a", 0, torch.zeros(2, 3), {"acc": 0.5}), "R"),
+    (lambda: RunResult("a", 0, torch.full((2, 2), math.nan), {"acc": 0.5}), "R"),
+    (lambda: RunResult("a", 0, torch.zeros(2, 2), {"acc": math.nan}), "metrics"),
+    (lambda: run_methods({"m": lambda s: AgentRun(torch.full((2, 2), math.nan), torch.zeros(2), 0.1)}, [0]),
+     r"methods\['m'\]\(0\)"),
+    (lambda: run_methods({"m": lambda s: AgentRun(torch.zeros(2, 3), torch.zeros(3), 0.1)}, [0]),
+     r"methods\['m'\]\(0\)"),
+    (lambda: fit_jointly([], AgentConfig(), 64, 10), "tasks"),
+])
+def test_arguments_are_checked_up_front(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("readouts", [{}, {"x": 3}, {"x": {"readout": "nope"}}, {"x": {"lr": 0.1}}])
+def test_fit_readouts_checks_before_training(readouts):
+    from helpers.agent import ContinualAgent
+    from helpers.experiments import fit_readouts
+
+    agent = ContinualAgent(AgentConfig(hidden_size=8, memory_size=6, steps_per_task=2), 64, 10)
+    with pytest.raises(ValueError):
+        fit_readouts(agent, make_split_digits(seed=0), readouts)
+    assert agent.steps_done == 0 and agent.tasks_seen == 0
+
+
+def test_fit_readouts_is_atomic_with_a_bad_second_task():
+    from types import SimpleNamespace
+
+    from helpers.agent import ContinualAgent
+    from helpers.experiments import fit_readouts
+
+    tasks = [SimpleNamespace(task_id=t.task_id, classes=t.classes, train_x=t.train_x, train_y=t.train_y,
+                             test_x=t.test_x, test_y=t.test_y) for t in make_split_digits(seed=0)]
+    tasks[1].train_x = tasks[1].train_x.clone().fill_(math.nan)
+    agent = ContinualAgent(AgentConfig(hidden_size=8, memory_size=6, steps_per_task=2), 64, 10)
+    with pytest.raises(ValueError, match="train_x"):
+        fit_readouts(agent, tasks, {"ER": {}})
+    assert agent.steps_done == 0 and agent.tasks_seen == 0
