@@ -385,7 +385,8 @@ def test_free_functions_reject_silent_broadcasting_and_bad_values():
     memory, keys = torch.randn(B, N, D), torch.randn(B, H, D)
     weights = torch.softmax(torch.randn(B, 1, N), -1)
     cases = [
-        (lambda: content_weights(memory, keys, torch.ones(B, 1)), r"strengths must have shape \(B, H\) with B=2 \(from memory\), H=4 \(from keys\)"),
+        (lambda: content_weights(memory, keys, torch.ones(B, 1)),
+         r"strengths must have shape \(B, H\) with B=2 \(from memory\), H=4 \(from keys\)"),
         (lambda: content_weights(memory, keys, torch.ones(H)), r"strengths must have shape \(B, H\)"),
         (lambda: content_weights(memory, torch.randn(B, D), torch.ones(B, H)), r"keys must have shape \(B, H, D\)"),
         (lambda: content_weights(torch.randn(N, D), keys, torch.ones(B, H)), r"memory must have shape \(B, N, D\)"),
