@@ -389,11 +389,6 @@ def controller_specs() -> list[Spec]:
 
         return Call(detach_state, {"state": _controller().initial_state(B)})
 
-    def check_sequence_call(ctx):
-        from helpers.controller import check_sequence
-
-        return Call(check_sequence, {"x": _randn(B, 4, 3), "input_size": 3, "like": _randn(1)})
-
     def controller_ctor(ctx):
         from helpers.controller import MemoryController
 
@@ -561,8 +556,6 @@ def controller_specs() -> list[Spec]:
     return [
         Spec(at + "detach_state", detach, {"state": (const("'abc'", "abc"), const("3", 3),
                                                      const("[1, 'a']", [1, "a"]))}),
-        Spec(at + "check_sequence", check_sequence_call, {"x": tensor(finite=False), "input_size": size(),
-                                                          "like": obj()}),
         Spec(at + "MemoryController", controller_ctor, {
             "input_size": size(), "output_size": size(), "config": obj(), "input_to_interface": flag(),
             "temporal_links": flag()}),
@@ -633,11 +626,6 @@ def _buffer(pushed: int = 5, capacity: int = 8, **settings):
 
 def replay_specs() -> list[Spec]:
     at = "helpers.replay:"
-
-    def last_writes_call(ctx):
-        from helpers.replay import last_writes
-
-        return Call(last_writes, {"indices": np.array([0, 1, 0])})
 
     def tree_ctor(ctx):
         from helpers.replay import SumTree
@@ -785,7 +773,6 @@ def replay_specs() -> list[Spec]:
         corrupt("another capacity", "config.capacity", 99),
     )
     return [
-        Spec(at + "last_writes", last_writes_call, {"indices": (*obj(), const("floats", np.array([0.5, 1.5])))}),
         Spec(at + "SumTree", tree_ctor, {"capacity": size()}),
         Spec(at + "SumTree.update", tree_update, {
             "indices": (const("[-1]", np.array([-1])), const("[4] (capacity 4)", np.array([4])), const("'abc'", "abc"),

@@ -5,6 +5,7 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 """
 
 import bisect
+import copy
 import math
 import numbers
 from collections.abc import Callable
@@ -1045,6 +1046,22 @@ def train_with_replay(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda") or None)
     baseline = task_errors(model, stream, device=device)
     rows = []
+    # a step can still fail mid-stream (a loss that diverges): then put the model and buffer back as they were
+    saved = copy.deepcopy((model.state_dict(), None if buffer is None else buffer.state_dict()))
+    try:
+        _train_tasks(model, optimizer, stream, buffer, steps_per_task, batch_size, replay_batch_size, replay_weight,
+                     priority_fn, generator, device, rows)
+    except Exception:
+        model.load_state_dict(saved[0])
+        if buffer is not None:
+            buffer.load_state_dict(saved[1])
+        raise
+    return StreamRun(torch.stack(rows), baseline, torch.empty(0), torch.empty(0, len(stream)))
+
+
+def _train_tasks(model, optimizer, stream, buffer, steps_per_task, batch_size, replay_batch_size, replay_weight,
+                 priority_fn, generator, device, rows) -> None:
+    """The loop of ``train_with_replay``: learn each task in turn, appending its row of R to ``rows``."""
     for task in progress(stream.tasks, desc="replay training" if buffer is not None else "naive training"):
         x, y = task.train_x.to(device), task.train_y.to(device)
         order, position, epoch = torch.randperm(len(x), generator=generator), 0, 0
@@ -1059,7 +1076,6 @@ def train_with_replay(
             if buffer is not None and epoch == 0:
                 buffer.push(task.task_id, **current)
         rows.append(task_errors(model, stream, device=device))
-    return StreamRun(torch.stack(rows), baseline, torch.empty(0), torch.empty(0, len(stream)))
 
 
 def _batch_of(items: dict) -> int:
