@@ -29,7 +29,7 @@ def test_a_seeded_run_passes_the_seed_reports_failures_and_prints_no_kernel_warn
     bad = write_notebook(tmp_path / "02_bad.ipynb", "assert 1 + 1 == 3, 'arithmetic is broken'")
     summary = run_notebooks.run_series([good, bad], tmp_path / "seed-7", seed=7, timeout=120)
     out, err = capfd.readouterr()
-    assert "without encryption" not in out + err, "kernels must start encrypted, with no TCP warning"
+    assert "without encryption" not in out + err, "kernels must start over IPC (or encrypted), with no TCP warning"
     records = summary["notebooks"]
     assert records["01_good.ipynb"]["status"] == "pass" and records["02_bad.ipynb"]["status"] == "fail"
     assert records["02_bad.ipynb"]["error"] == "AssertionError: arithmetic is broken"

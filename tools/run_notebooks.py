@@ -13,9 +13,11 @@ run writes times.json there, keeping the records of notebooks it did not run (th
 reads build/times.json); several seeds also write
 build/seeds.md, a notebook-by-seed table of pass/fail. The exit status is 1 when any notebook failed.
 
-Kernels start with manager-provisioned CurveZMQ keys (jupyter_client's documented
-``KernelManager.transport_encryption = "auto"``, used when the kernelspec declares support), so the
-kernel's traffic is encrypted and ipykernel has no "running over TCP without encryption" warning to print.
+On Linux and macOS kernels talk over IPC (Unix domain sockets, ``KernelManager.transport = "ipc"``): no
+network port is opened, and ipykernel has no "running over TCP without encryption" warning to print. On
+Windows, which has no IPC transport, kernels start with manager-provisioned CurveZMQ keys
+(``KernelManager.transport_encryption = "auto"``) instead. (Under heavy load, two runs with encrypted TCP
+kernels hung here, the kernel idle and the runner waiting for a message until the cell timeout.)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +41,14 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
 MAX_SEED = 2**32 - 1  # the series' seed range (helpers.checks.MAX_SEED)
-KERNEL_CONFIG = Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
+def kernel_config(socket_dir: str) -> Config:
+    """IPC sockets in ``socket_dir`` (an absolute path: the kernel runs in the notebook's folder, so a relative
+    socket name would resolve differently for it and for us); CurveZMQ over TCP where there is no IPC."""
+    if os.name == "posix":
+        return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(socket_dir, "kernel")}})
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
 
 
 def seed_arg(text: str) -> int:
@@ -77,14 +87,15 @@ def failure_summary(err: Exception) -> str:
 def run_one(path: Path, out_dir: Path, timeout: int) -> dict:
     """Execute ``path`` from a fresh kernel; write the executed copy into ``out_dir``; return its record."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=KERNEL_CONFIG,
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    try:
-        client.execute()
-        record = {"status": "pass", "error": ""}
-    except Exception as err:  # report and keep going so one failure does not hide the rest
-        record = {"status": "fail", "error": failure_summary(err)}
+    with tempfile.TemporaryDirectory(prefix="nma-kernel-") as socket_dir:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=kernel_config(socket_dir),
+                                resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+            record = {"status": "pass", "error": ""}
+        except Exception as err:  # report and keep going so one failure does not hide the rest
+            record = {"status": "fail", "error": failure_summary(err)}
     record["seconds"] = round(time.perf_counter() - start, 1)
     nbformat.write(nb, out_dir / path.name)
     return record
