@@ -88,7 +88,7 @@ fuzz: setup
 # Retrain the weights notebooks 03 (copy task) and 05 (sine MAML models) load (notebooks/weights/, with SHA-256 files; several minutes).
 weights: setup
 	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --content-steps 3000 --lstm-steps 40000 --seed 0
-	$(BIN)/python benchmarks/train_maml.py --seed 0
+	for seed in 0 1 2 3 4 5; do $(BIN)/python benchmarks/train_maml.py --seed $$seed || exit 1; done
 
 clean:
 	rm -rf build
