@@ -12,7 +12,7 @@ from lab_harness import NOTEBOOKS, SCRATCH
 
 pytestmark = pytest.mark.e2e
 
-BETA = "β"  # the memory-bank notebook's sharpness slider has this in its description
+BETA = "β (sharpness)"  # the description of the memory-bank notebook's sharpness slider (02 also has "β for N")
 
 
 def _notebook(prefix: str) -> str | None:
