@@ -1211,7 +1211,7 @@ def train_context_net(net: ContextMemoryNet, stream, steps: int, batch_size: int
     lr = check_positive("lr", lr, 10.0)
     generator = make_generator(check_seed("seed", seed))
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    losses = torch.empty(steps)
+    losses, before = torch.empty(steps), copy.deepcopy(net.state_dict())  # to put back if training diverges
     for step in range(steps):
         counts = torch.bincount(torch.randint(len(stream), (batch_size,), generator=generator), minlength=len(stream))
         parts = [stream[k].sample_episodes(int(c), context_size, query_size, generator)
@@ -1219,7 +1219,9 @@ def train_context_net(net: ContextMemoryNet, stream, steps: int, batch_size: int
         episode = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
         loss = F.mse_loss(net(episode["query_x"], episode["context_x"], episode["context_y"]), episode["query_y"])
         if not torch.isfinite(loss):
-            raise ValueError(f"the training loss is {loss.item()}: no update applied")
+            net.load_state_dict(before)
+            raise ValueError(f"the training loss at step {step} is {loss.item()} (lr too large?): no update "
+                             "applied, and the net is back as it was before this call")
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -509,3 +509,22 @@ def test_evaluate_and_fit_stream_refuse_a_non_sequence(tasks_arg):
     for call in (agent.evaluate, agent.fit_stream):
         with pytest.raises(ValueError, match="tasks"):
             call(tasks_arg)
+
+
+def test_train_context_net_puts_the_net_back_when_training_diverges():
+    from helpers.agent import ContextMemoryNet, make_original_stream, train_context_net
+
+    class DivergesAtStep3(ContextMemoryNet):  # finite for two steps (which update the weights), then NaN
+        calls = 0
+
+        def forward(self, *args):
+            self.calls += 1
+            out = super().forward(*args)
+            return out * math.nan if self.calls == 3 else out
+
+    stream = make_original_stream(train_size=32, test_size=16, seed=0)
+    net = DivergesAtStep3(64, 64)
+    before = copy.deepcopy(net.state_dict())
+    with pytest.raises(ValueError, match="back as it was"):
+        train_context_net(net, stream, steps=5, batch_size=4, seed=0)
+    assert all(torch.equal(before[k], net.state_dict()[k]) for k in before)
