@@ -1,17 +1,18 @@
 # One-command entry points; the README states them first.
 #   make lab   create .venv (once), install everything, open JupyterLab on notebooks/
-#   make test  ruff + unit tests + every notebook executed by nbval (what CI runs)
+#   make test  ruff + actionlint + unit tests + every notebook executed by nbval (what CI runs)
 #   make run   execute every notebook headless into build/, printing a pass/fail table with wall times
 #   make seeds execute the series at NMA_SEED 1, 2 and 3 (not in CI: too long); table in build/seeds.md
-#   make book  turn the executed notebooks of `make run` into a static HTML site in build/book/
-#   make e2e   drive the notebooks' sliders and buttons in a real browser (headless Chromium)
+#   make book  turn the executed notebooks of `make run` into the book (Sphinx + myst-nb) in build/book/
+#   make hooks install the repository's pre-commit hooks (ruff, nbstripout, export sync; all local)
+#   make e2e   drive the notebooks' sliders and buttons, and the book, in a real browser (headless Chromium)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export NMA_DEVICE ?= auto
 
-.PHONY: setup lab test lint unit notebooks run seeds book export launch e2e bench weights clean
+.PHONY: setup book-setup lab test lint unit notebooks run seeds book export launch e2e bench weights hooks clean
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed"'
@@ -23,6 +24,14 @@ $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 
 setup: $(STAMP)
 
+# The book's tools (Sphinx, myst-nb, sphinx-book-theme, MathJax): `make book` and `make test` (tests/test_book.py).
+BOOK_STAMP := $(VENV)/.book-installed
+$(BOOK_STAMP): requirements-book.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-book.txt -c requirements.txt
+	touch $(BOOK_STAMP)
+
+book-setup: $(BOOK_STAMP)
+
 # JupyterLab refuses to run as root unless told; containers and Binder-like machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: setup
@@ -30,6 +39,7 @@ lab: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/actionlint -no-color -shellcheck=$(BIN)/shellcheck .github/workflows/*.yml
 
 unit: setup
 	$(BIN)/python -m pytest -q tests
@@ -37,13 +47,14 @@ unit: setup
 notebooks: setup
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:randomly notebooks
 
-test: setup
+test: setup book-setup
 	$(BIN)/ruff check .
+	$(BIN)/actionlint -no-color -shellcheck=$(BIN)/shellcheck .github/workflows/*.yml
 	$(BIN)/python -m pytest -q tests
 	NMA_DEVICE=cpu $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -n 2 --dist loadscope notebooks
 
-# Browser end-to-end test (issue 7): JupyterLab + headless Debian Chromium; installs Chromium when missing.
-e2e: setup
+# Browser end-to-end test: JupyterLab + headless Debian Chromium; installs Chromium when missing.
+e2e: setup book-setup
 	bash tools/install_chromium.sh
 	NMA_E2E=1 $(BIN)/python -m pytest -q -m e2e tests/e2e
 
@@ -56,8 +67,8 @@ SEEDS ?= 1 2 3
 seeds: setup
 	$(BIN)/python tools/run_notebooks.py $(NOTEBOOKS) --seed $(SEEDS)
 
-# The readable rendering: needs `make run` first (build/*.ipynb and build/times.json).
-book: setup
+# The book: needs `make run` first (build/*.ipynb and build/times.json); nothing is executed again.
+book: book-setup
 	$(BIN)/python tools/build_book.py
 
 export: setup
@@ -85,10 +96,14 @@ fuzz: setup
 	mkdir -p build
 	$(BIN)/python benchmarks/fuzz_api.py --out build/fuzz_api.json --md build/fuzz_api.md
 
-# Retrain the weights notebooks 03 (copy task) and 05 (sine MAML models) load (notebooks/weights/, with SHA-256 files; several minutes).
+# Retrain the shipped weights notebooks 03 (copy task) and 05 (sine MAML models) load (package data, helpers/weights/; several minutes).
 weights: setup
 	$(BIN)/python benchmarks/train_copy.py --memory-steps 3000 --content-steps 3000 --lstm-steps 40000 --seed 0
 	for seed in 0 1 2 3 4 5; do $(BIN)/python benchmarks/train_maml.py --seed $$seed || exit 1; done
+
+# pre-commit hooks (.pre-commit-config.yaml): every hook is local (repo: local), nothing is downloaded.
+hooks: setup
+	$(BIN)/pre-commit install
 
 clean:
 	rm -rf build

@@ -2,8 +2,9 @@
 
 Usage: python benchmarks/bench_ablation.py [--seeds 10] [--steps 200] [--memory 100]
 
-Methods (``helpers.experiments.MAIN_METHODS`` plus ``joint``): naive; joint (the upper bound: all tasks so far
-together, to convergence); ER (uniform replay from a task-balanced memory of ``--memory`` examples); ER,
+Methods (``helpers.experiments.MAIN_METHODS`` plus ``joint``, built by ``main_stream_methods`` below): naive;
+joint (the upper bound: all tasks so far together, to convergence); ER (uniform replay from a task-balanced
+memory of ``--memory`` examples); ER,
 prioritised (α = 0.6); DER++ (logit replay); memory read (DER++ plus the content read of the stored targets,
 λ = 0.5); agent (DER++, meta-learned local adaptation). Every method takes the same steps and batches;
 replaying methods add a replayed batch to each step.
@@ -16,14 +17,27 @@ benchmarks/results/ablation.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
-from helpers.experiments import compare, main_stream_methods, results_table, run_methods
+from helpers.agent import AgentRun, ContinualAgent
+from helpers.checks import MAX_EPISODES, check_count, checked
+from helpers.experiments import (
+    MAIN_CONFIG,
+    MAIN_METHODS,
+    _check_builder,
+    compare,
+    fit_jointly,
+    results_table,
+    run_methods,
+)
+from helpers.foundations import make_main_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ablation.md"
@@ -35,6 +49,33 @@ EFFECTS = (  # (with, without, what the difference measures)
     ("agent", "DER++", "meta-learned local adaptation"),
     ("joint", "agent", "what is left to the upper bound"),
 )
+
+
+def _check_main_stream_methods(steps_per_task=200, memory_size=100, methods=None, train_size=256, test_size=256,
+                               joint_epochs=20, device=None) -> None:
+    check_count("train_size", train_size, 1, MAX_EPISODES)
+    check_count("test_size", test_size, 1, MAX_EPISODES)
+    _check_builder(methods, tuple(MAIN_METHODS), memory_size, steps_per_task, joint_epochs, device)
+
+
+@checked(_check_main_stream_methods)
+def main_stream_methods(steps_per_task: int = 200, memory_size: int = 100, methods: Sequence[str] | None = None,
+                        train_size: int = 256, test_size: int = 256, joint_epochs: int = 20,
+                        device=None) -> dict:
+    """``name -> method(seed)`` for ``run_methods`` on notebook 01's main stream (regression, test MSE)."""
+    def make(name: str) -> Callable[[int], AgentRun]:
+        def method(seed: int) -> AgentRun:
+            stream = make_main_stream(train_size=train_size, test_size=test_size, seed=seed)
+            base = dataclasses.replace(MAIN_CONFIG, steps_per_task=steps_per_task, memory_size=memory_size,
+                                       seed=seed)
+            if name == "joint":
+                return fit_jointly(stream, base, stream.input_dim, 1, "regression", joint_epochs, device=device)
+            agent = ContinualAgent(dataclasses.replace(base, **MAIN_METHODS[name]), stream.input_dim, 1,
+                                   "regression", device=device)
+            return agent.fit_stream(stream, desc=name)
+        return method
+
+    return {name: make(name) for name in methods or [*MAIN_METHODS, "joint"]}
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ training step = forward, masked BCE on the answer steps, backward, Adam (no grad
 anyone). Models:
 
 - ours: notebook 03's ``MemoryController`` with DNC temporal links (``make_copy_models``), eager;
-- ours, compiled: the same with ``compile_cell()`` (``--compile``; steady state, compile time reported);
+- ours, compiled: the same with ``compile_cell`` (benchmarks/compiled.py; ``--compile``; steady state, compile
+  time reported);
 - dnc: ``from dnc import DNC`` (ixaxaar/pytorch-dnc, PyPI ``dnc``), ``DNC(9, 64, num_layers=1,
   num_hidden_layers=1, nr_cells=24, cell_size=16, read_heads=1)``; its output layer maps back to the
   input width (9), of which we score the first 8;
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from compiled import compile_cell  # benchmarks/compiled.py (scripts run from benchmarks/)
 from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.controller import CopyTask, LSTMBaseline, make_copy_models, masked_loss
@@ -60,15 +62,15 @@ class DNCAdapter(torch.nn.Module):
         return out[..., : TASK.output_size], state
 
 
-def build_models(compile_cell: bool) -> tuple[dict, dict]:
+def build_models(compile_step: bool) -> tuple[dict, dict]:
     """The models to time (name -> (model, optimizer)) and what building them cost (name -> note)."""
     torch.manual_seed(0)
     ours = make_copy_models(TASK, seed=0)["memory"]
     models = {"ours": ours}
     notes = {}
-    if compile_cell:
+    if compile_step:
         compiled = make_copy_models(TASK, seed=0)["memory"]
-        models["ours, compiled"] = compiled.compile_cell()
+        models["ours, compiled"] = compile_cell(compiled)
     try:
         models["dnc"] = DNCAdapter()
     except Exception as err:  # an anchor that fails is reported, never skipped silently

@@ -10,7 +10,7 @@ buffers of 10-float items with alpha = 0.6 and random priorities:
 * ``cpprb.PrioritizedReplayBuffer`` (C++ sum- and min-trees behind a Python API): the library a user
   would install instead. It draws with replacement, one prefix sum per 1/64 of the total mass
   (stratified), and also returns the items, the weights and the indices;
-* ``helpers.replay.RenormalisingSampler``: the original tutorial's way, renormalising all n priorities and
+* ``RenormalisingSampler`` (below, as in notebook 04): the original tutorial's way, renormalising all n priorities and
   drawing without replacement on every call (O(n)); a third as many calls above 10^5 items.
 
 All of them run in the same process, interleaved call by call (round r times every buffer once, in a
@@ -40,7 +40,14 @@ import torch
 from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
 from helpers.foundations import make_generator
-from helpers.replay import RenormalisingSampler, ReplayBuffer, _check_sample, _index_array, _priorities_from
+from helpers.replay import (
+    ReplayBuffer,
+    _check_sample,
+    _raw_priorities,
+    _slots,
+    importance_weights,
+    sampling_probabilities,
+)
 
 try:
     from cpprb import PrioritizedReplayBuffer
@@ -53,6 +60,22 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "replay.md"
 BATCH = 64
 ALPHA, BETA, EPS = 0.6, 0.4, 1e-3
+
+
+class RenormalisingSampler:
+    """The O(n) reference of notebook 04: raw priorities in a flat tensor, every ``sample`` renormalises all."""
+
+    def __init__(self, priorities: torch.Tensor, alpha: float, beta: float, eps: float):
+        self.priorities = priorities.detach().to("cpu", torch.float64, copy=True)
+        self.alpha, self.beta, self.eps = alpha, beta, eps
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        probs = sampling_probabilities(self.priorities, self.alpha)
+        indices = torch.multinomial(probs, batch_size, replacement=False, generator=generator)
+        return indices, importance_weights(probs[indices], len(probs), self.beta, float(probs.min()))
+
+    def update_priorities(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        self.priorities[indices] = losses.detach().to("cpu", torch.float64).abs() + self.eps
 
 
 def timed(call) -> tuple[float, float]:
@@ -122,8 +145,8 @@ def make_parts(capacity: int) -> dict:
 
     def checks():
         _check_sample(sampler, BATCH, generator, BETA, None)
-        _index_array("indices", slots, buffer.size, " (slots in use)")
-        _priorities_from(sampler, losses, slots_np)
+        _slots("indices", slots, buffer.size, " (slots in use)")
+        _raw_priorities(losses, BATCH, EPS)
 
     return {
         "whole call (sample + update_priorities)": whole,

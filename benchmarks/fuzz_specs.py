@@ -2,7 +2,7 @@
 state-changing method of ``helpers``, grouped by module, one function per module.
 
 A spec is a target (``"helpers.<module>:<name>"``), a ``setup(ctx) -> Call`` that builds one small,
-fast, valid call, and ``attack``: argument -> bad values from the catalogue in ``fuzz_api``
+fast, valid call, and ``attack``: argument -> bad values from the catalogue in ``fuzz_catalogue``
 (``count()``, ``seed()``, ``tensor()``, ``flag()``, ``corrupt(...)``...). To cover a new function, add a
 ``Spec`` to its module's list; to follow an API that changed, edit (or replace) that module's function:
 the agent and experiments specs are written to be replaced whole when notebook 06's agent is redesigned.
@@ -14,12 +14,11 @@ Setups import ``helpers`` when they run, so a renamed or removed function skips 
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
-from fuzz_api import (
+from fuzz_catalogue import (
     INF,
     NAN,
     Call,
@@ -208,7 +207,7 @@ def foundations_specs() -> list[Spec]:
 
     at = f"{from_stream}:"
     return [
-        Spec(at + "pick_device", pick, {"setting": (*device(), const("None", None)), "verbose": flag()}),
+        Spec(at + "pick_device", pick, {"setting": device(), "verbose": flag()}),  # None means "auto"
         Spec(at + "seed_everything", seeding, {"seed": seed(), "verbose": flag()}),
         Spec(at + "make_generator", generator_call, {"seed": seed(), "device": device()}),
         Spec(at + "MemoryConfig", memory_config, {
@@ -227,7 +226,7 @@ def foundations_specs() -> list[Spec]:
         Spec(at + "TaskStream.joint", joint, {"upto": (*index(optional=True), const("99", 99)), "split": choice()}),
         Spec(at + "make_main_stream", main_stream, {
             "num_tasks": count(), "train_size": count(), "test_size": count(), "feature_dim": size(),
-            "cue_dim": size(), "frequency": nonnegative(), "noise_std": nonnegative(), "seed": seed()}),
+            "cue_dim": size(low=0), "frequency": nonnegative(), "noise_std": nonnegative(), "seed": seed()}),
         Spec(at + "continual_metrics", metrics, {
             "R": (*tensor(types=False, dtypes=False), const("'abc'", "abc"), const("None", None)),
             "higher_is_better": flag(),
@@ -507,22 +506,15 @@ def controller_specs() -> list[Spec]:
         model = _controller(task.input_size, task.output_size, temporal_links=True)
         return Call(copy_errors, {"model": model, "task": task, "length": 2, "episodes": 2, "seed": 0})
 
-    def sha(ctx):
-        from helpers.controller import sha256_of
-
-        path = ctx.tmp / "file.bin"
-        path.write_bytes(b"weights")
-        return Call(sha256_of, {"path": path})
-
     def save(ctx):
         from helpers.controller import save_weights
 
-        return Call(save_weights, {"model": _controller(), "path": ctx.tmp / "w.pt"})
+        return Call(save_weights, {"model": _controller(), "path": ctx.tmp / "w.safetensors"})
 
     def load(ctx):
         from helpers.controller import load_weights, save_weights
 
-        path = ctx.tmp / "w.pt"
+        path = ctx.tmp / "w.safetensors"
         save_weights(_controller(seed=1), path)  # same architecture, other weights
         return Call(load_weights, {"model": _controller(), "path": path})
 
@@ -533,9 +525,11 @@ def controller_specs() -> list[Spec]:
         return path
 
     def nan_weights(path, ctx):
-        state = torch.load(path, weights_only=True)
-        torch.save({k: torch.full_like(v, NAN) if v.is_floating_point() else v for k, v in state.items()}, path)
-        return _reseal(path)
+        from helpers.checkpoint import load_state, save_state
+
+        state, _ = load_state(path)
+        save_state(path, {k: torch.full_like(v, NAN) if v.is_floating_point() else v for k, v in state.items()})
+        return path  # an intact file (both digests match) whose weights are NaN
 
     def sequence(ctx):
         from helpers.controller import episode_to_sequence
@@ -598,7 +592,6 @@ def controller_specs() -> list[Spec]:
         Spec(at + "with_memory_size", bigger, {"model": obj(), "memory_size": size()}),
         Spec(at + "copy_errors", copy_errors_call, {
             "model": obj(), "task": obj(), "length": count(), "episodes": count(), "seed": seed()}),
-        Spec(at + "sha256_of", sha, {"path": path_to_read()}),
         Spec(at + "save_weights", save, {"model": obj(), "path": path_to_write(missing_parent=False)}),
         Spec(at + "load_weights", load, {"model": obj(), "path": (*path_to_read(), *weights_file)}),
         Spec(at + "episode_to_sequence", sequence, {
@@ -714,44 +707,6 @@ def replay_specs() -> list[Spec]:
         other.update_priorities(torch.tensor([1]), torch.tensor([3.0]))
         return Call(_buffer(pushed=2).load_state_dict, {"state": other.state_dict()})
 
-    def replay_step_call(ctx):
-        from helpers.replay import regression_losses, replay_step
-
-        model = _mlp(2)
-        return Call(replay_step, {"model": model, "optimizer": torch.optim.Adam(model.parameters(), lr=1e-3),
-                                  "loss_fn": regression_losses, "current": {"x": _randn(3, 2, seed=2),
-                                                                            "y": _randn(3, 1, seed=3)},
-                                  "buffer": _buffer(), "replay_batch_size": 2, "replay_weight": 0.5})
-
-    def losses(ctx):
-        from helpers.replay import regression_losses
-
-        return Call(regression_losses, {"model": _mlp(2), "items": {"x": _randn(3, 2), "y": _randn(3, 1, seed=1)}})
-
-    def train_with_replay_call(ctx):
-        from helpers.replay import train_with_replay
-
-        return Call(train_with_replay, {"model": _mlp(), "stream": _stream(ctx), "buffer": _buffer(0, 16),
-                                        "steps_per_task": 2, "batch_size": 4, "replay_batch_size": 2,
-                                        "replay_weight": 0.5, "lr": 1e-3, "seed": 0, "device": None})
-
-    def renormalising(ctx):
-        from helpers.replay import RenormalisingSampler
-
-        return Call(RenormalisingSampler, {"priorities": torch.tensor([1.0, 2.0, 3.0]), "alpha": 0.6, "beta": 0.4,
-                                           "eps": 1e-3})
-
-    def renormalising_method(method: str):
-        def setup(ctx):
-            from helpers.replay import RenormalisingSampler
-
-            sampler = RenormalisingSampler(torch.tensor([1.0, 2.0, 3.0, 4.0]))
-            if method == "sample":
-                return Call(sampler.sample, {"batch_size": 2, "generator": _gen()})
-            return Call(sampler.update_priorities, {"indices": torch.tensor([0, 2]),
-                                                    "losses": torch.tensor([0.5, 1.0])})
-        return setup
-
     task_id = (*index(), const("[0, 0] (two ids for three items)", [0, 0]))
     priorities = (const("[nan, 1, 1]", torch.tensor([NAN, 1.0, 1.0])), const("[-1, 1, 1]", torch.tensor([-1.0, 1, 1])),
                   const("[inf, 1, 1]", torch.tensor([INF, 1.0, 1.0])), const("two entries", torch.tensor([1.0, 1.0])),
@@ -822,22 +777,6 @@ def replay_specs() -> list[Spec]:
                         const("[-1, 0]", torch.tensor([-1, 0]))),
             "losses": tensor(skip=("list", "extra leading axis", "float64"))}),
         Spec(at + "ReplayBuffer.load_state_dict", load, {"state": buffer_state}),
-        Spec(at + "replay_step", replay_step_call, {
-            "current[x]": tensor(), "current[y]": tensor(), "replay_batch_size": count(),
-            "replay_weight": probability(), "loss_fn": function(), "buffer": obj(optional=True), "optimizer": obj()}),
-        Spec(at + "regression_losses", losses, {"model": obj(), "items[x]": tensor(), "items[y]": tensor()}),
-        Spec(at + "train_with_replay", train_with_replay_call, {
-            "model": obj(), "stream": obj(), "buffer": obj(optional=True), "steps_per_task": count(),
-            "batch_size": count(), "replay_batch_size": count(), "replay_weight": probability(), "lr": positive(),
-            "seed": seed(), "device": device()}),
-        Spec(at + "RenormalisingSampler", renormalising, {
-            "priorities": tensor(dtypes=False, width=False, skip=("list",)), "alpha": probability(),
-            "beta": probability(), "eps": positive()}),
-        Spec(at + "RenormalisingSampler.sample", renormalising_method("sample"), {
-            "batch_size": count(), "generator": generator()}),
-        Spec(at + "RenormalisingSampler.update_priorities", renormalising_method("update"), {
-            "indices": (*tensor("int", skip=("list",)), const("[99]", torch.tensor([99]))),
-            "losses": tensor(skip=("list", "float64"))}),
     ]
 
 
@@ -869,6 +808,8 @@ def _sampler_of(tasks):
 
 
 def maml_specs() -> list[Spec]:
+    # inner_loop is the unchecked per-task kernel (it runs under vmap, where no check can look at values); its
+    # public callers adapt, query_losses, adaptation_curve and MAML check its inputs and are fuzzed below.
     at = "helpers.maml:"
 
     def batch_record(ctx):
@@ -878,9 +819,6 @@ def maml_specs() -> list[Spec]:
         return Call(TaskBatch, {"support_x": tasks.support_x, "support_y": tasks.support_y,
                                 "query_x": tasks.query_x, "query_y": tasks.query_y,
                                 "amplitude": tasks.amplitude, "phase": tasks.phase})
-
-    def select(ctx):
-        return Call(_sine_tasks().select, {"index": 1})
 
     def targets(ctx):
         from helpers.maml import sine_targets
@@ -896,17 +834,6 @@ def maml_specs() -> list[Spec]:
         from helpers.maml import make_sine_mlp
 
         return Call(make_sine_mlp, {"hidden": 8, "seed": 0})
-
-    def inner(ctx):
-        import torch.nn.functional as F
-
-        from helpers.maml import inner_loop
-
-        model = _sine_model()
-        tasks = _sine_tasks()
-        return Call(inner_loop, {"model": model, "params": dict(model.named_parameters()), "buffers": {},
-                                 "x": tasks.support_x[0], "y": tasks.support_y[0], "steps": 1, "lr": 0.01,
-                                 "first_order": False, "loss_fn": F.mse_loss, "functional": True})
 
     def adapt_call(ctx):
         from helpers.maml import adapt
@@ -938,7 +865,7 @@ def maml_specs() -> list[Spec]:
         from helpers.maml import MAML
 
         return Call(MAML, {"model": _sine_model(), "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3,
-                           "first_order": False, "meta_sgd": False, "batched": "auto", "reset": None})
+                           "first_order": False, "meta_sgd": False, "batched": "vmap", "reset": None})
 
     def method(name: str):
         def setup(ctx):
@@ -979,14 +906,10 @@ def maml_specs() -> list[Spec]:
                                             ("returns NaN targets", nan_tasks)))
     return [
         Spec(at + "TaskBatch", batch_record, {"support_x": tensor(), "query_y": tensor()}),
-        Spec(at + "TaskBatch.select", select, {"index": (const("'abc'", "abc"), const("99", 99), const("1.7", 1.7),
-                                                         const("None", None))}),
         Spec(at + "sine_targets", targets, {"amplitude": tensor(), "phase": tensor(), "x": tensor()}),
         Spec(at + "sample_sine_tasks", sample, {"num_tasks": count(), "k_support": count(), "k_query": count(),
                                                 "generator": generator()}),
         Spec(at + "make_sine_mlp", sine_mlp, {"hidden": size(), "seed": seed()}),
-        Spec(at + "inner_loop", inner, {"x": tensor(), "y": tensor(), "steps": steps(), "lr": positive(),
-                                        "first_order": flag(), "functional": flag(), "params": obj()}),
         Spec(at + "adapt", adapt_call, {
             "model": obj(), "support_x": tensor(), "support_y": tensor(), "steps": steps(),
             "lr": (*positive(), *custom(("a NaN per-parameter rate", nan_rate))), "first_order": flag(),
@@ -1093,7 +1016,7 @@ def _memory(pushed: int = 4, **settings):
     return memory
 
 
-def _agent_file_attacks(for_this_agent: bool = False, loads_state: bool = True) -> tuple:
+def _agent_file_attacks(for_this_agent: bool = False) -> tuple:
     """Damaged, forged and hostile checkpoint files (each written over the valid one); ``for_this_agent``:
     the file is loaded into an existing agent, so another config's checkpoint is wrong too."""
     def flipped(path, ctx):
@@ -1102,15 +1025,21 @@ def _agent_file_attacks(for_this_agent: bool = False, loads_state: bool = True) 
         path.write_bytes(bytes(data))
         return _reseal(path)
 
-    def hostile_payload(path, ctx):
-        envelope = torch.load(path, weights_only=True)
-        payload = io.BytesIO()
-        torch.save({"net": _RunsCode(ctx.marker)}, payload)
-        data = payload.getvalue()
-        envelope["payload"] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-        envelope["sha256"] = hashlib.sha256(data).hexdigest()
-        torch.save(envelope, path)
-        return _reseal(path)
+    def another_kind(path, ctx):  # intact, both digests right, but not an agent's state
+        from helpers.checkpoint import save_state
+
+        save_state(path, {"weight": torch.zeros(2, 3)})
+        return path
+
+    def impossible_adam(change):
+        def make(path, ctx):  # both digests right; the next Adam step would turn every weight NaN
+            from helpers.checkpoint import save_state
+
+            state = _agent(ctx).state_dict()
+            change(state["optimizer"])
+            save_state(path, state)
+            return path
+        return make
 
     def nan_weights(path, ctx):
         agent = _agent(ctx)
@@ -1127,12 +1056,15 @@ def _agent_file_attacks(for_this_agent: bool = False, loads_state: bool = True) 
         ("truncated file", lambda p, ctx: _truncate(p, reseal=False)),
         ("truncated file, sidecar digest rewritten", lambda p, ctx: _truncate(p, reseal=True)),
         ("a byte flipped, sidecar digest rewritten", flipped),
-        ("a payload that runs code, both digests rewritten", hostile_payload),
+        ("an intact state file of another kind", another_kind),
         ("a pickle that runs code, sidecar digest rewritten", _pickle_that_runs_code),
         ("no .sha256 sidecar", lambda p, ctx: _without_sidecar(p)))
-    if not loads_state:  # read_checkpoint verifies the file; what the state holds is load_state_dict's to check
-        return attacks
     attacks += custom(("NaN weights, saved by save()", nan_weights), names=("path", "net"))
+    attacks += custom(
+        ("negative Adam second moments", impossible_adam(lambda o: o["state"][0]["exp_avg_sq"].fill_(-1.0))),
+        ("Adam beta1 = 1", impossible_adam(lambda o: o["param_groups"][0].update(betas=(1.0, 0.999)))),
+        ("Adam lr = 0", impossible_adam(lambda o: o["param_groups"][0].update(lr=0.0))),
+        ("Adam eps = 0", impossible_adam(lambda o: o["param_groups"][0].update(eps=0.0))), names=("path", "optimizer"))
     if for_this_agent:
         attacks += custom(("another config's checkpoint", other_config), names=("path", "config"))
     return attacks
@@ -1200,12 +1132,6 @@ def agent_specs() -> list[Spec]:
     def memory_sample(ctx):
         return Call(_memory().sample, {"batch_size": 2})
 
-    def memory_load(ctx):
-        other = _memory()
-        other.write(_randn(4, 3, seed=6), torch.tensor([3, 2, 1, 0]), _randn(4, 4, seed=7), 1)
-        other.sample(2)
-        return Call(_memory(pushed=2).load_state_dict, {"state": other.state_dict()})
-
     def encoder_ctor(ctx):
         from helpers.agent import EncoderHead
 
@@ -1269,15 +1195,6 @@ def agent_specs() -> list[Spec]:
         return Call(_agent(ctx).predict, {"x": _digits(ctx)[1].test_x[:3], "allowed": torch.ones(10, dtype=torch.bool),
                                           "read_weight": 0.5, "adapt": True, "readout": "agent"})
 
-    def with_readout(ctx):
-        return Call(_agent(ctx).with_readout, {"read_weight": 0.25, "read_beta": 10.0, "read_top_k": 2,
-                                               "adapt_steps": 1, "adapt_lr": 0.5, "neighbours": 2})
-
-    def with_readout_settings(ctx):
-        agent = _agent(ctx)
-        return Call(lambda changes: agent.with_readout(**changes), {"changes": {"read_weight": 0.25}},
-                    watch={"agent": agent})
-
     def learn(ctx):
         return Call(_agent(ctx).learn_task, {"task": _loose(_digits(ctx)[1]), "steps": 2})
 
@@ -1301,10 +1218,10 @@ def agent_specs() -> list[Spec]:
         return Call(_agent(ctx).load_state_dict, {"state": trained_further(ctx).state_dict()})
 
     def save(ctx):
-        return Call(_agent(ctx).save, {"path": ctx.tmp / "agent.pt"})
+        return Call(_agent(ctx).save, {"path": ctx.tmp / "agent.safetensors"})
 
     def checkpoint(ctx) -> Path:
-        path = ctx.tmp / "agent.pt"
+        path = ctx.tmp / "agent.safetensors"
         trained_further(ctx).save(path)
         return path
 
@@ -1317,51 +1234,6 @@ def agent_specs() -> list[Spec]:
         return Call(ContinualAgent.from_checkpoint, {"path": checkpoint(ctx), "device": None,
                                                      "expected_sha256": None})
 
-    def sidecar(ctx):
-        from helpers.agent import sidecar_path
-
-        return Call(sidecar_path, {"path": ctx.tmp / "agent.pt"})
-
-    def read_file(ctx):
-        from helpers.agent import read_checkpoint
-
-        return Call(read_checkpoint, {"path": checkpoint(ctx), "expected_sha256": None})
-
-    def context_net(ctx):
-        from helpers.agent import ContextMemoryNet
-
-        return Call(ContextMemoryNet, {"input_dim": 10, "output_dim": 1, "hidden_size": 8, "slot_size": 4,
-                                       "use_memory": True})
-
-    def tiny_context_net():
-        from helpers.agent import ContextMemoryNet
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return ContextMemoryNet(10, 1, hidden_size=8, slot_size=4)
-
-    def context_forward(ctx):
-        episode = _stream(ctx)[0].sample_episodes(2, 3, 2, _gen())
-        return Call(tiny_context_net().forward, {"query_x": episode["query_x"], "context_x": episode["context_x"],
-                                                 "context_y": episode["context_y"]})
-
-    def original_stream(ctx):
-        from helpers.agent import make_original_stream
-
-        return Call(make_original_stream, {"train_size": 4, "test_size": 4, "seed": 0})
-
-    def train_context(ctx):
-        from helpers.agent import train_context_net
-
-        return Call(train_context_net, {"net": tiny_context_net(), "stream": _stream(ctx), "steps": 2,
-                                        "batch_size": 4, "context_size": 3, "query_size": 2, "lr": 3e-3, "seed": 0})
-
-    def context_errors_call(ctx):
-        from helpers.agent import context_errors
-
-        return Call(context_errors, {"net": tiny_context_net(), "stream": _stream(ctx), "episodes": 2,
-                                     "context_size": 3, "query_size": 2, "seed": 0})
-
     def memory_item(field: str, change):
         return lambda t: {**t, field: change(t[field])}
 
@@ -1373,6 +1245,12 @@ def agent_specs() -> list[Spec]:
         corrupt("NaN Adam moment", "optimizer.state.0.exp_avg_sq", transform=_nan_first),
         corrupt("an Adam moment of the wrong shape", "optimizer.state.0.exp_avg", transform=lambda t: t[:1]),
         corrupt("Adam step -1", "optimizer.state.0.step", transform=lambda t: t * 0 - 1),
+        corrupt("negative Adam second moments", "optimizer.state.0.exp_avg_sq", transform=lambda t: t * 0 - 1),
+        corrupt("Adam beta1 = 1", "optimizer.param_groups.0.betas", (1.0, 0.999)),
+        corrupt("Adam beta2 = 1.5", "optimizer.param_groups.0.betas", (0.9, 1.5)),
+        corrupt("Adam lr = 0", "optimizer.param_groups.0.lr", 0.0),
+        corrupt("Adam lr = -1", "optimizer.param_groups.0.lr", -1.0),
+        corrupt("Adam eps = 0", "optimizer.param_groups.0.eps", 0.0),
         corrupt("tasks_seen -1", "counters.tasks_seen", -1),
         corrupt("steps_done 2.5", "counters.steps_done", 2.5),
         corrupt("tasks_seen 5 (two rows of results)", "counters.tasks_seen", 5),
@@ -1406,11 +1284,25 @@ def agent_specs() -> list[Spec]:
         "steps_per_task": count(low=0), "lr": positive(), "seed": seed()}
     labels = (*tensor("int"), const("label 10 (10 classes)", torch.tensor([2, 3, 10, 2])),
               const("label -1", torch.tensor([2, 3, -1, 2])))
+    def no_training_data(valid, ctx):  # a task with its test split but nothing to train on
+        import copy
+
+        task = copy.copy(valid)
+        task.train_x, task.train_y = task.train_x[:0], task.train_y[:0]
+        return task
+
+    def empty_training_split(valid, ctx):
+        return [valid[0], no_training_data(valid[1], ctx)]
+
     loose_task = {
-        "task": obj(), "task.task_id": index(), "task.train_x": tensor(),
+        "task": (*obj(), *custom(("a task with an empty training split", no_training_data), names=("train_x",))),
+        "task.task_id": index(), "task.train_x": tensor(),
         "task.train_y": (*tensor("int"), custom(("labels >= 10", lambda v, ctx: v + 10))[0]),
         "task.classes": (const("(2, 99)", (2, 99)), const("'ab'", "ab"), const("3", 3))}
-    tasks_arg = (*obj(), const("[]", []), const("[3]", [3]))
+    tasks_arg = (*obj(), const("[]", []), const("[3]", [3]),
+                 *custom(("an iterator of tasks", lambda v, ctx: iter(v)), names=("tasks",)))
+    stream_arg = (*tasks_arg, *custom(("task 1 with an empty training split", empty_training_split),
+                                      names=("train_x",)))
     readout_settings = {"read_weight": number(0.0, 1.0, low_open=False, optional=True)}
     return [
         Spec(at + "DigitTask", digit_task, {
@@ -1443,17 +1335,6 @@ def agent_specs() -> list[Spec]:
                                         const("a negative loss", torch.tensor([0.5, -1.0, 0.5])))},
              names={"x": ("logits",)}),
         Spec(at + "EpisodicMemory.sample", memory_sample, {"batch_size": count()}),
-        Spec(at + "EpisodicMemory.load_state_dict", memory_load, {"state": (
-            *obj(),
-            corrupt("NaN priority", "priorities", transform=_nan_first),
-            corrupt("size > capacity", "counters.size", 99),
-            corrupt("size 2.5", "counters.size", 2.5),
-            corrupt("items one row too many", "storage.x", transform=lambda t: torch.cat([t, t[:1]])),
-            corrupt("NaN in a stored item", "storage.x", transform=_nan_first),
-            corrupt("NaN in stored logits", "storage.logits", transform=_nan_first),
-            corrupt("no 'counters'", "counters", delete=True),
-            corrupt("generator state 'abc'", "generator", "abc"),
-            corrupt("another capacity", "config.capacity", 99))}),
         Spec(at + "EncoderHead", encoder_ctor, {"input_dim": size(), "output_dim": size(), "hidden_size": size()}),
         Spec(at + "EncoderHead.forward", encoder_forward, {  # a plain module: any leading axes, NaN in -> NaN out
             "x": tensor(finite=False, skip=("extra leading axis", "empty batch"))}),
@@ -1477,12 +1358,6 @@ def agent_specs() -> list[Spec]:
             "x": tensor(), "allowed": (*_bool_mask(), const("no class allowed", torch.zeros(10, dtype=torch.bool))),
             "read_weight": number(0.0, 1.0, low_open=False, optional=True), "adapt": flag(optional=True),
             "readout": choice()}, names={"x": ("number of queries",)}),
-        Spec(at + "ContinualAgent.with_readout", with_readout, {
-            "read_weight": probability(), "read_beta": positive(), "read_top_k": count(low=0, huge=(10**20,)),
-            "adapt_steps": count(low=0), "adapt_lr": positive(), "neighbours": count()}),
-        Spec(at + "ContinualAgent.with_readout", with_readout_settings, {
-            "changes": (const("{'lr': 0.1} (a training setting)", {"lr": 0.1}), const("{'nope': 1}", {"nope": 1}))},
-             label="settings"),
         Spec(at + "ContinualAgent.learn_task", learn, {**loose_task, "steps": count(low=0, optional=True)},
              names={"task.train_x": ("train_y",)}),
         Spec(at + "ContinualAgent.evaluate", evaluate, {
@@ -1490,7 +1365,7 @@ def agent_specs() -> list[Spec]:
             "scenario": choice(optional=True), "readout": choice(), **readout_settings},
              names={"tasks": ("task",), "tasks[1].test_x": ("test_y",)}),
         Spec(at + "ContinualAgent.fit_stream", fit_stream, {
-            "tasks": tasks_arg, "tasks[1].train_x": tensor(),
+            "tasks": stream_arg, "tasks[1].train_x": tensor(),
             "until": (*index(optional=True), const("99", 99)), **readout_settings},
              names={"tasks": ("task",), "tasks[1].train_x": ("train_y",)}),
         Spec(at + "ContinualAgent.load_state_dict", load_state, {"state": agent_state}),
@@ -1499,21 +1374,6 @@ def agent_specs() -> list[Spec]:
                                                 "expected_sha256": digest}),
         Spec(at + "ContinualAgent.from_checkpoint", from_checkpoint, {
             "path": (*path_to_read(), *_agent_file_attacks()), "device": device(), "expected_sha256": digest}),
-        Spec(at + "sidecar_path", sidecar, {"path": (const("None", None), const("3", 3))}),
-        Spec(at + "read_checkpoint", read_file, {"path": (*path_to_read(), *_agent_file_attacks(loads_state=False)),
-                                                 "expected_sha256": digest}),
-        Spec(at + "ContextMemoryNet", context_net, {"input_dim": size(), "output_dim": size(), "hidden_size": count(),
-                                                    "slot_size": count(), "use_memory": flag()}),
-        Spec(at + "ContextMemoryNet.forward", context_forward, {"query_x": tensor(), "context_x": tensor(),
-                                                                "context_y": tensor()}),
-        Spec(at + "make_original_stream", original_stream, {"train_size": count(low=2), "test_size": count(low=2),
-                                                            "seed": seed()}),
-        Spec(at + "train_context_net", train_context, {
-            "net": obj(), "stream": obj(), "steps": count(low=0), "batch_size": count(), "context_size": count(),
-            "query_size": count(), "lr": positive(), "seed": seed()}),
-        Spec(at + "context_errors", context_errors_call, {
-            "net": obj(), "stream": obj(), "episodes": count(), "context_size": count(), "query_size": count(),
-            "seed": seed()}),
     ]
 
 
@@ -1537,11 +1397,6 @@ def _results(methods=("a",), seeds=(0, 1)):
 
 def experiments_specs() -> list[Spec]:
     at = "helpers.experiments:"
-
-    def run_result(ctx):
-        from helpers.experiments import RunResult
-
-        return Call(RunResult, {"method": "a", "seed": 0, "R": _rand(2, 2), "metrics": {"acc": 0.5}})
 
     def seeds_call(ctx):
         from helpers.experiments import check_seeds
@@ -1617,26 +1472,24 @@ def experiments_specs() -> list[Spec]:
                                   "output_dim": 10, "kind": "classification", "epochs": 1, "scenario": "class",
                                   "device": None})
 
-    def main_methods(ctx):
-        from helpers.experiments import main_stream_methods
-
-        return Call(main_stream_methods, {"steps_per_task": 2, "memory_size": 6, "methods": ["ER", "joint"],
-                                          "train_size": 16, "test_size": 16, "joint_epochs": 1, "device": None})
-
-    def playground(ctx):
-        from helpers.experiments import playground_run
-
-        return Call(playground_run, {"beta": 30.0, "alpha": 0.0, "memory_size": 4, "replay_weight": 0.5,
-                                     "seeds": (0,), "steps_per_task": 1, "device": None})
-
     seeds = tuple(const(label, value) for label, value in (
         ("[1.7]", [1.7]), ("['3']", ["3"]), ("[-1]", [-1]), ("[True]", [True]), ("[2**64]", [2**64]),
-        ("[0, 0]", [0, 0]), ("[]", []), ("'abc'", "abc"), ("3", 3), ("None", None)))
+        ("[0, 0]", [0, 0]), ("[]", []), ("'abc'", "abc"), ("3", 3), ("None", None), ("range(10**9)", range(10**9)),
+        ("1001 seeds", list(range(1001))), ("10**5 seeds", list(range(10**5)))))
+
+    def empty_training_split(valid, ctx):  # task 1 keeps its test split but has nothing to train on
+        tasks = [_loose(t) for t in valid]
+        tasks[1].train_x, tasks[1].train_y = tasks[1].train_x[:0], tasks[1].train_y[:0]
+        return tasks
+
+    def iterator(valid, ctx):
+        return iter(valid)
+
+    tasks_arg = (*obj(), const("[]", []), *custom(("task 1 with an empty training split", empty_training_split),
+                                                   ("an iterator of tasks", iterator), names=("train_x", "tasks")))
     method_names = (const("['nope']", ["nope"]), const("'ER' (a str)", "ER"), const("3", 3), const("[]", []))
     results_arg = (*obj(), const("[]", []), const("['abc']", ["abc"]))
     return [
-        Spec(at + "RunResult", run_result, {"method": (const("3", 3), const("None", None)), "seed": seed(),
-                                            "R": tensor(), "metrics": obj()}),
         Spec(at + "check_seeds", seeds_call, {"seeds": seeds}),
         Spec(at + "run_methods", run_methods_call, {
             "methods": (*obj(), const("{}", {}), const("{'a': 3}", {"a": 3}),
@@ -1655,10 +1508,12 @@ def experiments_specs() -> list[Spec]:
         Spec(at + "compare", compare_call, {"results": results_arg, "first": choice(), "second": choice(),
                                             "metric": choice(), "higher_is_better": flag()}),
         Spec(at + "fit_readouts", readouts, {
-            "agent": obj(), "tasks": (*obj(), const("[]", [])),
+            "agent": obj(), "tasks": tasks_arg,
             "tasks[1].train_x": tensor(),
             "readouts": (*obj(), const("{}", {}), const("{'x': {'readout': 'nope'}}", {"x": {"readout": "nope"}}),
-                         const("{'x': 3}", {"x": 3}), const("{'x': {'lr': 0.1}}", {"x": {"lr": 0.1}}))},
+                         const("{'x': 3}", {"x": 3}), const("{'x': {'lr': 0.1}}", {"x": {"lr": 0.1}}),
+                         const("{'ER': {}, 'x': {'read_weight': 1.5}} (the last bad)",
+                               {"ER": {}, "x": {"read_weight": 1.5}}))},
              names={"tasks": ("task",), "tasks[1].train_x": ("train_y",), "readouts": ("readout",)}),
         Spec(at + "digit_config", digit_config_call, {
             "method": choice(), "memory_size": count(low=0, huge=(10**20,)), "seed": seed(), "scenario": choice(),
@@ -1668,16 +1523,9 @@ def experiments_specs() -> list[Spec]:
             "steps_per_task": count(low=0), "joint_epochs": count(), "device": device()},
              names={"methods": ("method",)}),
         Spec(at + "fit_jointly", jointly, {
-            "tasks": (*obj(), const("[]", [])), "config": obj(), "input_dim": size(), "output_dim": size(),
+            "tasks": tasks_arg, "config": obj(), "input_dim": size(), "output_dim": size(),
             "kind": choice(), "epochs": count(), "scenario": choice(optional=True), "device": device()},
              names={"tasks": ("task",)}),
-        Spec(at + "main_stream_methods", main_methods, {
-            "steps_per_task": count(low=0), "memory_size": count(low=0, huge=(10**20,)), "methods": method_names,
-            "train_size": count(), "test_size": count(), "joint_epochs": count(), "device": device()},
-             names={"methods": ("method",)}),
-        Spec(at + "playground_run", playground, {
-            "beta": positive(), "alpha": probability(), "memory_size": count(huge=(10**20,)),
-            "replay_weight": probability(), "seeds": seeds, "steps_per_task": count(low=0), "device": device()}),
     ]
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+from compiled import compile_cell  # benchmarks/compiled.py (scripts run from benchmarks/)
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from helpers.controller import CopyTask, make_copy_models, masked_loss
@@ -65,7 +66,7 @@ def main() -> None:
     task = CopyTask(bits=8)
     model = make_copy_models(task, seed=0)["memory"]
     if args.compile:
-        model.compile_cell()
+        compile_cell(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y, mask = task.sample(args.batch, args.length, make_generator(0))
     T = x.shape[1]

@@ -10,9 +10,10 @@ copy sequences of 8-bit vectors with lengths 1-10 (batch 32, Adam 3e-3, the same
 notebook's RETRAIN path). Records steps, CPU and wall time, the steps until each memory model's held-out
 error at length 10 first drops below 0.5 bits per sequence, and the errors at lengths 10-80 (memory models
 with max(24, L + 4) slots). ``--compile`` compiles the memory models' time step first (``compile_cell``) and
-reports the compile time. Writes notebooks/weights/copy_{memory,content,lstm}.pt with .sha256 files,
-notebooks/weights/copy_training.json, and benchmarks/results/copy.md (not with --compile: those weights would
-be the same, and the record would mix compiled and eager timings).
+reports the compile time. Writes helpers/weights/copy_{memory,content,lstm}.safetensors (with
+``helpers.checkpoint.save_state``, each with its .sha256 file), helpers/weights/copy_training.json, and
+benchmarks/results/copy.md (not with --compile: those weights would be the same, and the record would mix
+compiled and eager timings).
 """
 
 from __future__ import annotations
@@ -25,21 +26,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from compiled import compile_cell  # benchmarks/compiled.py (scripts run from benchmarks/)
 from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
+from helpers.checkpoint import save_state
 from helpers.controller import (
     COPY_CONFIG,
     CopyTask,
     copy_errors,
     count_parameters,
     make_copy_models,
-    save_weights,
     train_step,
     with_memory_size,
 )
+from helpers.plumbing import weights_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT / "notebooks" / "weights"
+WEIGHTS = weights_dir()
 RESULTS = ROOT / "benchmarks" / "results" / "copy.md"
 TEST_LENGTHS = (10, 20, 40, 80)
 BATCH, LR, SAMPLER_SEED = 32, 3e-3, 3  # notebook 03 uses seed SEED + 3 with SEED = 0
@@ -87,10 +90,14 @@ def main() -> None:
     models = make_copy_models(task, args.seed)
     steps = {"memory": args.memory_steps, "content": args.content_steps, "lstm": args.lstm_steps}
     rows, record = [], {}
+    command = (
+        f"python benchmarks/train_copy.py --memory-steps {args.memory_steps} --content-steps {args.content_steps} "
+        f"--lstm-steps {args.lstm_steps} --seed {args.seed}" + (" --compile" if args.compile else "")
+    )
     for name, model in models.items():
         compile_seconds = None
         if args.compile and name != "lstm":
-            model.compile_cell()
+            compile_cell(model)
             x, y, mask = task.sample(BATCH, 5, torch.Generator().manual_seed(0))
             start = time.perf_counter()
             train_step(model, torch.optim.SGD(model.parameters(), lr=0.0), x, y, mask)  # compiles; lr 0: no change
@@ -113,13 +120,11 @@ def main() -> None:
         if compile_seconds is not None:
             record[name]["compile_seconds"] = round(compile_seconds, 1)
         if not args.compile:
-            record[name]["sha256"] = save_weights(model, WEIGHTS / f"copy_{name}.pt")
+            path = WEIGHTS / f"copy_{name}.safetensors"
+            record[name]["sha256"] = save_state(path, model.state_dict(), recipe={"command": command})
         rows.append((name, times, converged, cpu, wall, errors))
         print(name, record[name], flush=True)
-    record["command"] = (
-        f"python benchmarks/train_copy.py --memory-steps {args.memory_steps} --content-steps {args.content_steps} "
-        f"--lstm-steps {args.lstm_steps} --seed {args.seed}" + (" --compile" if args.compile else "")
-    )
+    record["command"] = command
     record["torch"] = torch.__version__
     record["machine"] = machine_line()
     if args.compile:
@@ -155,9 +160,9 @@ def main() -> None:
         )
     lines += [
         "",
-        "Weights: `notebooks/weights/copy_memory.pt`, `copy_content.pt`, `copy_lstm.pt` (state dicts in an "
-        "envelope that records the payload's SHA-256, loaded with `torch.load(weights_only=True)` after checking "
-        "the file against the `.sha256` file next to it).",
+        "Weights: `helpers/weights/copy_memory.safetensors`, `copy_content.safetensors`, `copy_lstm.safetensors` "
+        "(state dicts written by `helpers.checkpoint.save_state`: safetensors, no pickle, with an inner SHA-256 and "
+        "a `.sha256` file next to each; notebook 03 loads them with `helpers.controller.load_weights`).",
     ]
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS}")

@@ -1,18 +1,15 @@
 """Meta-train the sine models that notebook 05 loads: MAML (K = 10 and K = 5), first-order MAML, Meta-SGD and the
-pretrained baseline, with the notebook's own code and recipe (``helpers.maml.SineRecipe``).
+pretrained baseline, with the notebook's own code and recipe (``SineRecipe``, from its cell tagged "sine-harness").
 
 Usage: python benchmarks/train_maml.py [--seed 0] [--iterations 12000] [--pretrain-iterations 12000]
-                                       [--out notebooks/weights] [--evaluate]
+                                       [--out helpers/weights] [--evaluate]
 
-Writes ``<out>/maml_sine_seed<seed>.pt`` (every model's weights and Meta-SGD's step sizes, as one state dict,
-saved by ``helpers.controller.save_weights`` with its SHA-256 file) and ``maml_sine_seed<seed>.json`` (the
-recipe, the training losses every 100 steps, the time each model took, the machine). Notebook 05 loads
-these only when its recipe (seed and budget) is the one recorded; otherwise it trains the models itself.
-``--evaluate`` also prints each model's query MSE on the notebook's 600 test tasks after 0, 1, ..., 10 steps.
-
-``--resave`` trains nothing: it reads every ``maml_sine_seed*.pt`` in ``--out`` that is either in the current
-``load_weights`` format or a plain state dict whose ``.sha256`` file matches, and writes it again with the
-current ``save_weights`` (for when that format changes; the weights themselves are kept bit for bit).
+Writes ``<out>/maml_sine_seed<seed>.safetensors`` (every model's weights and Meta-SGD's step sizes, with the
+recipe, by the notebook's ``save_sine_weights``, i.e. ``helpers.checkpoint.save_state``: SHA-256 sidecar included)
+and ``maml_sine_seed<seed>.json`` (the recipe, the training losses every 100 steps, the time each model took, the
+machine). Notebook 05 loads these only when its recipe (seed and budget) is the one recorded; otherwise it trains
+the models itself. ``--evaluate`` also prints each model's query MSE on the notebook's 600 test tasks after 0, 1,
+..., 10 steps.
 """
 
 from __future__ import annotations
@@ -27,19 +24,28 @@ from pathlib import Path
 import torch
 from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
-from helpers.controller import load_weights, save_weights, sha256_of
+import helpers.maml
 from helpers.foundations import make_generator
-from helpers.maml import (
-    SineRecipe,
-    adaptation_curve,
-    block_means,
-    make_sine_learners,
-    sample_sine_tasks,
-    sine_weights,
-    train_sine_learners,
-)
+from helpers.maml import adaptation_curve, sample_sine_tasks
+from helpers.plumbing import weights_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_maml_adapter.ipynb"
+
+
+def notebook_harness(notebook: Path = NOTEBOOK) -> dict:
+    """Run the notebook's cells tagged "sine-harness" (``SineRecipe``, the training loop, the weights' file I/O)
+    in helpers.maml's namespace, and return that namespace: one source of truth for the recipe."""
+    namespace = dict(vars(helpers.maml))
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if "sine-harness" in cell["metadata"].get("tags", []):
+            exec(compile("".join(cell["source"]), f"{notebook.name}:sine-harness", "exec"), namespace)
+    return namespace
+
+
+HARNESS = notebook_harness()
+SineRecipe, block_means, make_sine_learners, save_sine_weights, train_sine_learners = (HARNESS[name] for name in (
+    "SineRecipe", "block_means", "make_sine_learners", "save_sine_weights", "train_sine_learners"))
+
 TEST_SEED, TEST_TASKS, TEST_QUERY = 20_170_306, 600, 100  # notebook 05's held-out tasks
 LOSS_BLOCK = 100  # the record keeps the mean training loss of every 100 steps
 
@@ -66,38 +72,17 @@ def evaluate(recipe: SineRecipe, learners: dict) -> None:
         print(f"  {name:<16} " + " ".join(f"{v:.3f}" for v in steps), flush=True)
 
 
-def resave(folder: Path) -> None:
-    for path in sorted(folder.glob("maml_sine_seed*.pt")):
-        record_path = path.with_suffix(".json")
-        record = json.loads(record_path.read_text())
-        module = sine_weights(make_sine_learners(SineRecipe(**record["recipe"])))
-        try:
-            load_weights(module, path)
-        except Exception:  # an older format: a plain state dict, checked against its .sha256 file here
-            expected = Path(f"{path}.sha256").read_text().split()[0]
-            if sha256_of(path) != expected:
-                raise ValueError(f"{path} does not match {path.name}.sha256; retrain it instead") from None
-            module.load_state_dict(torch.load(path, weights_only=True))
-        record["sha256"] = save_weights(module, path)
-        record_path.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"rewrote {path} with the current save_weights")
-
-
 def main() -> None:
     defaults = SineRecipe()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--iterations", type=int, default=defaults.iterations)
     parser.add_argument("--pretrain-iterations", type=int, default=defaults.pretrain_iterations)
-    parser.add_argument("--out", type=Path, default=ROOT / "notebooks" / "weights")
+    parser.add_argument("--out", type=Path, default=weights_dir())
     parser.add_argument("--evaluate", action="store_true", help="score the models on the notebook's test tasks")
-    parser.add_argument("--resave", action="store_true", help="rewrite the weights in --out in the current format")
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("NMA_QUIET", "1")
-    if args.resave:
-        resave(args.out)
-        return
     recipe = SineRecipe(seed=args.seed, iterations=args.iterations, pretrain_iterations=args.pretrain_iterations)
     learners = make_sine_learners(recipe)
     seconds, cpu_seconds, loss_means = {}, {}, {}
@@ -107,11 +92,11 @@ def main() -> None:
         seconds[name] = round(time.perf_counter() - start, 1)
         cpu_seconds[name] = round(time.process_time() - cpu_start, 1)
         loss_means[name] = [round(v, 5) for v in block_means(losses, LOSS_BLOCK).tolist()]
-        print(f"{name}: {seconds[name]:.0f} s, mean loss of the last {LOSS_BLOCK} steps {loss_means[name][-1]:.3f}",
-              flush=True)
+        last = f"{loss_means[name][-1]:.3f}" if loss_means[name] else "(fewer steps than that)"
+        print(f"{name}: {seconds[name]:.0f} s, mean loss of the last {LOSS_BLOCK} steps {last}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"maml_sine_seed{recipe.seed}.pt"
-    digest = save_weights(sine_weights(learners), path)
+    path = args.out / f"maml_sine_seed{recipe.seed}.safetensors"
+    digest = save_sine_weights(learners, path, recipe)
     command = "python benchmarks/train_maml.py" + (f" --seed {recipe.seed}" if recipe.seed else "")
     if recipe.iterations != defaults.iterations:
         command += f" --iterations {recipe.iterations}"
@@ -121,7 +106,7 @@ def main() -> None:
               "seconds": seconds, "cpu_seconds": cpu_seconds, "sha256": digest, "command": command,
               "torch": torch.__version__, "machine": machine_line()}
     path.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {path} ({path.stat().st_size:,} bytes) and {path.with_suffix('.json').name}")
+    print(f"wrote {path} ({path.stat().st_size:,} bytes), its .sha256 and {path.with_suffix('.json').name}")
     if args.evaluate:
         evaluate(recipe, learners)
 

@@ -5,42 +5,21 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 """
 
 import copy
-import dataclasses
-import hashlib
-import io
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from helpers.checks import (
-    MAX_BATCH,
-    MAX_EPISODES,
-    MAX_SIZE,
-    MAX_STEPS,
-    ArgumentTypeError,
-    check_bool,
-    check_callable,
-    check_choice,
-    check_count,
-    check_device,
-    check_finite_tensors,
-    check_float,
-    check_instance,
-    check_int,
-    check_path,
-    check_positive,
-    check_probability,
-    check_seed,
-    check_tensor,
-    describe,
-)
-from helpers.foundations import Task, TaskStream, continual_metrics, make_generator, make_original_tasks
+from helpers.checkpoint import load_state, save_state
+from helpers.checks import (MAX_BATCH, MAX_EPISODES, MAX_SIZE, MAX_STEPS, ArgumentTypeError, check_bool,
+                            check_callable, check_choice, check_count, check_device, check_finite_tensors,
+                            check_float, check_instance, check_int, check_keys, check_positive,
+                            check_probability, check_seed, check_tensor, checked, describe)
+from helpers.foundations import continual_metrics, make_generator
 from helpers.maml import TaskBatch, inner_loop, query_losses
-from helpers.memory import content_weights, erase_and_add, read_memory
+from helpers.memory import content_weights, read_memory
 from helpers.plumbing import progress
 from helpers.replay import ReplayBuffer, extend_class
 from torch import nn
@@ -50,12 +29,9 @@ from torch.func import functional_call, vmap
 DIGIT_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
 NUM_DIGIT_CLASSES = 10
 
-
 @dataclass(frozen=True)
 class DigitTask:
-    """One Split Digits task: ``classes`` its two digits, ``*_x: (n, 64)`` pixels in [0, 1], ``*_y: (n,)``
-    int64 digit labels, ``*_index: (n,)`` the rows of ``load_digits`` they came from (train and test never
-    share one)."""
+    """Two digits ``classes``; ``*_x (n, 64)`` pixels in [0, 1], ``*_y (n,)`` digits, ``*_index (n,)`` rows."""
 
     task_id: int
     classes: tuple[int, int]
@@ -68,38 +44,28 @@ class DigitTask:
 
     def __post_init__(self):
         check_int("task_id", self.task_id, 0, MAX_SIZE)
-        if (
-            not isinstance(self.classes, tuple)
-            or len(self.classes) != 2
-            or not all(isinstance(c, int) and 0 <= c < NUM_DIGIT_CLASSES for c in self.classes)
-        ):
+        if not (isinstance(self.classes, tuple) and len(self.classes) == 2
+                and all(isinstance(c, int) and 0 <= c < NUM_DIGIT_CLASSES for c in self.classes)):
             raise ValueError(f"classes must be a tuple of two digits in 0..9, got {self.classes!r}")
         for split in ("train", "test"):
-            dims = check_tensor(f"{split}_x", getattr(self, f"{split}_x"), "n 64", dtype=torch.float32, finite=True)
-            check_tensor(f"{split}_y", getattr(self, f"{split}_y"), "n", dims, dtype=torch.int64)
-            check_tensor(f"{split}_index", getattr(self, f"{split}_index"), "n", dims, dtype=torch.int64)
             labels = getattr(self, f"{split}_y")
+            dims = check_tensor(f"{split}_x", getattr(self, f"{split}_x"), "n 64", dtype=torch.float32, finite=True)
+            check_count(f"number of rows of {split}_x", dims["n"], 1, MAX_SIZE)
+            check_tensor(f"{split}_y", labels, "n", dims, dtype=torch.int64)
+            check_tensor(f"{split}_index", getattr(self, f"{split}_index"), "n", dims, dtype=torch.int64)
             if not bool(((labels == self.classes[0]) | (labels == self.classes[1])).all()):
                 raise ValueError(f"{split}_y must hold only the task's digits {self.classes}")
         if bool(torch.isin(self.train_index, self.test_index).any()):
             raise ValueError("train_index and test_index share a row: an image would be both trained and tested on")
 
-
-def load_digit_arrays() -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-learn's bundled digits: ``x (1797, 64)`` float32 in [0, 1], ``y (1797,)`` int64. No download."""
+def make_split_digits(test_fraction: float = 0.25, seed: int = 0) -> tuple[DigitTask, ...]:
+    """Five two-digit tasks (``DIGIT_PAIRS``) of scikit-learn's digits; ``test_fraction`` of each digit is test."""
     from sklearn.datasets import load_digits
 
-    data = load_digits()
-    return torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target, dtype=torch.long)
-
-
-def make_split_digits(test_fraction: float = 0.25, seed: int = 0) -> tuple[DigitTask, ...]:
-    """Five two-digit tasks (``DIGIT_PAIRS``); each digit's images are shuffled by a private generator and
-    the first ``round(test_fraction * n)`` become test images, so train and test never overlap."""
     check_float("test_fraction", test_fraction, 0.05, 0.95)
-    seed = check_seed("seed", seed)
-    x, y = load_digit_arrays()
-    generator = make_generator(seed)
+    generator = make_generator(check_seed("seed", seed))
+    data = load_digits()
+    x, y = torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target, dtype=torch.long)
     tasks = []
     for k, pair in enumerate(DIGIT_PAIRS):
         train_parts, test_parts = [], []
@@ -119,127 +85,69 @@ KINDS = ("classification", "regression")
 SCENARIOS = ("class", "task")
 BALANCING = ("class", "task", "reservoir")
 
-
 @dataclass(frozen=True)
 class AgentConfig:
-    """Every setting of a ``ContinualAgent``; an ablation is a ``dataclasses.replace`` of this.
+    """Every setting of a ``ContinualAgent``; an ablation is a ``dataclasses.replace`` of this."""
 
-    Network: ``hidden_size``. Memory: ``memory_size`` items (0 = no memory), ``balance`` (evict so that
-    every class, every task, or a reservoir sample is kept), read sharpness ``read_beta`` β, ``read_top_k``
-    (0 = a soft read over every item), ``read_weight`` λ (the read's share of the prediction; 0 = the head
-    alone). Replay: ``replay_weight`` w (loss = (1 - w) · current + w · replay; 0 = no replay),
-    ``logit_weight`` (DER++'s match to the stored logits; 0 = plain experience replay), ``replay_batch_size``,
-    priority exponent ``alpha`` (0 = uniform), importance exponent from ``beta_start`` to 1 over the run.
-    Local adaptation: ``adapt_steps`` inner steps of size ``adapt_lr`` on the ``neighbours`` nearest stored
-    items (0 = off); ``meta_weight`` the coefficient of the meta-learning loss in training (0 = a plainly
-    trained head); ``meta_queries`` queries per step in it. Training: ``scenario`` (class- or
-    task-incremental), ``batch_size``, ``steps_per_task``, Adam ``lr``, ``seed``.
-    """
-
-    hidden_size: int = 100
-    memory_size: int = 20
-    balance: str = "class"
-    read_beta: float = 30.0
-    read_top_k: int = 0
-    read_weight: float = 0.0
-    replay_weight: float = 0.5
-    logit_weight: float = 0.0
+    hidden_size: int = 100  # width of the encoder's two ReLU layers
+    memory_size: int = 20  # items the episodic memory holds (0: no memory)
+    balance: str = "class"  # eviction keeps every "class" or "task" equally, or a "reservoir" sample
+    read_beta: float = 30.0  # β, the sharpness of content reads
+    read_top_k: int = 0  # read only the k most similar items (0: all of them)
+    read_weight: float = 0.0  # λ, the read's share of the answer (0: the head alone)
+    replay_weight: float = 0.5  # w: loss = (1 - w) · current + w · replay (0: no replay)
+    logit_weight: float = 0.0  # DER++: weight of matching the stored logits (0: plain experience replay)
     replay_batch_size: int = 32
-    alpha: float = 0.0
-    beta_start: float = 0.4
-    neighbours: int = 8
-    adapt_steps: int = 0
-    adapt_lr: float = 1.0
-    meta_weight: float = 0.0
-    meta_queries: int = 64
-    scenario: str = "class"
+    alpha: float = 0.0  # replay priority exponent (0: uniform replay)
+    beta_start: float = 0.4  # importance-weight exponent, annealed to 1 over the run
+    neighbours: int = 8  # stored items local adaptation trains on
+    adapt_steps: int = 0  # local adaptation's inner steps at test time (0: off)
+    adapt_lr: float = 1.0  # their step size
+    meta_weight: float = 0.0  # coefficient of the meta-learning loss in training (0: a plainly trained head)
+    meta_queries: int = 64  # queries per training step in the meta-loss
+    scenario: str = "class"  # "class"- or "task"-incremental
     batch_size: int = 32
     steps_per_task: int = 60
-    lr: float = 1e-3
+    lr: float = 1e-3  # Adam's learning rate
     seed: int = 0
 
-    def __post_init__(self):
-        for name in ("hidden_size", "batch_size", "replay_batch_size", "neighbours", "meta_queries"):
-            check_count(f"AgentConfig.{name}", getattr(self, name), 1, MAX_BATCH)
-        check_count("AgentConfig.memory_size", self.memory_size, 0, 1_000_000)
-        check_count("AgentConfig.read_top_k", self.read_top_k, 0, 1_000_000)
-        check_count("AgentConfig.adapt_steps", self.adapt_steps, 0, 100)
-        check_count("AgentConfig.steps_per_task", self.steps_per_task, 0, MAX_STEPS)
+    def __post_init__(self):  # every field in its range; meta-learning only with local adaptation
+        for name, low, high in (("hidden_size", 1, MAX_BATCH), ("batch_size", 1, MAX_BATCH),
+                                ("replay_batch_size", 1, MAX_BATCH), ("neighbours", 1, MAX_BATCH),
+                                ("meta_queries", 1, MAX_BATCH), ("memory_size", 0, 1_000_000),
+                                ("read_top_k", 0, 1_000_000), ("adapt_steps", 0, 100),
+                                ("steps_per_task", 0, MAX_STEPS)):
+            check_count(f"AgentConfig.{name}", getattr(self, name), low, high)
         check_choice("AgentConfig.balance", self.balance, BALANCING)
         check_choice("AgentConfig.scenario", self.scenario, SCENARIOS)
-        check_positive("AgentConfig.read_beta", self.read_beta, 1e4)
         for name in ("read_weight", "replay_weight", "alpha", "beta_start"):
             check_probability(f"AgentConfig.{name}", getattr(self, name))
+        for name, high in (("read_beta", 1e4), ("adapt_lr", 100.0), ("lr", 10.0)):
+            check_positive(f"AgentConfig.{name}", getattr(self, name), high)
         check_float("AgentConfig.logit_weight", self.logit_weight, 0.0, 100.0)
         check_float("AgentConfig.meta_weight", self.meta_weight, 0.0, 100.0)
-        check_positive("AgentConfig.adapt_lr", self.adapt_lr, 100.0)
-        check_positive("AgentConfig.lr", self.lr, 10.0)
         check_seed("AgentConfig.seed", self.seed)
         if self.meta_weight > 0 and self.adapt_steps == 0:
-            raise ValueError(
-                "AgentConfig.meta_weight > 0 meta-learns the head for local adaptation, so it needs adapt_steps >= 1"
-            )
+            raise ValueError("AgentConfig.meta_weight > 0 meta-learns the head for local adaptation, so it needs "
+                             "adapt_steps >= 1")
 
     def as_dict(self) -> dict:
-        """The fields as a plain dict (for checkpoints and tables)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def content_read(
-    query_keys: torch.Tensor,
-    item_keys: torch.Tensor,
-    values: torch.Tensor,
-    beta: float,
-    top_k: int = 0,
-    allowed: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read ``values`` by content: notebook 02's ``content_weights`` with the stored items as memory slots.
-
-    ``query_keys (n, D)`` are the queries' embeddings, ``item_keys (M, D)`` the stored items' and
-    ``values (M, C)`` what each item holds (a one-hot label, or a target). Weights are softmax(β · cosine)
-    over the items, restricted to the ``top_k`` most similar when ``top_k`` > 0 and to ``allowed (n, M)``
-    when given, then renormalised. Returns ``reads (n, C)`` and ``weights (n, M)``.
-    """
-    beta, top_k = _check_read(query_keys, item_keys, values, beta, top_k, allowed)
-    strengths = query_keys.new_full((1, len(query_keys)), beta)
-    weights = content_weights(item_keys.unsqueeze(0), query_keys.unsqueeze(0), strengths)[0]  # (n, M)
-    if allowed is not None:
-        weights = weights * allowed
-    if 0 < top_k < len(item_keys):
-        kept = weights.topk(top_k, dim=1)
-        weights = torch.zeros_like(weights).scatter(1, kept.indices, kept.values)
-    weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
-    reads = read_memory(values.unsqueeze(0), weights.unsqueeze(0))[0]
-    return reads, weights
-
-
-def _check_read(query_keys, item_keys, values, beta, top_k, allowed) -> tuple[float, int]:
-    """``content_read``'s contract: shapes that agree, finite keys and values, β > 0, top_k >= 0, a bool
-    ``allowed``."""
+def _check_read(query_keys, item_keys, values, beta, top_k=0, allowed=None) -> None:
+    """``content_read``'s contract: shapes that agree, finite keys and values, β > 0, top_k >= 0, a bool mask."""
     dims = check_tensor("query_keys", query_keys, "n D", finite=True)
     check_tensor("item_keys", item_keys, "M D", dims, like=query_keys, finite=True)
     check_tensor("values", values, "M C", dims, like=query_keys, finite=True)
     if allowed is not None:
         check_tensor("allowed", allowed, "n M", dims, dtype=torch.bool, device=query_keys.device)
-    return check_positive("beta", beta, 1e4), check_int("top_k", top_k, 0, MAX_SIZE)
+    check_positive("beta", beta, 1e4)
+    check_int("top_k", top_k, 0, MAX_SIZE)
 
-
-def _nearest_items(
-    query_keys: torch.Tensor, item_keys: torch.Tensor, k: int, excluded: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Indices ``(n, k)`` of each query's ``k`` most cosine-similar items (``excluded (n, M)`` never chosen
-    while others remain). Internal: the caller guarantees ``1 <= k <= M``."""
-    similarity = F.normalize(query_keys, dim=-1) @ F.normalize(item_keys, dim=-1).T
-    if excluded is not None:
-        similarity = similarity.masked_fill(excluded, -3.0)  # below any cosine
-    return similarity.topk(k, dim=1).indices
-
-
-def nearest_class_mean(
-    query_keys: torch.Tensor, item_keys: torch.Tensor, labels: torch.Tensor, num_classes: int
-) -> torch.Tensor:
-    """iCaRL's nearest-mean-of-exemplars scores ``(n, C)``: cosine between each query and each class's mean
-    normalised embedding over the stored items; classes with no item score -inf. ``labels (M,)`` int64."""
+def nearest_class_mean(query_keys: torch.Tensor, item_keys: torch.Tensor, labels: torch.Tensor,
+                       num_classes: int) -> torch.Tensor:
+    """iCaRL's scores ``(n, C)``: cosine to each class's mean normalised stored key (-inf: no item of it)."""
     dims = check_tensor("query_keys", query_keys, "n D", finite=True)
     check_tensor("item_keys", item_keys, "M D", dims, like=query_keys, finite=True)
     num_classes = check_count("num_classes", num_classes, 1, MAX_SIZE)
@@ -251,96 +159,83 @@ def nearest_class_mean(
     return scores.masked_fill(counts == 0, float("-inf"))
 
 
+@checked(_check_read)
+def content_read(query_keys: torch.Tensor, item_keys: torch.Tensor, values: torch.Tensor, beta: float,
+                 top_k: int = 0, allowed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read ``values (M, C)`` by content: weights softmax(β · cosine) between ``query_keys (n, D)`` and
+    ``item_keys (M, D)``, kept to the ``top_k`` most similar items (0: all) and to ``allowed (n, M)``, then
+    renormalised. Returns ``reads (n, C)`` and ``weights (n, M)``."""
+    strengths = query_keys.new_full((1, len(query_keys)), beta)
+    weights = content_weights(item_keys.unsqueeze(0), query_keys.unsqueeze(0), strengths)[0]  # (n, M)
+    if allowed is not None:
+        weights = weights * allowed
+    if 0 < top_k < len(item_keys):
+        kept = weights.topk(top_k, dim=1)
+        weights = torch.zeros_like(weights).scatter(1, kept.indices, kept.values)
+    weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+    return read_memory(values.unsqueeze(0), weights.unsqueeze(0))[0], weights
+
+def _nearest_items(query_keys, item_keys, k: int, excluded: torch.Tensor | None = None) -> torch.Tensor:
+    """Indices ``(n, k)`` of each query's ``k`` most cosine-similar items; ``excluded (n, M)`` come last."""
+    similarity = F.normalize(query_keys, dim=-1) @ F.normalize(item_keys, dim=-1).T
+    if excluded is not None:
+        similarity = similarity.masked_fill(excluded, -3.0)  # below any cosine
+    return similarity.topk(k, dim=1).indices
+
+
+def _check_write(memory, x, y, logits, task, losses=None) -> None:
+    dims = check_tensor("x", x, "B d_in", finite=True)
+    check_tensor("logits", logits, "B d_out", dims, like=x, finite=True)
+    check_instance("y", y, torch.Tensor, "a tensor: int64 labels (B,) or float targets (B, d_out)")
+    if y.dtype == torch.int64:
+        check_tensor("y", y, "B", dims, dtype=torch.int64, device=x.device, low=0, high=dims["d_out"] - 1)
+    else:
+        check_tensor("y", y, "B d_out", dims, like=x, finite=True)
+    check_int("task", task, 0, MAX_SIZE)
+    if losses is not None:
+        check_tensor("losses", losses, "B", dims, finite=True, low=0.0)
+
+
 class EpisodicMemory:
-    """A long-term memory of experiences that persists across tasks: one store for content reads and replay.
+    """Notebook 04's ``ReplayBuffer`` holding ``x``, ``y``, the ``logits`` given when stored, and ``task``."""
 
-    Items are rows of notebook 04's ``ReplayBuffer``: ``x (d_in,)``, ``y`` (an int64 class or a float target
-    ``(d_out,)``), ``logits (d_out,)`` (the network's output when the item was stored) and ``task`` (int64).
-    ``balance``: ``class`` evicts from the class holding most slots (so every class keeps its share),
-    ``task`` the same per task, ``reservoir`` keeps a uniform sample of everything offered. ``alpha`` > 0
-    replays by priority (the item's last loss), with importance exponent ``beta_start`` annealed to 1 over
-    ``beta_steps`` draws. Keys are *not* stored: every read re-encodes the stored inputs with the current
-    encoder, so keys never go stale while the encoder trains.
-    """
-
-    def __init__(
-        self,
-        capacity: int,
-        balance: str = "class",
-        alpha: float = 0.0,
-        beta_start: float = 0.4,
-        beta_steps: int = 10_000,
-        seed: int = 0,
-        device=None,
-    ):
+    def __init__(self, capacity: int, balance: str = "class", alpha: float = 0.0, beta_start: float = 0.4,
+                 beta_steps: int = 10_000, seed: int = 0, device=None):
         check_count("capacity", capacity, 1, 1_000_000)
         self.balance = check_choice("balance", balance, BALANCING)
-        eviction = "reservoir" if balance == "reservoir" else "balanced"
-        self.store = ReplayBuffer(
-            capacity,
-            alpha=alpha,
-            beta_start=beta_start,
-            beta_steps=beta_steps,
-            eviction=eviction,
-            seed=seed,
-            device=check_device("device", device),
-        )
+        self.store = ReplayBuffer(capacity, alpha=alpha, beta_start=beta_start, beta_steps=beta_steps, seed=seed,
+                                  eviction="reservoir" if balance == "reservoir" else "balanced",
+                                  device=check_device("device", device))
 
     def __len__(self) -> int:
         return len(self.store)
-
-    @property
-    def capacity(self) -> int:
-        return self.store.capacity
 
     def items(self) -> dict[str, torch.Tensor]:
         """The stored items, name -> ``(len(self), ...)`` views (do not modify them)."""
         return {name: value[: len(self)] for name, value in self.store.storage.items()}
 
-    def write(
-        self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor, task: int, losses: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Offer ``B`` experiences: ``x (B, d_in)``, ``y (B,)`` int64 or ``(B, d_out)``, ``logits (B, d_out)``,
-        ``task`` an int, ``losses (B,)`` their current losses (priorities; default: the largest so far).
-        Returns the ``(B,)`` slots written (-1: not kept). Validates everything before storing anything."""
-        dims = check_tensor("x", x, "B d_in", finite=True)
-        check_tensor("logits", logits, "B d_out", dims, like=x, finite=True)
-        check_instance("y", y, torch.Tensor, "a tensor: int64 labels (B,) or float targets (B, d_out)")
-        if y.dtype == torch.int64:
-            check_tensor("y", y, "B", dims, dtype=torch.int64, device=x.device, low=0, high=dims["d_out"] - 1)
-        else:
-            check_tensor("y", y, "B d_out", dims, like=x, finite=True)
-        task = check_int("task", task, 0, MAX_SIZE)
-        if losses is not None:
-            check_tensor("losses", losses, "B", dims, finite=True, low=0.0)
-        groups = {"class": y, "task": task}.get(self.balance, task)
-        tasks = torch.full((dims["B"],), task, dtype=torch.int64, device=x.device)
+    @checked(_check_write)
+    def write(self, x, y, logits, task: int, losses=None) -> torch.Tensor:
+        """Offer ``B`` experiences (``losses``: their priorities); returns the slots written (-1: not kept)."""
+        groups = {"class": y, "task": task}.get(self.balance, task)  # what eviction keeps equal
+        tasks = torch.full((len(x),), task, dtype=torch.int64, device=x.device)
         return self.store.push(groups, priorities=losses, x=x, y=y, logits=logits, task=tasks)
 
     def sample(self, batch_size: int):
-        """A replay batch of ``batch_size`` independent draws (with replacement, so the importance weights are
-        exact): notebook 04's ``ReplayBatch`` with ``items``, ``indices`` and importance ``weights``."""
+        """A replay batch of independent draws: notebook 04's ``ReplayBatch`` (``items``, ``indices``, ``weights``)."""
         return self.store.sample(check_count("batch_size", batch_size, 1, MAX_BATCH), replace=True)
-
-    def state_dict(self) -> dict:
-        return self.store.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.store.load_state_dict(state)
 
 
 class EncoderHead(nn.Module):
-    """``encoder``: ``(n, d_in) -> (n, H)``, two ReLU layers (its output is the embedding the memory is read
-    with); ``head``: a linear layer ``(n, H) -> (n, d_out)`` (the part local adaptation changes)."""
+    """``encoder`` ``(n, d_in) -> (n, H)``, the key for reads; ``head`` ``(n, H) -> (n, d_out)``, what adapts."""
 
     def __init__(self, input_dim: int, output_dim: int, hidden_size: int):
         super().__init__()
         self.input_dim = check_count("input_dim", input_dim, 1, MAX_SIZE)
         check_count("output_dim", output_dim, 1, MAX_SIZE)
         check_count("hidden_size", hidden_size, 1, MAX_BATCH)
-        self.encoder = nn.Sequential(
-            nn.Linear(input_dim, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size), nn.ReLU()
-        )
+        self.encoder = nn.Sequential(nn.Linear(input_dim, hidden_size), nn.ReLU(),
+                                     nn.Linear(hidden_size, hidden_size), nn.ReLU())
         self.head = nn.Linear(hidden_size, output_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -348,18 +243,31 @@ class EncoderHead(nn.Module):
         return self.head(self.encoder(x))
 
 
-class LocalAdaptation:
-    """Memory-based parameter adaptation (MbPA, Sprechmann et al. 2018) of a ``head`` module, with
-    notebook 05's inner loop; and its meta-learning loss (notebook 05's outer loop, MAML).
+def _check_adaptation(self, head, queries, support_x, support_y) -> dict:
+    check_instance("head", head, nn.Module, "an nn.Module (the head to adapt)")
+    sizes = {"H": getattr(head, "in_features", None), "C": getattr(head, "out_features", None)}
+    dims = {name: size for name, size in sizes.items() if isinstance(size, int)}
+    dims = check_tensor("queries", queries, "n H", dims, like=next(head.parameters(), None), finite=True)
+    check_count("number of queries", dims["n"], 1, MAX_EPISODES)
+    check_tensor("support_x", support_x, "n k H", dims, like=queries, finite=True)
+    _check_targets("support_y", support_y, "n k", dims, queries)
+    return dims
 
-    ``outputs(head, queries (n, H), support_x (n, k, H), support_y)``, targets ``(n, k, d_out)`` floats or
-    ``(n, k)`` int64 class indices: for every query, a copy
-    of the head takes ``steps`` gradient steps of size ``lr`` on ``loss_fn`` over the query's k retrieved
-    neighbours, then answers the query: ``(n, d_out)``. Batched over queries with ``vmap``; the head's own
-    weights never change. ``meta_loss(...)``: the mean query loss after that adaptation, whose gradient
-    reaches the head's initial weights and the embeddings: first-order MAML (FOMAML, notebook 05) by default,
-    which treats the inner gradient as a constant; ``first_order=False`` differentiates through it too.
-    """
+def _check_meta_loss(self, head, queries, query_targets, support_x, support_y) -> None:
+    dims = _check_adaptation(self, head, queries, support_x, support_y)
+    _check_targets("query_targets", query_targets, "n", dims, queries)
+
+def _check_targets(name: str, targets, shape: str, dims: dict, like: torch.Tensor) -> None:
+    """Int64 classes of ``shape``, or finite floats with one more axis (a loss would broadcast without it)."""
+    if isinstance(targets, torch.Tensor) and targets.dtype == torch.int64:
+        high = dims["C"] - 1 if "C" in dims else None
+        check_tensor(name, targets, shape, dims, dtype=torch.int64, device=like.device, low=0, high=high)
+    else:
+        check_tensor(name, targets, shape + " C", dims, like=like, finite=True)
+
+
+class LocalAdaptation:
+    """MbPA (Sprechmann et al. 2018) with notebook 05's inner loop, and its meta-loss (notebook 05's outer loop)."""
 
     def __init__(self, steps: int, lr: float, loss_fn, first_order: bool = True):
         self.first_order = check_bool("first_order", first_order)
@@ -367,8 +275,10 @@ class LocalAdaptation:
         self.lr = check_positive("lr", lr, 100.0)
         self.loss_fn = check_callable("loss_fn", loss_fn, "a callable loss_fn(outputs, targets) -> scalar")
 
+    @checked(_check_adaptation)
     def outputs(self, head: nn.Module, queries, support_x, support_y) -> torch.Tensor:
-        _check_adaptation(head, queries, support_x, support_y, finite=True)
+        """Per query ``(n, H)``, a copy of ``head`` takes ``steps`` steps on its neighbours ``support_x (n, k, H)``,
+        ``support_y`` (``(n, k, C)`` or int64 ``(n, k)``), then answers: ``(n, C)``. ``head`` never changes."""
         params = {name: p.detach() for name, p in head.named_parameters()}
 
         def one(query, sx, sy):
@@ -377,45 +287,20 @@ class LocalAdaptation:
 
         return vmap(one)(queries, support_x, support_y)
 
+    @checked(_check_meta_loss)
     def meta_loss(self, head: nn.Module, queries, query_targets, support_x, support_y) -> torch.Tensor:
-        dims = _check_adaptation(head, queries, support_x, support_y, finite=True)
-        _check_targets("query_targets", query_targets, "n", dims, queries, finite=True)
+        """The queries' mean loss after that adaptation (first-order MAML unless ``first_order=False``)."""
         empty = queries.new_empty(0)
         tasks = TaskBatch(support_x, support_y, queries.unsqueeze(1), query_targets.unsqueeze(1), empty, empty)
         return query_losses(head, tasks, self.steps, self.lr, loss_fn=self.loss_fn,
                             first_order=self.first_order).mean()
 
 
-def _check_adaptation(head, queries, support_x, support_y, finite: bool = False) -> dict:
-    """``LocalAdaptation``'s contract: a module ``head`` (H and C are its ``in_features`` and ``out_features``
-    when it has them), ``queries (n, H)``, ``support_x (n, k, H)`` and ``support_y``: ``(n, k, C)`` floats or
-    ``(n, k)`` int64."""
-    check_instance("head", head, nn.Module, "an nn.Module (the head to adapt)")
-    sizes = {"H": getattr(head, "in_features", None), "C": getattr(head, "out_features", None)}
-    dims = {name: size for name, size in sizes.items() if isinstance(size, int)}
-    dims = check_tensor("queries", queries, "n H", dims, like=next(head.parameters(), None), finite=finite)
-    check_count("number of queries", dims["n"], 1, MAX_EPISODES)
-    check_tensor("support_x", support_x, "n k H", dims, like=queries, finite=finite)
-    _check_targets("support_y", support_y, "n k", dims, queries, finite)
-    return dims
-
-
-def _check_targets(name: str, targets, shape: str, dims: dict, like: torch.Tensor, finite: bool = False) -> None:
-    """Targets of ``shape`` as int64 class indices, or floats like ``like`` with one more axis (never a float
-    tensor without it, which a loss would silently broadcast)."""
-    if isinstance(targets, torch.Tensor) and targets.dtype == torch.int64:
-        high = dims["C"] - 1 if finite and "C" in dims else None
-        check_tensor(name, targets, shape, dims, dtype=torch.int64, device=like.device, low=0 if finite else None,
-                     high=high)
-    else:
-        check_tensor(name, targets, shape + " C", dims, like=like, finite=finite)
-
+READOUTS = ("agent", "ncm")
 
 @dataclass
 class AgentRun:
-    """``R (T, T)``: result on task j after learning task i (accuracy, or MSE for regression; a run stopped
-    early has fewer rows, ``(S, T)``); ``baseline (T,)``: results before any training; ``train_seconds``:
-    training time of this run's ``fit_stream`` call; ``higher_is_better``: True for accuracies."""
+    """``R (S, T)``: result on task j after task i (accuracy or MSE); ``baseline (T,)``: before training."""
 
     R: torch.Tensor
     baseline: torch.Tensor
@@ -424,15 +309,8 @@ class AgentRun:
 
     def __post_init__(self):
         dims = check_tensor("R", self.R, "S T", finite=True)
-        if dims["S"] > dims["T"]:
-            raise ValueError(f"R must have shape (S, T), S <= T (a row per task learned), got {tuple(self.R.shape)}")
-        check_tensor("baseline", self.baseline, "*", finite=True)
-        if (self.baseline.dtype, self.baseline.device) != (self.R.dtype, self.R.device):
-            raise ValueError(f"baseline must have R's dtype and device ({self.R.dtype}, {self.R.device}), "
-                             f"got {describe(self.baseline)}")
-        if len(self.baseline) != dims["T"]:
-            raise ValueError(f"baseline must hold one result per task, (T,) = ({dims['T']},) as R's columns, "
-                             f"got {tuple(self.baseline.shape)}")
+        check_count("number of rows of R (tasks learned)", dims["S"], 1, dims["T"])
+        check_tensor("baseline (one result per column of R)", self.baseline, "T", dims, like=self.R, finite=True)
         check_float("train_seconds", self.train_seconds, 0.0, 1e9)
         check_bool("higher_is_better", self.higher_is_better)
 
@@ -440,69 +318,93 @@ class AgentRun:
         """ACC, BWT, FWT and forgetting of ``R`` (notebook 01's ``continual_metrics``)."""
         return continual_metrics(self.R, higher_is_better=self.higher_is_better, baseline=self.baseline)
 
+def _check_agent(self, config, input_dim, output_dim, kind="classification", device=None) -> None:
+    check_instance("config", config, AgentConfig)
+    check_count("input_dim", input_dim, 1, MAX_SIZE)
+    check_count("output_dim", output_dim, 1, MAX_SIZE)
+    check_choice("kind", kind, KINDS)
+    check_device("device", device)
+    if kind == "regression" and config.balance == "class":
+        raise ValueError("AgentConfig.balance='class' needs kind='classification'; use 'task' or 'reservoir'")
 
-READOUTS = ("agent", "ncm")
-READOUT_SETTINGS = ("read_weight", "read_beta", "read_top_k", "adapt_steps", "adapt_lr", "neighbours")
+def _check_observe(self, x, y, task_id, store=True) -> None:
+    """A training batch ``x (B, d_in)`` and ``y`` (int64 classes, or ``(B, d_out)`` targets), all finite."""
+    dims = check_tensor("x", x, f"B {self.input_dim}", like=self._weight(), finite=True)
+    check_count("batch size", dims["B"], 1, MAX_BATCH)
+    check_int("task_id", task_id, 0, MAX_SIZE)
+    check_bool("store", store)
+    if self.kind == "regression":
+        check_tensor("y", y, f"B {self.output_dim}", dims, like=x, finite=True)
+    else:
+        check_tensor("y", y, "B", dims, dtype=torch.int64, device=x.device, low=0, high=self.output_dim - 1)
+
+def _check_predict(self, x, allowed=None, read_weight=None, adapt=None, readout="agent") -> None:
+    """Queries ``x (n, d_in)``; ``allowed (C,)`` or ``(n, C)`` bool, a class for every query; the options."""
+    dims = check_tensor("x", x, f"n {self.input_dim}", like=self._weight(), finite=True)
+    check_count("number of queries", dims["n"], 1, MAX_EPISODES)
+    check_choice("readout", readout, READOUTS)
+    if read_weight is not None:
+        check_probability("read_weight", read_weight)
+    if adapt is not None and check_bool("adapt", adapt) and self.adaptation is None:
+        raise ValueError("adapt=True needs AgentConfig.adapt_steps >= 1 (how far to adapt)")
+    if readout == "ncm" and self.kind != "classification":
+        raise ValueError("readout='ncm' (nearest class mean) needs kind='classification'")
+    if allowed is not None and self.kind != "classification":
+        raise ValueError("allowed (which classes may be answered) needs kind='classification'")
+    if allowed is not None:
+        check_instance("allowed", allowed, torch.Tensor, "a bool tensor (C,) or (n, C)")
+        check_tensor("allowed", allowed, (self.output_dim,) if allowed.ndim < 2 else ("n", self.output_dim), dims,
+                     dtype=torch.bool)
+        if not bool(allowed.any(dim=-1).all()):
+            raise ValueError("allowed must allow at least one class for every query")
+
+def _check_learn(self, task, steps=None) -> None:
+    if steps is not None:
+        check_count("steps", steps, 0, MAX_STEPS)
+    self._task_split(task, "train")
+
+def _check_evaluate(self, tasks, scenario=None, **readout) -> None:
+    self._check_evaluation(tasks, scenario, readout)
+
+def _check_fit(self, tasks, until=None, desc="agent", **readout) -> None:
+    self._check_stream(tasks, readout, self.tasks_seen, until)
 
 
 class ContinualAgent:
-    """Learns a stream of tasks one mini-batch at a time (``observe``), with a persistent ``EpisodicMemory``
-    that is replayed, read by content and adapted from.
+    """Learns tasks batch by batch (``observe``) with an ``EpisodicMemory`` it replays, reads and adapts from."""
 
-    ``kind``: ``classification`` (``y`` int64 labels in ``0..output_dim-1``, cross-entropy over the classes
-    allowed by the scenario) or ``regression`` (``y (n, output_dim)`` floats, squared error). Everything
-    random after construction comes from the agent's generators, so a run is a function of ``config``.
-    """
-
-    def __init__(self, config: AgentConfig, input_dim: int, output_dim: int, kind: str = "classification", device=None):
-        self.config = check_instance("config", config, AgentConfig)
-        self.input_dim = check_count("input_dim", input_dim, 1, MAX_SIZE)
-        self.output_dim = check_count("output_dim", output_dim, 1, MAX_SIZE)
-        self.kind = check_choice("kind", kind, KINDS)
+    @checked(_check_agent)
+    def __init__(self, config: AgentConfig, input_dim: int, output_dim: int, kind: str = "classification",
+                 device=None):
+        self.config, self.input_dim, self.output_dim, self.kind = config, int(input_dim), int(output_dim), kind
         self.device = check_device("device", device)
-        if kind == "regression" and config.balance == "class":
-            raise ValueError("AgentConfig.balance='class' needs kind='classification'; use 'task' or 'reservoir'")
         with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
             torch.manual_seed(config.seed)
             self.net = EncoderHead(input_dim, output_dim, config.hidden_size).to(self.device)
-        self._weights = list(self.net.parameters())  # cached: observe checks their gradients every step
+        self._weights = list(self.net.parameters())
         fused = self.device.type in ("cpu", "cuda") or None  # one fused kernel: far fewer ops for a small net
         self.optimizer = torch.optim.Adam(self._weights, lr=config.lr, fused=fused)
-        self.memory = None
-        if config.memory_size:
-            self.memory = EpisodicMemory(
-                config.memory_size,
-                config.balance,
-                config.alpha,
-                config.beta_start,
-                beta_steps=max(1, 5 * config.steps_per_task),
-                seed=config.seed + 1,
-                device=self.device,
-            )
-        self.adaptation = None
-        if config.adapt_steps:
-            self.adaptation = LocalAdaptation(config.adapt_steps, config.adapt_lr, self._adaptation_loss)
+        beta_steps = max(1, 5 * config.steps_per_task)  # importance weights reach 1 after five tasks
+        self.memory = (EpisodicMemory(config.memory_size, config.balance, config.alpha, config.beta_start, beta_steps,
+                                      config.seed + 1, self.device) if config.memory_size else None)
+        self.adaptation = LocalAdaptation(config.adapt_steps, config.adapt_lr,
+                                          self._adaptation_loss) if config.adapt_steps else None
         self.generator = make_generator(config.seed + 2)
         self.seen = torch.zeros(output_dim, dtype=torch.bool)  # classes trained on so far
         self.task_classes: dict[int, torch.Tensor] = {}  # task id -> (C,) bool, its classes
         self.tasks_seen, self.steps_done = 0, 0
-        self._view_of: ContinualAgent | None = None  # set on with_readout's views, which never train
-        self.rows: list[torch.Tensor] = []  # the R rows so far, for fit_stream and resuming
+        self.rows: list[torch.Tensor] = []  # the R matrix's rows so far (fit_stream resumes from them)
         self.baseline: torch.Tensor | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"ContinualAgent({self.kind}, memory {len(self.memory) if self.memory else 0}/"
-            f"{self.config.memory_size}, tasks_seen={self.tasks_seen}, steps={self.steps_done})"
-        )
 
 
 def _masked(out: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
     return out if allowed is None else out.masked_fill(~allowed, float("-inf"))
 
-
 @extend_class(ContinualAgent)
 class ContinualAgent:
+    def _weight(self) -> torch.Tensor:
+        return self.net.head.weight
+
     def _losses(self, out: torch.Tensor, y: torch.Tensor, allowed) -> torch.Tensor:
         """Per-example losses ``(n,)``: cross-entropy over the allowed classes, or squared error."""
         if self.kind == "classification":
@@ -510,9 +412,7 @@ class ContinualAgent:
         return (out - y).pow(2).mean(dim=-1)
 
     def _adaptation_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The loss local adaptation minimises on retrieved neighbours (mean over them). Classification
-        targets arrive one-hot (``_targets``): a soft cross-entropy has native batching rules under ``vmap``,
-        where ``F.cross_entropy`` with class indices falls back to slow Python decompositions."""
+        """Classes arrive one-hot (``_targets``): a soft cross-entropy batches natively under ``vmap``."""
         if self.kind == "classification":
             return -(torch.log_softmax(out, dim=-1) * y).sum(dim=-1).mean()
         return F.mse_loss(out, y)
@@ -521,122 +421,36 @@ class ContinualAgent:
         """``y`` as local adaptation takes it: one-hot ``(..., C)`` floats for classes, targets as they are."""
         return F.one_hot(y, self.output_dim).to(self._weight().dtype) if self.kind == "classification" else y
 
-    def observe(self, x: torch.Tensor, y: torch.Tensor, task_id: int, store: bool = True) -> dict[str, float]:
-        """One Adam step on the batch ``x (B, d_in)``, ``y`` mixed with a replay batch from memory, then
-        (``store``) write the batch to memory. Loss = (1 - w) · current + w · replay (+ meta-loss)."""
-        cfg, memory = self.config, self.memory
-        allowed_now, seen = self._check_batch(x, y, task_id, store)
-        B = len(x)
-        with self._undo_sampling_on_error():
-            replay = None
-            if memory is not None and len(memory) and cfg.replay_weight > 0:
-                replay = memory.sample(cfg.replay_batch_size)
-            inputs = x if replay is None else torch.cat([x, replay.items["x"]])
-            hidden = self.net.encoder(inputs)
-            out = self.net.head(hidden)
-            current = self._losses(out[:B], y, allowed_now)
-            loss = current.mean()
-            if replay is not None:
-                old = replay.items
-                replayed = self._losses(out[B:], old["y"], self._allowed_for(old["task"], seen))
-                if cfg.logit_weight > 0:  # DER++: also match the logits the network gave when the item was stored
-                    replayed = replayed + cfg.logit_weight * (out[B:] - old["logits"]).pow(2).mean(dim=-1)
-                loss = (1 - cfg.replay_weight) * loss + cfg.replay_weight * (replay.weights * replayed).mean()
-            if cfg.meta_weight > 0 and memory is not None and len(memory) > cfg.neighbours:
-                targets = y if replay is None else torch.cat([y, replay.items["y"]])
-                loss = loss + cfg.meta_weight * self._meta_loss(inputs, hidden, targets)
-            self._step(loss)
-        prioritised = cfg.alpha > 0  # uniform replay never reads the priorities: skip their bookkeeping
-        if replay is not None and prioritised:
-            memory.store.update_priorities(replay.indices, replayed.detach())
-        if store and memory is not None:
-            memory.write(x, y, out[:B].detach(), task_id, losses=current.detach() if prioritised else None)
-        self._record_classes(task_id, seen, y)
-        self.steps_done += 1
-        return {
-            "loss": loss.item(),
-            "current": current.mean().item(),
-            "replay": float("nan") if replay is None else replayed.mean().item(),
-        }
-
-    def _meta_loss(self, inputs: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """MAML's outer loss for local adaptation: each query's loss after adapting the head on its nearest
-        stored neighbours (the query's own stored copy excluded). First-order: the gradient reaches the head's
-        initial weights and the query's embedding; the neighbours enter only through the inner gradient,
-        which is treated as a constant, so their keys are computed without a graph."""
-        n = min(self.config.meta_queries, len(inputs))
-        stored = self.memory.items()
-        with torch.no_grad():
-            keys = self.net.encoder(stored["x"])  # re-encoded now: the keys the current encoder would use
-        own_copy = (inputs[:n].unsqueeze(1) == stored["x"].unsqueeze(0)).all(dim=-1)  # (n, M)
-        chosen = _nearest_items(hidden[:n].detach(), keys, self.config.neighbours, own_copy)
-        try:
-            return self.adaptation.meta_loss(self.net.head, hidden[:n], self._targets(targets[:n]), keys[chosen],
-                                             self._targets(stored["y"][chosen]))
-        except ValueError as error:  # a non-finite adapted loss: refuse the whole step, as _step does
-            raise ValueError(f"the meta loss is not finite: no update applied ({error})") from None
-
-    def _step(self, loss: torch.Tensor) -> None:
-        """Apply one optimiser step, unless the loss or a gradient is not finite: then raise, unchanged."""
-        if not torch.isfinite(loss):
-            raise ValueError(
-                f"the training loss is {loss.item()}: no update applied (are the weights or the "
-                "optimiser state corrupt?)"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grads = [p.grad.reshape(-1) for p in self._weights if p.grad is not None]
-        if not bool(torch.isfinite(torch.cat(grads).sum())):  # one reduction: any NaN or inf makes the sum so
-            self.optimizer.zero_grad(set_to_none=True)
-            raise ValueError("a gradient is not finite: no update applied")
-        self.optimizer.step()
-
-
-@extend_class(ContinualAgent)
-class ContinualAgent:
-    def _check_batch(self, x, y, task_id, store) -> tuple:
-        """Validate one training batch before anything changes; returns the classes the current examples
-        compete over ``(B or 1, C)`` (None for regression) and the seen-classes mask after this batch."""
-        self._refuse_if_view()
-        dims = check_tensor("x", x, f"B {self.input_dim}", like=self._weight(), finite=True)
-        check_count("batch size", dims["B"], 1, MAX_BATCH)
-        task_id = check_int("task_id", task_id, 0, MAX_SIZE)
-        check_bool("store", store)
+    def _classes_with(self, y: torch.Tensor, task_id: int) -> tuple:
+        """The classes the batch competes over ``(1, C)`` (None: regression), the seen and the task's classes."""
         if self.kind == "regression":
-            check_tensor("y", y, f"B {self.output_dim}", dims, like=x, finite=True)
-            return None, self.seen
-        check_tensor("y", y, "B", dims, dtype=torch.int64, device=x.device, low=0, high=self.output_dim - 1)
-        seen = self.seen.clone()
-        seen[y.cpu()] = True
-        classes = self.task_classes.get(task_id, torch.zeros_like(seen)).clone()
-        classes[y.cpu()] = True
-        if self.config.scenario == "class":
-            return seen.to(self.device).unsqueeze(0), seen
-        return classes.to(self.device).unsqueeze(0), seen
-
-    def _refuse_if_view(self) -> None:
-        if self._view_of is not None:
-            raise ValueError("this agent is a with_readout view: it answers, it does not learn (train the original)")
-
-    def _weight(self) -> torch.Tensor:
-        return self.net.head.weight
+            return None, self.seen, None
+        seen, classes = self.seen.clone(), self.task_classes.get(task_id, torch.zeros_like(self.seen)).clone()
+        seen[y.cpu()], classes[y.cpu()] = True, True
+        return (seen if self.config.scenario == "class" else classes).to(self.device).unsqueeze(0), seen, classes
 
     def _allowed_for(self, task_ids: torch.Tensor, seen: torch.Tensor):
-        """Classes each example competes over, ``(n, C)`` bool: every seen class (class-incremental) or the
-        classes of the example's own task (task-incremental); None for regression."""
+        """Classes each replayed example competes over ``(n, C)``: all seen, or its task's; None: regression."""
         if self.kind == "regression":
             return None
         if self.config.scenario == "class":
             return seen.to(self.device).unsqueeze(0).expand(len(task_ids), -1)
-        rows = torch.stack([self.task_classes.get(int(t), seen) for t in task_ids.tolist()])
-        return rows.to(self.device)
+        return torch.stack([self.task_classes.get(int(t), seen) for t in task_ids.tolist()]).to(self.device)
 
-    def _record_classes(self, task_id: int, seen: torch.Tensor, y: torch.Tensor) -> None:
-        if self.kind == "classification":
-            self.seen = seen
-            classes = self.task_classes.get(task_id, torch.zeros_like(seen)).clone()
-            classes[y.cpu()] = True
-            self.task_classes[task_id] = classes
+    def _note_classes(self, task) -> None:
+        """Task-incremental: a task's ``classes`` attribute, when it has one, gives its classes with its id."""
+        if getattr(task, "classes", None) is not None and self.kind == "classification":
+            known = self.task_classes.get(task.task_id, torch.zeros_like(self.seen)).clone()
+            known[list(task.classes)] = True
+            self.task_classes[task.task_id] = known
+
+    def _answerable(self, allowed):
+        """``predict``'s classes: ``allowed``, or every class trained on so far (all before any training)."""
+        if self.kind != "classification":
+            return None
+        if allowed is None:
+            allowed = self.seen if bool(self.seen.any()) else torch.ones_like(self.seen)
+        return allowed.to(self.device)
 
     @contextmanager
     def _undo_sampling_on_error(self):
@@ -651,208 +465,39 @@ class ContinualAgent:
                 store.num_sampled = saved[1]
             raise
 
+    def _step(self, loss: torch.Tensor) -> None:
+        """Apply one optimiser step, unless the loss or a gradient is not finite: then raise, unchanged."""
+        if not torch.isfinite(loss):
+            raise ValueError(f"the training loss is {loss.item()}: no update applied (are the weights or the "
+                             "optimiser state corrupt?)")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad.reshape(-1) for p in self._weights if p.grad is not None]
+        if not bool(torch.isfinite(torch.cat(grads).sum())):  # one reduction: any NaN or inf makes the sum so
+            self.optimizer.zero_grad(set_to_none=True)
+            raise ValueError("a gradient is not finite: no update applied")
+        self.optimizer.step()
 
-@extend_class(ContinualAgent)
-class ContinualAgent:
-    @torch.no_grad()
-    def predict(
-        self,
-        x: torch.Tensor,
-        allowed: torch.Tensor | None = None,
-        read_weight: float | None = None,
-        adapt: bool | None = None,
-        readout: str = "agent",
-    ) -> torch.Tensor:
-        """Answers for ``x (n, d_in)``: class probabilities ``(n, C)`` (classification) or values
-        ``(n, d_out)``. Pure: no state changes.
-
-        The head's answer (after local adaptation on the nearest stored items when ``adapt``) is mixed with
-        the memory's content read: ``(1 - λ) · head + λ · read``, λ = ``read_weight``. ``allowed (C,)`` or
-        ``(n, C)`` bool: the classes that may be answered (default: every class trained on so far).
-        ``read_weight``/``adapt`` override the config; ``readout="ncm"`` answers with the nearest class mean
-        of the stored items' embeddings instead.
-        """
-        allowed, read_weight, adapt = self._check_predict(x, allowed, read_weight, adapt, readout)
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            hidden = self.net.encoder(x)
-            out = self.net.head(hidden)
-            if self.memory is None or len(self.memory) == 0:
-                return out if self.kind == "regression" else torch.softmax(_masked(out, allowed), dim=-1)
-            stored = self.memory.items()
-            keys = self.net.encoder(stored["x"])  # re-encoded at every read: keys are never stale
-            if readout == "ncm":
-                scores = nearest_class_mean(hidden, keys, stored["y"], self.output_dim)
-                return torch.softmax(_masked(scores, allowed), dim=-1)
-            if adapt:
-                k = min(self.config.neighbours, len(self.memory))
-                chosen = _nearest_items(hidden, keys, k)
-                out = self.adaptation.outputs(self.net.head, hidden, keys[chosen], self._targets(stored["y"][chosen]))
-            if self.kind == "regression":
-                if read_weight == 0:
-                    return out
-                reads, _ = content_read(hidden, keys, stored["y"], self.config.read_beta, self.config.read_top_k)
-                return (1 - read_weight) * out + read_weight * reads
-            probabilities = torch.softmax(_masked(out, allowed), dim=-1)
-            if read_weight == 0:
-                return probabilities
-            labels = F.one_hot(stored["y"], self.output_dim).to(hidden.dtype)
-            item_allowed = allowed.expand(len(x), -1)[:, stored["y"]]  # (n, M): items of answerable classes
-            reads, _ = content_read(hidden, keys, labels, self.config.read_beta, self.config.read_top_k, item_allowed)
-            reads = torch.where(item_allowed.any(dim=1, keepdim=True), reads, probabilities)
-            return (1 - read_weight) * probabilities + read_weight * reads
-        finally:
-            self.net.train(was_training)
-
-    def with_readout(self, **changes) -> "ContinualAgent":
-        """The same learned agent answering with other test-time settings (any of ``READOUT_SETTINGS``): a view
-        that shares this agent's network and memory and refuses to train, for sweeps and ablations."""
-        unknown = sorted(set(changes) - set(READOUT_SETTINGS))
-        if unknown:
-            raise ValueError(f"with_readout changes only {READOUT_SETTINGS}, got {unknown}")
-        if changes.get("adapt_steps", self.config.adapt_steps) == 0:
-            changes["meta_weight"] = 0.0  # a view never trains; its config must still be valid
-        view = copy.copy(self)
-        view.config = dataclasses.replace(self.config, **changes)
-        view.adaptation = None
-        if view.config.adapt_steps:
-            view.adaptation = LocalAdaptation(view.config.adapt_steps, view.config.adapt_lr, view._adaptation_loss)
-        view._view_of = self
-        return view
-
-    def _check_predict(self, x, allowed, read_weight, adapt, readout):
-        dims = check_tensor("x", x, f"n {self.input_dim}", like=self._weight(), finite=True)
-        check_count("number of queries", dims["n"], 1, MAX_EPISODES)
-        check_choice("readout", readout, READOUTS)
-        read_weight = self.config.read_weight if read_weight is None else check_probability("read_weight", read_weight)
-        adapt = self.config.adapt_steps > 0 if adapt is None else check_bool("adapt", adapt)
-        if adapt and self.adaptation is None:
-            raise ValueError("adapt=True needs AgentConfig.adapt_steps >= 1 (how far to adapt)")
-        if readout == "ncm" and self.kind != "classification":
-            raise ValueError("readout='ncm' (nearest class mean) needs kind='classification'")
-        if self.kind == "classification":
-            if allowed is None:
-                allowed = self.seen if bool(self.seen.any()) else torch.ones_like(self.seen)
-            check_tensor("allowed", allowed, ("...", self.output_dim), dtype=torch.bool)
-            if allowed.ndim == 2:
-                check_tensor("allowed", allowed, ("n", self.output_dim), dims, dtype=torch.bool)
-            if not bool(allowed.any(dim=-1).all()):
-                raise ValueError("allowed must allow at least one class for every query")
-            allowed = allowed.to(self.device)
-        elif allowed is not None:
-            raise ValueError("allowed (which classes may be answered) needs kind='classification'")
-        return allowed, read_weight, adapt
-
-
-@extend_class(ContinualAgent)
-class ContinualAgent:
-    def learn_task(self, task, steps: int | None = None) -> torch.Tensor:
-        """``steps`` (default ``steps_per_task``) calls of ``observe`` on shuffled mini-batches of ``task``'s
-        training split, epoch after epoch; each example is written to memory once, in the first epoch.
-        ``task``: anything with ``task_id``, ``train_x``, ``train_y`` (a notebook 01 ``Task``, a ``DigitTask``).
-        Returns the losses ``(steps,)``."""
-        self._refuse_if_view()
-        steps = self.config.steps_per_task if steps is None else check_count("steps", steps, 0, MAX_STEPS)
-        x, y = self._task_split(task, "train")  # checks task.classes too
-        if getattr(task, "classes", None) is not None and self.kind == "classification":
-            known = self.task_classes.get(task.task_id, torch.zeros_like(self.seen)).clone()
-            known[list(task.classes)] = True  # task-incremental: the task's classes are given with its id
-            self.task_classes[task.task_id] = known
-        losses = torch.empty(steps)
-        order, position, epoch = torch.randperm(len(x), generator=self.generator), 0, 0
-        for step in range(steps):
-            if position >= len(x):  # a new epoch: a fresh shuffle, nothing written again
-                order, position, epoch = torch.randperm(len(x), generator=self.generator), 0, epoch + 1
-            batch = order[position : position + self.config.batch_size].to(self.device)
-            position += self.config.batch_size
-            losses[step] = self.observe(x[batch], y[batch], task.task_id, store=epoch == 0)["loss"]
-        self.tasks_seen += 1
-        return losses
-
-    def evaluate(self, tasks, scenario: str | None = None, **readout) -> torch.Tensor:
-        """Test result per task ``(T,)``: accuracy (classification) or mean squared error (regression) on each
-        task's whole test split. ``scenario`` (default: the config's): ``class``, any class trained on so far
-        may be answered; ``task``, only the task's own classes. ``readout``: ``predict``'s options. Pure."""
-        tasks, splits, scenario = self._check_evaluation(tasks, scenario, readout)
-        results = []
-        for task, (x, y) in zip(tasks, splits):
-            allowed = None
-            if self.kind == "classification" and scenario == "task":
-                allowed = self._task_classes(task)
-            answer = self.predict(x, allowed, **readout)
-            if self.kind == "classification":
-                results.append((answer.argmax(dim=1) == y).double().mean().cpu())
-            else:
-                results.append((answer - y).pow(2).mean().double().cpu())
-        return torch.stack(results)
-
-    def fit_stream(self, tasks, until: int | None = None, desc: str = "agent", **readout) -> AgentRun:
-        """Learn ``tasks`` from task ``tasks_seen`` on (so a restored agent resumes) up to, not including,
-        ``until`` (default: all), evaluating every task after each one. Returns the ``AgentRun`` of every
-        task learned so far (``train_seconds``: this call's training time)."""
-        tasks, until = self._check_stream(tasks, readout, self.tasks_seen, until)
-        if self.baseline is None:
-            self.baseline = self.evaluate(tasks, **readout)
-        seconds = 0.0
-        for task in progress(tasks[self.tasks_seen : until], desc=desc):
-            start = time.perf_counter()
-            self.learn_task(task)
-            seconds += time.perf_counter() - start
-            self.rows.append(self.evaluate(tasks, **readout))
-        R = torch.stack(self.rows) if self.rows else torch.empty(0, len(tasks), dtype=torch.float64)
-        return AgentRun(R, self.baseline.clone(), seconds, self.kind == "classification")
-
-    def _check_stream(self, tasks, readout: dict, start: int = 0, until: int | None = None) -> tuple[list, int]:
-        """What ``fit_stream`` needs, checked before anything is learned: every task's test split, the training
-        splits of the tasks ``start..until-1`` it will learn, ``until`` and the ``readout`` options."""
-        self._refuse_if_view()
-        tasks = self._check_evaluation(tasks, None, readout)[0]
-        until = len(tasks) if until is None else check_int("until", until, start, len(tasks))
-        for task in tasks[start:until]:
-            self._task_split(task, "train")
-        return tasks, until
-
-    def _check_evaluation(self, tasks, scenario, readout: dict) -> tuple[list, list, str]:
-        """``evaluate``'s contract: a non-empty sequence of tasks with valid test splits (returned as ``(x, y)``
-        pairs on the agent's device), a scenario and ``predict``'s options."""
-        if isinstance(tasks, (str, bytes, Mapping)) or not isinstance(tasks, Iterable):
-            raise ArgumentTypeError(f"tasks must be a sequence of tasks (a list, a tuple, a TaskStream), "
-                                    f"got {describe(tasks)}")
-        tasks = list(tasks)
-        check_count("number of tasks", len(tasks), 1, MAX_SIZE)
-        scenario = self.config.scenario if scenario is None else check_choice("scenario", scenario, SCENARIOS)
-        splits = [self._task_split(task, "test") for task in tasks]
-        unknown = sorted(set(readout) - {"read_weight", "adapt", "readout"})
-        if unknown:
-            raise ArgumentTypeError(f"readout options are predict's read_weight, adapt and readout, got {unknown}")
-        self._check_predict(splits[0][0], None, readout.get("read_weight"), readout.get("adapt"),
-                            readout.get("readout", "agent"))
-        return tasks, splits, scenario
-
-    def _task_split(self, task, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _task_split(self, task, split: str) -> None:
+        """Check ``task``'s ``split``: ``task_id``, non-empty finite ``{split}_x (n, d_in)``, ``{split}_y``."""
         for name in ("task_id", f"{split}_x", f"{split}_y"):
             if not hasattr(task, name):
-                raise ArgumentTypeError(
-                    f"task must have task_id, {split}_x and {split}_y (a Task or DigitTask), "
-                    f"got a {type(task).__name__}"
-                )
+                raise ArgumentTypeError(f"task must have task_id, {split}_x and {split}_y (a Task or DigitTask), "
+                                        f"got a {type(task).__name__}")
         check_int("task.task_id", task.task_id, 0, MAX_SIZE)
         x, y = getattr(task, f"{split}_x"), getattr(task, f"{split}_y")
         dims = check_tensor(f"task.{split}_x", x, f"n {self.input_dim}", like=self._weight().cpu(), finite=True)
+        check_count(f"number of examples in task.{split}_x", dims["n"], 1, MAX_SIZE)
         if self.kind == "classification":
             check_tensor(f"task.{split}_y", y, "n", dims, dtype=torch.int64, low=0, high=self.output_dim - 1)
         else:
             check_tensor(f"task.{split}_y", y, f"n {self.output_dim}", dims, like=x, finite=True)
         classes = getattr(task, "classes", None)
-        if classes is not None and self.kind == "classification" and (
-            not isinstance(classes, tuple)
-            or not classes
-            or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < self.output_dim for c in classes)
-        ):
+        if classes is not None and self.kind == "classification" and not (
+                isinstance(classes, tuple) and classes and all(
+                    isinstance(c, int) and not isinstance(c, bool) and 0 <= c < self.output_dim for c in classes)):
             raise ValueError(f"task.classes must be a non-empty tuple of class ids in 0..{self.output_dim - 1}, "
                              f"got {classes!r}")
-        return x.to(self.device), y.to(self.device)
 
     def _task_classes(self, task) -> torch.Tensor:
         classes = getattr(task, "classes", None)
@@ -864,394 +509,300 @@ class ContinualAgent:
             raise ValueError(f"task {task.task_id} has no known classes: give it a 'classes' attribute")
         return self.task_classes[task.task_id]
 
+    def _check_evaluation(self, tasks, scenario, readout: dict) -> list:
+        """A non-empty sequence of tasks with valid test splits, a scenario and ``predict``'s options."""
+        if isinstance(tasks, (str, bytes, Mapping)) or not isinstance(tasks, Iterable) or iter(tasks) is tasks:
+            raise ArgumentTypeError(f"tasks must be a sequence of tasks (a list, a tuple, a TaskStream), "
+                                    f"got {describe(tasks)}")
+        tasks = list(tasks)
+        check_count("number of tasks", len(tasks), 1, MAX_SIZE)
+        if scenario is not None:
+            check_choice("scenario", scenario, SCENARIOS)
+        for task in tasks:
+            self._task_split(task, "test")
+        unknown = sorted(set(readout) - {"read_weight", "adapt", "readout"})
+        if unknown:
+            raise ArgumentTypeError(f"readout options are predict's read_weight, adapt and readout, got {unknown}")
+        _check_predict(self, tasks[0].test_x.to(self.device), None, **readout)
+        return tasks
 
-CHECKPOINT_FORMAT = "helpers.agent.ContinualAgent"
-CHECKPOINT_VERSION = 3  # 3: the persistent-memory agent; earlier versions are not readable
-STATE_KEYS = (
-    "config",
-    "dims",
-    "net",
-    "optimizer",
-    "memory",
-    "generator",
-    "seen",
-    "task_classes",
-    "counters",
-    "rows",
-    "baseline",
-)
+    def _check_stream(self, tasks, readout: dict, start: int = 0, until: int | None = None) -> tuple[list, int]:
+        """Before anything is learned: every test split, the training splits of ``start..until-1``, the options."""
+        tasks = self._check_evaluation(tasks, None, readout)
+        until = len(tasks) if until is None else check_int("until", until, max(start, 1), len(tasks))
+        for task in tasks[start:until]:
+            self._task_split(task, "train")
+        return tasks, until
 
 
 @extend_class(ContinualAgent)
 class ContinualAgent:
+    @checked(_check_observe)
+    def observe(self, x: torch.Tensor, y: torch.Tensor, task_id: int, store: bool = True) -> dict[str, float]:
+        """One Adam step on the batch ``x (B, d_in)``, ``y`` and a replay batch from memory, then (``store``)
+        write the batch to memory. Loss = (1 - w) · current + w · replay (+ the meta-loss)."""
+        cfg, memory, B = self.config, self.memory, len(x)
+        allowed_now, seen, classes = self._classes_with(y, task_id)
+        with self._undo_sampling_on_error():
+            replay = None
+            if memory is not None and len(memory) and cfg.replay_weight > 0:
+                replay = memory.sample(cfg.replay_batch_size)
+            inputs = x if replay is None else torch.cat([x, replay.items["x"]])
+            hidden = self.net.encoder(inputs)
+            out = self.net.head(hidden)
+            current = self._losses(out[:B], y, allowed_now)
+            loss = current.mean()
+            if replay is not None:
+                old = replay.items
+                replayed = self._losses(out[B:], old["y"], self._allowed_for(old["task"], seen))
+                if cfg.logit_weight > 0:  # DER++: also match the logits the network gave the item when stored
+                    replayed = replayed + cfg.logit_weight * (out[B:] - old["logits"]).pow(2).mean(dim=-1)
+                loss = (1 - cfg.replay_weight) * loss + cfg.replay_weight * (replay.weights * replayed).mean()
+            if cfg.meta_weight > 0 and memory is not None and len(memory) > cfg.neighbours:
+                targets = y if replay is None else torch.cat([y, replay.items["y"]])
+                loss = loss + cfg.meta_weight * self._meta_loss(inputs, hidden, targets)
+            self._step(loss)  # raises, changing nothing, if the loss or a gradient is not finite
+        prioritised = cfg.alpha > 0  # uniform replay never reads the priorities: skip their bookkeeping
+        if replay is not None and prioritised:
+            memory.store.update_priorities(replay.indices, replayed.detach())
+        if store and memory is not None:
+            memory.write(x, y, out[:B].detach(), task_id, losses=current.detach() if prioritised else None)
+        if classes is not None:
+            self.seen, self.task_classes[task_id] = seen, classes
+        self.steps_done += 1
+        return {"loss": loss.item(), "current": current.mean().item(),
+                "replay": float("nan") if replay is None else replayed.mean().item()}
+
+
+@extend_class(ContinualAgent)
+class ContinualAgent:
+    def _meta_loss(self, inputs: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """First-order: the neighbours enter only through the inner gradient, a constant: their keys need no graph."""
+        n = min(self.config.meta_queries, len(inputs))
+        stored = self.memory.items()
+        with torch.no_grad():
+            keys = self.net.encoder(stored["x"])  # re-encoded now: the keys the current encoder would use
+        own_copy = (inputs[:n].unsqueeze(1) == stored["x"].unsqueeze(0)).all(dim=-1)  # (n, M)
+        chosen = _nearest_items(hidden[:n].detach(), keys, self.config.neighbours, own_copy)
+        try:
+            return self.adaptation.meta_loss(self.net.head, hidden[:n], self._targets(targets[:n]), keys[chosen],
+                                             self._targets(stored["y"][chosen]))
+        except ValueError as error:  # a non-finite adapted loss: refuse the whole step, as _step does
+            raise ValueError(f"the meta loss is not finite: no update applied ({error})") from None
+
+
+@extend_class(ContinualAgent)
+class ContinualAgent:
+    @torch.no_grad()
+    @checked(_check_predict)
+    def predict(self, x: torch.Tensor, allowed: torch.Tensor | None = None, read_weight: float | None = None,
+                adapt: bool | None = None, readout: str = "agent") -> torch.Tensor:
+        """Class probabilities ``(n, C)`` (or values) for ``x (n, d_in)``; ``allowed``: the classes that may be
+        answered (default: those trained on); ``readout="ncm"``: iCaRL's nearest class mean instead."""
+        allowed = self._answerable(allowed)
+        read_weight = self.config.read_weight if read_weight is None else read_weight
+        adapt = self.config.adapt_steps > 0 if adapt is None else adapt
+        hidden = self.net.encoder(x)
+        out = self.net.head(hidden)
+        if self.memory is None or len(self.memory) == 0:
+            return out if self.kind == "regression" else torch.softmax(_masked(out, allowed), dim=-1)
+        stored = self.memory.items()
+        keys = self.net.encoder(stored["x"])  # re-encoded at every read: keys are never stale
+        if readout == "ncm":
+            scores = nearest_class_mean(hidden, keys, stored["y"], self.output_dim)
+            return torch.softmax(_masked(scores, allowed), dim=-1)
+        if adapt:
+            chosen = _nearest_items(hidden, keys, min(self.config.neighbours, len(self.memory)))
+            out = self.adaptation.outputs(self.net.head, hidden, keys[chosen], self._targets(stored["y"][chosen]))
+        if self.kind == "regression":
+            if read_weight == 0:
+                return out
+            reads, _ = content_read(hidden, keys, stored["y"], self.config.read_beta, self.config.read_top_k)
+            return (1 - read_weight) * out + read_weight * reads
+        probabilities = torch.softmax(_masked(out, allowed), dim=-1)
+        if read_weight == 0:
+            return probabilities
+        labels = F.one_hot(stored["y"], self.output_dim).to(hidden.dtype)
+        item_allowed = allowed.expand(len(x), -1)[:, stored["y"]]  # (n, M): items of answerable classes
+        reads, _ = content_read(hidden, keys, labels, self.config.read_beta, self.config.read_top_k, item_allowed)
+        reads = torch.where(item_allowed.any(dim=1, keepdim=True), reads, probabilities)
+        return (1 - read_weight) * probabilities + read_weight * reads
+
+
+@extend_class(ContinualAgent)
+class ContinualAgent:
+    @checked(_check_learn)
+    def learn_task(self, task, steps: int | None = None) -> torch.Tensor:
+        """``steps`` (default ``steps_per_task``) ``observe`` calls on shuffled mini-batches of the training split,
+        epoch after epoch; each example is written to memory once (in the first epoch). Returns the losses."""
+        steps = self.config.steps_per_task if steps is None else steps
+        x, y = task.train_x.to(self.device), task.train_y.to(self.device)
+        self._note_classes(task)
+        losses, position, epoch = torch.empty(steps), 0, 0
+        order = torch.randperm(len(x), generator=self.generator)
+        for step in range(steps):
+            if position >= len(x):  # a new epoch: a fresh shuffle, nothing written again
+                order, position, epoch = torch.randperm(len(x), generator=self.generator), 0, epoch + 1
+            batch = order[position : position + self.config.batch_size].to(self.device)
+            position += self.config.batch_size
+            losses[step] = self.observe(x[batch], y[batch], task.task_id, store=epoch == 0)["loss"]
+        self.tasks_seen += 1
+        return losses
+
+
+@extend_class(ContinualAgent)
+class ContinualAgent:
+    @checked(_check_evaluate)
+    def evaluate(self, tasks, scenario: str | None = None, **readout) -> torch.Tensor:
+        """Accuracy (MSE for regression) on each task's test split ``(T,)``; ``scenario="task"``: only the task's
+        classes may be answered; ``readout``: ``predict``'s options."""
+        results, by_task = [], (scenario or self.config.scenario) == "task" and self.kind == "classification"
+        for task in tasks:
+            x, y = task.test_x.to(self.device), task.test_y.to(self.device)
+            answer = self.predict(x, self._task_classes(task) if by_task else None, **readout)
+            if self.kind == "classification":
+                results.append((answer.argmax(dim=1) == y).double().mean().cpu())
+            else:
+                results.append((answer - y).pow(2).mean().double().cpu())
+        return torch.stack(results)
+
+    @checked(_check_fit)
+    def fit_stream(self, tasks, until: int | None = None, desc: str = "agent", **readout) -> AgentRun:
+        """Learn ``tasks[tasks_seen:until]`` (a restored agent resumes), testing every task after each one."""
+        tasks, seconds = list(tasks), 0.0
+        if self.baseline is None:
+            self.baseline = self.evaluate(tasks, **readout)
+        for task in progress(tasks[self.tasks_seen : until], desc=desc):
+            start = time.perf_counter()
+            self.learn_task(task)
+            seconds += time.perf_counter() - start
+            self.rows.append(self.evaluate(tasks, **readout))
+        return AgentRun(torch.stack(self.rows), self.baseline.clone(), seconds, self.kind == "classification")
+
+
+STATE_KEYS = ("config", "dims", "net", "optimizer", "memory", "generator", "seen", "task_classes", "counters",
+              "rows", "baseline")
+
+@extend_class(ContinualAgent)
+class ContinualAgent:
     def state_dict(self) -> dict:
-        """The whole agent as tensors, numbers and strings (``torch.load(weights_only=True)`` reads it back).
-        No clock time is stored, so identical states give identical bytes."""
+        """The whole agent as tensors, numbers and strings; no clock time, so equal states save to equal bytes."""
         return {
             "config": self.config.as_dict(),
             "dims": {"input_dim": self.input_dim, "output_dim": self.output_dim, "kind": self.kind},
             "net": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            "memory": None if self.memory is None else self.memory.state_dict(),
+            "memory": None if self.memory is None else self.memory.store.state_dict(),
             "generator": self.generator.get_state(),
             "seen": self.seen.clone(),
             "task_classes": {k: v.clone() for k, v in sorted(self.task_classes.items())},
             "counters": {"tasks_seen": self.tasks_seen, "steps_done": self.steps_done},
             "rows": torch.stack(self.rows) if self.rows else torch.empty(0, dtype=torch.float64),
-            "baseline": self.baseline.clone() if self.baseline is not None else torch.empty(0, dtype=torch.float64),
+            "baseline": torch.empty(0, dtype=torch.float64) if self.baseline is None else self.baseline.clone(),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore ``state_dict()`` output. Everything is checked and loaded into a fresh agent first; only if
-        all of it fits does this agent take it over, so a bad state raises ``ValueError`` and changes nothing."""
-        self._refuse_if_view()
-        _check_state(state, self)
+        """Restore ``state_dict()``'s output via a fresh agent: a bad state raises, changing nothing."""
         fresh = ContinualAgent(self.config, self.input_dim, self.output_dim, self.kind, self.device)
-        try:
-            fresh.net.load_state_dict(state["net"])
-            fresh.optimizer.load_state_dict(state["optimizer"])
-            if fresh.memory is not None:
-                fresh.memory.load_state_dict(state["memory"])
-            fresh.generator.set_state(state["generator"])
-        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
-            raise _bad_checkpoint(f"it does not fit this agent ({type(err).__name__}: {err})") from None
-        fresh.seen = state["seen"].clone()
-        fresh.task_classes = {int(k): v.clone() for k, v in state["task_classes"].items()}
-        fresh.tasks_seen, fresh.steps_done = state["counters"]["tasks_seen"], state["counters"]["steps_done"]
-        fresh.rows = list(state["rows"].clone()) if state["rows"].numel() else []
-        fresh.baseline = state["baseline"].clone() if state["baseline"].numel() else None
+        _restore(fresh, state)
         self.__dict__.update(fresh.__dict__)
 
     def save(self, path) -> str:
-        """Write a checkpoint to ``path`` and its SHA-256 to ``path + '.sha256'``; returns the digest. The file
-        holds the state and an inner digest of it; ``load`` checks both, against the sidecar you keep."""
-        path = check_path("path", path)
-        data = io.BytesIO()
-        torch.save(self.state_dict(), data)
-        payload = data.getvalue()
-        envelope = {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "sha256": hashlib.sha256(payload).hexdigest(),
-            "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8),
-        }
-        file = io.BytesIO()
-        torch.save(envelope, file)
-        path.write_bytes(file.getvalue())
-        digest = hashlib.sha256(file.getvalue()).hexdigest()
-        sidecar_path(path).write_text(f"{digest}  {path.name}\n")
-        return digest
+        """Write the state to ``path`` and its SHA-256 to ``path.sha256`` (``helpers.checkpoint``); returns it."""
+        return save_state(path, self.state_dict(), recipe={"saved_by": "helpers.agent.ContinualAgent"})
 
     def load(self, path, expected_sha256: str | None = None) -> None:
         """Restore this agent from ``save``'s file, verified against ``expected_sha256`` or the sidecar."""
-        self.load_state_dict(read_checkpoint(path, expected_sha256))
+        state = load_state(path, expected_sha256)[0]
+        with _entry(None, path):
+            self.load_state_dict(state)
 
     @classmethod
     def from_checkpoint(cls, path, device=None, expected_sha256: str | None = None) -> "ContinualAgent":
-        """A new agent built from the (verified) checkpoint's config and sizes, then restored."""
-        state = read_checkpoint(path, expected_sha256)
-        try:
-            config = AgentConfig(**state["config"])
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"incompatible checkpoint: its config does not fit AgentConfig ({err})") from None
-        dims = state["dims"]
-        agent = cls(config, dims["input_dim"], dims["output_dim"], dims["kind"], device=device)
-        agent.load_state_dict(state)
+        """A new agent with the checkpoint's config and sizes, restored from it."""
+        device = check_device("device", device)
+        state = load_state(path, expected_sha256)[0]
+        with _entry("config", path):
+            dims = state["dims"]
+            agent = cls(AgentConfig(**state["config"]), dims["input_dim"], dims["output_dim"], dims["kind"], device)
+        with _entry(None, path):
+            agent.load_state_dict(state)
         return agent
 
-
-def sidecar_path(path) -> Path:
-    """Where ``ContinualAgent.save`` records a checkpoint's SHA-256: ``path + '.sha256'``."""
-    path = check_path("path", path)
-    return path.with_name(path.name + ".sha256")
-
-
-def _bad_checkpoint(message: str) -> ValueError:
-    return ValueError(f"malformed agent checkpoint: {message}")
-
-
-def read_checkpoint(path, expected_sha256: str | None = None) -> dict:
-    """Load and verify a checkpoint written by ``ContinualAgent.save``; returns its state dict.
-
-    The file's SHA-256 must equal ``expected_sha256`` (64 hex digits) or, when None, the sidecar's; the
-    payload's inner digest must match too. Only ``torch.load(weights_only=True)`` is used, so no pickled
-    code can run. Every failure is a ``ValueError`` naming the file.
-    """
-    path = check_path("path", path, must_exist=True)
-    data = path.read_bytes()
-    if expected_sha256 is None:
-        sidecar = sidecar_path(path)
-        if not sidecar.is_file():
-            raise ValueError(
-                f"{path} has no recorded SHA-256: {sidecar} is missing (ContinualAgent.save writes "
-                "it); pass expected_sha256=<the digest you trust> to load this file"
-            )
-        words = sidecar.read_text().split()
-        recorded, source = (words[0] if words else ""), str(sidecar)
-    else:
-        recorded, source = expected_sha256, "expected_sha256"
-    if not isinstance(recorded, str) or len(recorded) != 64 or not set(recorded.lower()) <= set("0123456789abcdef"):
-        raise ValueError(f"the SHA-256 from {source} must be 64 hex digits, got {recorded!r}")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != recorded.lower():
-        raise ValueError(
-            f"{path} failed its checksum (recorded {recorded} in {source}, computed {digest}): the "
-            "file was modified, truncated or damaged"
-        )
+@contextmanager
+def _entry(key: str | None, path=None):
+    """Any failure while loading entry ``key`` (or a file) becomes a ValueError naming both."""
     try:
-        envelope = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except Exception as err:  # torch raises several types for damaged files; all mean the same here
-        raise ValueError(f"{path} is not a readable agent checkpoint: {err}") from None
-    if not isinstance(envelope, dict) or envelope.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an agent checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    if envelope.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"incompatible checkpoint: format version {envelope.get('version')!r}, this code reads "
-            f"version {CHECKPOINT_VERSION}"
-        )
-    payload, inner = envelope.get("payload"), envelope.get("sha256")
-    if (
-        not isinstance(payload, torch.Tensor)
-        or payload.dtype != torch.uint8
-        or payload.ndim != 1
-        or not isinstance(inner, str)
-    ):
-        raise _bad_checkpoint(f"{path}: the envelope needs a 1-D uint8 'payload' and a 'sha256' string")
-    data = payload.numpy().tobytes()
-    if hashlib.sha256(data).hexdigest() != inner:
-        raise ValueError(f"{path} failed its inner checksum: the payload was modified or damaged")
-    try:
-        state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except Exception as err:
-        raise ValueError(f"{path}: checksum matches but the payload cannot be read: {err}") from None
-    return state
+        yield
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+        where = f"{path}: " if path is not None else ""
+        what = f"malformed agent checkpoint, entry {key!r}: {type(err).__name__}: " if key else ""
+        raise ValueError(f"{where}{what}{err}") from None
 
-
-def _check_state(state, agent: "ContinualAgent") -> None:
-    """Everything ``load_state_dict`` will use, checked before any of it is: keys, types, finiteness,
-    sizes, counters, and that it was saved by an agent with ``agent``'s config and sizes."""
-    if not isinstance(state, dict):
-        raise _bad_checkpoint(f"the state must be a dict, got {type(state).__name__}")
-    missing = [key for key in STATE_KEYS if key not in state]
-    if missing:
-        raise _bad_checkpoint(f"missing keys {missing} (a state has {list(STATE_KEYS)})")
-    if state["config"] != agent.config.as_dict():
-        raise ValueError(
-            f"incompatible checkpoint: saved with config {state['config']}, this agent has {agent.config.as_dict()}"
-        )
+def _restore(agent: ContinualAgent, state) -> None:
+    """Check every entry of ``state`` against the fresh ``agent`` while loading it there."""
+    check_keys("state", state, STATE_KEYS)
     dims = {"input_dim": agent.input_dim, "output_dim": agent.output_dim, "kind": agent.kind}
-    if state["dims"] != dims:
-        raise ValueError(f"incompatible checkpoint: saved for {state['dims']}, this agent is {dims}")
-    for key, kind in (
-        ("net", dict),
-        ("optimizer", dict),
-        ("task_classes", dict),
-        ("counters", dict),
-        ("generator", torch.Tensor),
-        ("seen", torch.Tensor),
-        ("rows", torch.Tensor),
-        ("baseline", torch.Tensor),
-    ):
-        if not isinstance(state[key], kind):
-            raise _bad_checkpoint(f"{key!r} must be a {kind.__name__}, got {type(state[key]).__name__}")
-    if (state["memory"] is None) != (agent.memory is None):
-        raise _bad_checkpoint(
-            f"'memory' is {'absent' if state['memory'] is None else 'present'}, but this "
-            f"agent's memory_size is {agent.config.memory_size}"
-        )
-    try:
+    for key, mine in (("config", agent.config.as_dict()), ("dims", dims)):
+        with _entry(key):
+            if state[key] != mine:
+                raise ValueError(f"incompatible checkpoint: saved with {key} {state[key]}, this agent has {mine}")
+    C = agent.output_dim
+    with _entry("net"):
         check_finite_tensors("net", state["net"])
-        check_finite_tensors("optimizer", state["optimizer"])
-    except ValueError as err:
-        raise _bad_checkpoint(str(err)) from None
-    expected = {k: tuple(v.shape) for k, v in agent.net.state_dict().items()}
-    found = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state["net"].items()}
-    if found != expected:
-        raise _bad_checkpoint(f"'net' holds {found}, this agent's network is {expected}")
-    counters = state["counters"]
-    if set(counters) != {"tasks_seen", "steps_done"} or not all(
-        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SIZE for v in counters.values()
-    ):
-        raise _bad_checkpoint(f"'counters' must hold tasks_seen and steps_done, ints >= 0, got {counters!r}")
-    if state["seen"].shape != (agent.output_dim,) or state["seen"].dtype != torch.bool:
-        raise _bad_checkpoint(f"'seen' must be a bool tensor ({agent.output_dim},)")
-    for key, value in state["task_classes"].items():
-        if (
-            isinstance(key, bool)
-            or not isinstance(key, int)
-            or key < 0
-            or not isinstance(value, torch.Tensor)
-            or value.shape != (agent.output_dim,)
-            or value.dtype != torch.bool
-        ):
-            raise _bad_checkpoint(f"'task_classes' must map task ids to bool tensors ({agent.output_dim},)")
+        agent.net.load_state_dict(state["net"])
+    with _entry("optimizer"):
+        _check_adam(state["optimizer"], agent)
+        agent.optimizer.load_state_dict(state["optimizer"])
+    with _entry("memory"):
+        if (state["memory"] is None) != (agent.memory is None):
+            raise ValueError(f"memory is {'absent' if state['memory'] is None else 'present'}, but this agent's "
+                             f"memory_size is {agent.config.memory_size}")
+        if agent.memory is not None:
+            agent.memory.store.load_state_dict(state["memory"])
+            items = agent.memory.items()
+            rows = check_tensor("stored x", items["x"], f"M {agent.input_dim}")
+            check_tensor("stored logits", items["logits"], f"M {C}", rows)
+            if agent.kind == "classification":
+                check_tensor("stored labels y", items["y"], "M", rows, dtype=torch.int64, low=0, high=C - 1)
+            else:
+                check_tensor("stored targets y", items["y"], f"M {C}", rows)
+    with _entry("generator"):
+        agent.generator.set_state(state["generator"])
+    with _entry("seen"):
+        check_tensor("seen", state["seen"], (C,), dtype=torch.bool)
+    with _entry("task_classes"):
+        for task_id, classes in state["task_classes"].items():
+            check_int("task id", task_id, 0, MAX_SIZE)
+            check_tensor(f"classes of task {task_id}", classes, (C,), dtype=torch.bool)
+    with _entry("counters"):
+        counters = check_keys("counters", state["counters"], ("tasks_seen", "steps_done"))
+        tasks_seen = check_int("tasks_seen", counters["tasks_seen"], 0, MAX_SIZE)
+        steps_done = check_int("steps_done", counters["steps_done"], 0, MAX_SIZE)
     rows, baseline = state["rows"], state["baseline"]
-    if rows.numel() and (
-        rows.ndim != 2 or rows.shape[0] != counters["tasks_seen"] or not bool(torch.isfinite(rows).all())
-    ):
-        raise _bad_checkpoint(f"'rows' must be finite (tasks_seen, T) results, got shape {tuple(rows.shape)}")
-    if baseline.numel() and (
-        baseline.ndim != 1
-        or not bool(torch.isfinite(baseline).all())
-        or (rows.numel() and baseline.shape[0] != rows.shape[1])
-    ):
-        raise _bad_checkpoint(f"'baseline' must be finite (T,) results matching 'rows', got {tuple(baseline.shape)}")
-    if state["generator"].dtype != torch.uint8 or state["generator"].shape != agent.generator.get_state().shape:
-        raise _bad_checkpoint(f"'generator' must be a torch.Generator state: uint8 of shape "
-                              f"{tuple(agent.generator.get_state().shape)}, got {describe(state['generator'])}")
-    _check_optimizer_state(state["optimizer"], agent._weights)
-    if state["memory"] is not None:
-        _check_memory_items(state["memory"], agent)
+    with _entry("rows"):
+        results = check_tensor("rows (one per task in counters.tasks_seen)", rows,
+                               (tasks_seen, "T") if rows.numel() else None, finite=True)
+    with _entry("baseline"):
+        check_tensor("baseline", baseline, "T" if baseline.numel() else None, results, finite=True)
+    agent.seen = state["seen"].clone()
+    agent.task_classes = {int(k): v.clone() for k, v in state["task_classes"].items()}
+    agent.tasks_seen, agent.steps_done = tasks_seen, steps_done
+    agent.rows = list(rows.clone()) if rows.numel() else []
+    agent.baseline = baseline.clone() if baseline.numel() else None
 
-
-def _check_optimizer_state(optimizer: dict, weights: list) -> None:
-    """Adam's state per parameter: moments shaped like the parameter, a step count >= 0."""
-    moments = optimizer.get("state")
-    if not isinstance(moments, dict):
-        raise _bad_checkpoint("'optimizer' must hold a 'state' dict (Adam's moments per parameter)")
-    for index, entry in moments.items():
-        if not isinstance(index, int) or not 0 <= index < len(weights) or not isinstance(entry, dict):
-            raise _bad_checkpoint(f"'optimizer' state must map parameter indices 0..{len(weights) - 1} to dicts, "
-                                  f"got key {index!r}")
-        for name in ("exp_avg", "exp_avg_sq"):
-            moment = entry.get(name)
-            if not isinstance(moment, torch.Tensor) or moment.shape != weights[index].shape:
-                raise _bad_checkpoint(f"'optimizer' moment {name} of parameter {index} must have shape "
-                                      f"{tuple(weights[index].shape)}, got {describe(moment)}")
-        step = entry.get("step")
-        if not isinstance(step, torch.Tensor) or step.numel() != 1 or not float(step) >= 0:
-            raise _bad_checkpoint(f"'optimizer' step of parameter {index} must be a count >= 0, got {describe(step)}")
-
-
-def _check_memory_items(memory, agent: "ContinualAgent") -> None:
-    """The stored items' widths and labels fit the agent (the memory checks the rest when it loads)."""
-    storage = memory.get("storage") if isinstance(memory, dict) else None
-    if not isinstance(storage, dict):
-        return  # EpisodicMemory.load_state_dict refuses it, naming what is wrong
-    widths = {"x": agent.input_dim, "logits": agent.output_dim}
-    if agent.kind == "regression":
-        widths["y"] = agent.output_dim
-    for name, width in widths.items():
-        item = storage.get(name)
-        if isinstance(item, torch.Tensor) and tuple(item.shape[1:]) != (width,):
-            raise _bad_checkpoint(f"stored items '{name}' must have {width} columns, got shape {tuple(item.shape)}")
-    labels = storage.get("y")
-    if agent.kind == "classification" and isinstance(labels, torch.Tensor):
-        if labels.dtype != torch.int64 or labels.ndim != 1 or (
-            labels.numel() and not bool(((labels >= 0) & (labels < agent.output_dim)).all())
-        ):
-            raise _bad_checkpoint(f"stored labels 'y' must be int64 classes in 0..{agent.output_dim - 1}, "
-                                  f"got {describe(labels)}")
-
-
-class ContextMemoryNet(nn.Module):
-    """A working memory for one episode, for streams whose inputs do not say which task they belong to.
-
-    ``forward(query_x (B, Q, d_in), context_x (B, K, d_in), context_y (B, K, d_out)) -> (B, Q, d_out)``: the K
-    labelled context pairs are written into K slots of notebook 02's memory (``erase_and_add``, one slot
-    each), every query reads it by content (``content_weights`` with a learned key and sharpness) and the
-    answer comes from the query's encoding and what it read. ``use_memory=False``: the reads are zeros, the
-    same network without a memory.
-    """
-
-    def __init__(self, input_dim: int, output_dim: int, hidden_size: int = 64, slot_size: int = 16,
-                 use_memory: bool = True):
-        super().__init__()
-        self.input_dim = check_count("input_dim", input_dim, 1, MAX_SIZE)
-        self.output_dim = check_count("output_dim", output_dim, 1, MAX_SIZE)
-        check_count("hidden_size", hidden_size, 1, MAX_BATCH)
-        self.slot_size = check_count("slot_size", slot_size, 1, MAX_BATCH)
-        self.use_memory = check_bool("use_memory", use_memory)
-        self.encoder = nn.Sequential(nn.Linear(input_dim, hidden_size), nn.ReLU(),
-                                     nn.Linear(hidden_size, hidden_size), nn.ReLU())
-        self.write_content = nn.Linear(hidden_size + output_dim, slot_size)
-        self.read_key = nn.Linear(hidden_size, slot_size)
-        self.read_strength = nn.Linear(hidden_size, 1)
-        self.head = nn.Sequential(nn.Linear(hidden_size + slot_size, hidden_size), nn.ReLU(),
-                                  nn.Linear(hidden_size, output_dim))
-
-    def forward(self, query_x: torch.Tensor, context_x: torch.Tensor, context_y: torch.Tensor) -> torch.Tensor:
-        dims = check_tensor("query_x", query_x, f"B Q {self.input_dim}", like=self.read_key.weight, finite=True)
-        check_count("episodes in query_x", dims["B"], 1, MAX_EPISODES)
-        check_tensor("context_x", context_x, f"B K {self.input_dim}", dims, like=query_x, finite=True)
-        check_tensor("context_y", context_y, f"B K {self.output_dim}", dims, like=query_x, finite=True)
-        encoded = self.encoder(query_x)  # (B, Q, H)
-        B, Q = encoded.shape[:2]
-        if not self.use_memory:
-            return self.head(torch.cat([encoded, encoded.new_zeros(B, Q, self.slot_size)], dim=-1))
-        content = self.write_content(torch.cat([self.encoder(context_x), context_y], dim=-1))  # (B, K, D)
-        K = content.shape[1]
-        slots = torch.eye(K, dtype=content.dtype, device=content.device).expand(B, K, K)  # item k -> slot k
-        memory = erase_and_add(content.new_zeros(B, K, self.slot_size), slots, torch.ones_like(content), content)
-        keys = self.read_key(encoded)
-        strengths = F.softplus(self.read_strength(encoded)).squeeze(-1)  # (B, Q), sharpness >= 0
-        reads = read_memory(memory, content_weights(memory, keys, strengths))  # (B, Q, D)
-        return self.head(torch.cat([encoded, reads], dim=-1))
-
-
-def make_original_stream(train_size: int = 50, test_size: int = 1000, seed: int = 0) -> TaskStream:
-    """The original tutorial's four tasks (64 inputs -> 64 outputs, no task cue) as a notebook 01 ``TaskStream``;
-    test data from another seed, so train and test never share a sample."""
-    check_count("train_size", train_size, 2, MAX_EPISODES)
-    check_count("test_size", test_size, 2, MAX_EPISODES)
-    seed = check_seed("seed", seed)
-    train, test = make_original_tasks(train_size, seed), make_original_tasks(test_size, seed + 10_007)
-    tasks = tuple(Task(k, torch.zeros(0), tx, ty, sx, sy) for k, ((tx, ty), (sx, sy)) in enumerate(zip(train, test)))
-    return TaskStream(tasks, feature_dim=64, cue_dim=0)
-
-
-def train_context_net(net: ContextMemoryNet, stream, steps: int, batch_size: int = 16, context_size: int = 10,
-                      query_size: int = 10, lr: float = 3e-3, seed: int = 0) -> torch.Tensor:
-    """``steps`` Adam steps, each on ``batch_size`` training episodes whose tasks are drawn uniformly from the
-    stream (K context pairs and Q queries, one task per episode). Returns the losses ``(steps,)``."""
-    check_instance("net", net, ContextMemoryNet)
-    stream = _episode_tasks(stream)
-    steps = check_count("steps", steps, 0, MAX_STEPS)
-    check_count("batch_size", batch_size, 1, MAX_BATCH)
-    lr = check_positive("lr", lr, 10.0)
-    generator = make_generator(check_seed("seed", seed))
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    losses, before = torch.empty(steps), copy.deepcopy(net.state_dict())  # to put back if training diverges
-    for step in range(steps):
-        counts = torch.bincount(torch.randint(len(stream), (batch_size,), generator=generator), minlength=len(stream))
-        parts = [stream[k].sample_episodes(int(c), context_size, query_size, generator)
-                 for k, c in enumerate(counts) if c > 0]
-        episode = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
-        loss = F.mse_loss(net(episode["query_x"], episode["context_x"], episode["context_y"]), episode["query_y"])
-        if not torch.isfinite(loss):
-            net.load_state_dict(before)
-            raise ValueError(f"the training loss at step {step} is {loss.item()} (lr too large?): no update "
-                             "applied, and the net is back as it was before this call")
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses[step] = loss.detach()
-    return losses
-
-
-@torch.no_grad()
-def context_errors(net: ContextMemoryNet, stream, episodes: int = 64, context_size: int = 10,
-                   query_size: int = 10, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Test query MSE per task ``(T,)`` of ``net`` and of the label-mean baseline (predict the mean of the
-    episode's context labels for every query), on the same ``episodes`` test episodes per task."""
-    check_instance("net", net, ContextMemoryNet)
-    stream = _episode_tasks(stream)
-    check_count("episodes", episodes, 1, MAX_EPISODES)
-    generator = make_generator(check_seed("seed", seed))
-    model, label_mean = [], []
-    for task in stream:
-        e = task.sample_episodes(episodes, context_size, query_size, generator, split="test")
-        model.append(F.mse_loss(net(e["query_x"], e["context_x"], e["context_y"]), e["query_y"]))
-        label_mean.append(F.mse_loss(e["context_y"].mean(dim=1, keepdim=True).expand_as(e["query_y"]), e["query_y"]))
-    return {"model": torch.stack(model), "label_mean": torch.stack(label_mean)}
-
-
-def _episode_tasks(stream) -> list:
-    """``stream`` (a ``TaskStream``, or a list or tuple of notebook 01 ``Task``s) as a non-empty list of tasks."""
-    if isinstance(stream, (str, bytes, Mapping)) or not isinstance(stream, Iterable):
-        raise ArgumentTypeError(f"stream must be a TaskStream or a sequence of Tasks, got {describe(stream)}")
-    tasks = list(stream)
-    check_count("number of tasks in stream", len(tasks), 1, MAX_SIZE)
-    for k, task in enumerate(tasks):
-        check_instance(f"stream[{k}]", task, Task, "a notebook 01 Task")
-    return tasks
+def _check_adam(saved, agent: ContinualAgent) -> None:
+    """Adam's settings as this agent's; per weight finite moments of its shape, exp_avg_sq and step >= 0."""
+    check_finite_tensors("optimizer", saved)
+    for group, mine in zip(saved["param_groups"], agent.optimizer.state_dict()["param_groups"], strict=True):
+        for key in ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"):
+            value = tuple(group[key]) if key == "betas" else group[key]
+            if value != mine[key]:
+                raise ValueError(f"Adam's {key} is {group[key]!r}, this agent's is {mine[key]!r}: impossible (betas "
+                                 "must be in [0, 1), lr and eps > 0) or another agent's optimizer settings")
+    for index, moments in saved["state"].items():
+        weight = agent._weights[check_int("optimizer parameter index", index, 0, len(agent._weights) - 1)]
+        check_keys(f"optimizer state of parameter {index}", moments, ("step", "exp_avg", "exp_avg_sq"))
+        check_tensor(f"Adam step of parameter {index}", moments["step"], (), low=0)
+        check_tensor(f"exp_avg of parameter {index}", moments["exp_avg"], tuple(weight.shape))
+        check_tensor(f"exp_avg_sq of parameter {index}", moments["exp_avg_sq"], tuple(weight.shape), low=0.0)

@@ -1,29 +1,15 @@
 """Hand-written plumbing that no notebook teaches: one-line argument checks for the series' contracts.
 
-Every public function and constructor in ``helpers`` states its contract as a few calls at its top::
-
-    steps = check_int("steps", steps, low=0, high=MAX_STEPS)
-    lr = check_float("lr", lr, low=0, low_open=True)
-    dims = check_tensor("keys", keys, "B H D")
-    check_tensor("strengths", strengths, "B H", dims=dims, like=keys)
-
-Each check returns the (normalised) value, so it can sit in an assignment, and raises one of two
-errors whose message names the argument, the value it got and what is allowed:
-
-- ``ArgumentTypeError`` for a value of the wrong type. It subclasses both ``TypeError`` and
-  ``ValueError`` (as numpy's ``AxisError`` subclasses two), so callers may catch either.
-- ``ValueError`` for a value of the right type that is out of range, non-finite or mis-shaped.
-
-Nothing here coerces: ``"3"``, ``3.0`` and ``True`` are not ints, ``"no"`` is not a bool. Upper bounds
-on counts (``MAX_STEPS`` and friends) are sized for a 2-core laptop: a typo of 10**6 steps fails at
-once instead of hanging a notebook. Raise a bound where a script needs more, never silently.
-
-Checks that look inside tensors (``finite=True``) read every element once: call them once per public
-call, never inside a per-time-step loop.
+Each check returns the (normalised) value and raises ``ArgumentTypeError`` (a ``TypeError`` and a
+``ValueError``) for a wrong type or ``ValueError`` for a bad value, naming the argument, the value and what
+is allowed. Nothing is coerced (``"3"``, ``3.0`` and ``True`` are not ints). The ``MAX_*`` bounds are sized
+for a 2-core laptop, so a typo of 10**6 steps fails at once. ``finite=True`` reads every element: call it
+once per public call, never per time step.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -41,8 +27,7 @@ DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 class ArgumentTypeError(TypeError, ValueError):
-    """An argument of the wrong type. A ``TypeError`` and, for callers that catch bad input as one class,
-    also a ``ValueError``."""
+    """An argument of the wrong type: a ``TypeError`` and also a ``ValueError``."""
 
 
 def describe(value) -> str:
@@ -55,34 +40,28 @@ def describe(value) -> str:
     return f"a {type(value).__name__}"
 
 
-def _type_error(name: str, value, allowed: str) -> ArgumentTypeError:
-    return ArgumentTypeError(f"{name} must be {allowed}, got {describe(value)}")
+def _type_error(name: str, value, allowed: str, error=ArgumentTypeError) -> Exception:
+    return error(f"{name} must be {allowed}, got {describe(value)}")
 
 
 def _value_error(name: str, value, allowed: str) -> ValueError:
-    return ValueError(f"{name} must be {allowed}, got {describe(value)}")
+    return _type_error(name, value, allowed, ValueError)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _is_number(value, kind=numbers.Integral) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def _interval(low, high, low_open: bool = False, high_open: bool = False) -> str:
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
-    low_text = "-inf" if low is None else f"{low:g}" if isinstance(low, float) else str(low)
-    high_text = "inf" if high is None else f"{high:g}" if isinstance(high, float) else str(high)
-    return f"{left}{low_text}, {high_text}{right}"
+    def text(bound, infinity):
+        return infinity if bound is None else f"{bound:g}" if isinstance(bound, float) else str(bound)
+    return f"{'(' if low_open else '['}{text(low, '-inf')}, {text(high, 'inf')}{')' if high_open else ']'}"
 
 
 def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an ``int`` in ``[low, high]`` (None: unbounded). bool, float and str are rejected."""
     allowed = f"an int in {_interval(low, high)}"
-    if not _is_int(value):
+    if not _is_number(value):
         raise _type_error(name, value, allowed)
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
@@ -97,17 +76,13 @@ def check_count(name: str, value, low: int = 1, high: int = MAX_SIZE) -> int:
 
 def check_float(name: str, value, low: float | None = None, high: float | None = None,
                 low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a finite ``float`` in the interval (open ends where asked). ints are accepted, bool and
-    str are not; NaN and infinities never are."""
+    """``value`` as a finite ``float`` in the interval (open ends where asked); ints pass, bool and str do not."""
     allowed = f"a finite number in {_interval(low, high, low_open, high_open)}"
-    if not _is_real(value):
+    if not _is_number(value, numbers.Real):
         raise _type_error(name, value, allowed)
     value = float(value)
-    if not math.isfinite(value):
-        raise _value_error(name, value, allowed)
-    if low is not None and (value < low or (low_open and value == low)):
-        raise _value_error(name, value, allowed)
-    if high is not None and (value > high or (high_open and value == high)):
+    if (not math.isfinite(value) or (low is not None and (value < low or (low_open and value == low)))
+            or (high is not None and (value > high or (high_open and value == high)))):
         raise _value_error(name, value, allowed)
     return value
 
@@ -123,7 +98,7 @@ def check_probability(name: str, value) -> float:
 
 
 def check_bool(name: str, value) -> bool:
-    """Exactly ``True`` or ``False``: ``"no"``, 0 and 1 are rejected, so a flag never flips by accident."""
+    """Exactly ``True`` or ``False`` (``"no"``, 0 and 1 are rejected)."""
     if not isinstance(value, bool):
         raise _type_error(name, value, "True or False")
     return value
@@ -160,21 +135,14 @@ def check_callable(name: str, value, signature: str = "callable"):
 
 def device_available(kind: str) -> bool:
     """Whether this machine has a device of type ``kind`` (``cpu``, ``cuda`` or ``mps``)."""
-    if kind == "cpu":
-        return True
-    if kind == "cuda":
-        return torch.cuda.is_available()
     if kind == "mps":
         return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    return False
+    return kind == "cpu" or (kind == "cuda" and torch.cuda.is_available())
 
 
 def check_device(name: str, value, default: str = "cpu") -> torch.device:
-    """A ``torch.device`` that exists here, from a device, a string (``cpu``, ``cuda``, ``cuda:1``, ``mps``)
-    or None (``default``). ``'gpu'`` and an absent accelerator are errors, never a silent CPU fallback
-    (notebook 01's ``pick_device`` chooses automatically)."""
-    if value is None:
-        value = default
+    """A ``torch.device`` that exists here, from a device, a string or None (``default``); no CPU fallback."""
+    value = default if value is None else value
     if not isinstance(value, (str, torch.device)):
         raise _type_error(name, value, "a torch.device, a device string like 'cpu' or 'cuda:0', or None")
     try:
@@ -195,9 +163,7 @@ FLOATING = "floating"  # any floating dtype (for check_tensor's dtype)
 
 
 def _parse_shape(shape) -> list:
-    if isinstance(shape, str):
-        return [int(token) if token.lstrip("-").isdigit() else token for token in shape.split()]
-    return list(shape)
+    return [int(t) if t.lstrip("-").isdigit() else t for t in shape.split()] if isinstance(shape, str) else list(shape)
 
 
 def _shape_text(spec: list) -> str:
@@ -205,8 +171,7 @@ def _shape_text(spec: list) -> str:
 
 
 class Dims(dict):
-    """The sizes ``check_tensor`` bound (a plain dict of name -> size), plus ``sources``: which argument
-    bound each size, so that a later mismatch can name both tensors."""
+    """The sizes ``check_tensor`` bound (name -> size), plus ``sources``: which argument bound each size."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -217,14 +182,10 @@ def check_tensor(name: str, value, shape=None, dims: dict | None = None, dtype=F
                  device=None, finite: bool = False, low: float | None = None, high: float | None = None) -> dict:
     """``value`` must be a tensor that fits the contract; returns ``dims`` with the sizes it bound.
 
-    ``shape``: a spec such as ``"B N D"``, ``"B 3"`` or ``("B", None, 8)``. A name binds a size: the same
-    name must have the same size in every tensor checked with the same ``dims`` dict, so one dict checks
-    that several arguments agree. An int fixes a size, ``None`` or ``"*"`` takes any size, and a leading
-    ``"..."`` takes any number of leading axes. ``dtype``: a ``torch.dtype``, a tuple of them,
-    ``FLOATING`` (any float, the default) or None (any). ``like``: a tensor whose dtype and device
-    ``value`` must share. ``device``: a device it must be on. ``finite``: reject NaN and infinities.
-    ``low``/``high``: inclusive bounds on every element. A tensor on the ``meta`` device (shapes, no data) is
-    refused: nothing in the series computes with one.
+    ``shape`` like ``"B N D"`` or ``("B", None, 8)``: a name binds a size across every tensor checked with the
+    same ``dims``; an int fixes it, ``None``/``"*"`` takes any, a leading ``"..."`` any leading axes. ``dtype``:
+    a dtype, a tuple, ``FLOATING`` or None (any); ``like``: share its dtype and device; ``low``/``high``:
+    inclusive element bounds. ``meta`` tensors are refused.
     """
     dims = Dims() if dims is None else dims
     spec = None if shape is None else _parse_shape(shape)
@@ -307,9 +268,7 @@ def check_finite_tensors(name: str, tensors: Mapping) -> None:
 
 
 def check_path(name: str, value, must_exist: bool = False, kind: str = "file") -> Path:
-    """A file path (``str`` or ``os.PathLike``). ``must_exist``: the file must be there (and be a file).
-    Otherwise its parent folder must exist and the path must not be a folder, so a write fails here with a
-    message naming the path rather than deep inside ``open``."""
+    """A file path (``str`` or ``os.PathLike``), not a folder: existing if ``must_exist``, else in a folder that is."""
     if not isinstance(value, (str, os.PathLike)) or (isinstance(value, str) and not value.strip()):
         raise _type_error(name, value, f"a {kind} path (str or pathlib.Path)")
     path = Path(value)
@@ -334,3 +293,16 @@ def check_keys(name: str, value, required: Sequence[str], optional: Sequence[str
                          + (f" (optionally {tuple(optional)})" if optional else "")
                          + f", got {sorted(map(str, value))}")
     return value
+
+
+def checked(checker):
+    """Decorator: run ``checker`` (same parameters, raises on bad input) before the body; ``__wrapped__`` skips it."""
+    def decorate(function):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            checker(*args, **kwargs)
+            return function(*args, **kwargs)
+
+        return run
+
+    return decorate

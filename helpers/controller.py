@@ -6,41 +6,20 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 
 import copy
 import dataclasses
-import hashlib
-import io
-import math
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helpers.checks import (
-    MAX_BATCH,
-    MAX_EPISODES,
-    MAX_SIZE,
-    MAX_STEPS,
-    check_bool,
-    check_callable,
-    check_choice,
-    check_count,
-    check_device,
-    check_finite_tensors,
-    check_float,
-    check_instance,
-    check_int,
-    check_keys,
-    check_path,
-    check_positive,
-    check_seed,
-    check_tensor,
-    describe,
-)
+from helpers.checkpoint import load_state, save_state
+from helpers.checks import (MAX_BATCH, MAX_EPISODES, MAX_SIZE, MAX_STEPS, check_bool, check_callable, check_choice,
+                            check_count, check_device, check_finite_tensors, check_float, check_instance, check_int,
+                            check_keys, check_positive, check_seed, check_tensor, checked, describe)
 from helpers.foundations import MemoryConfig, make_generator
 from helpers.memory import MemoryBank, MemoryState, _check_values  # the value check the memory uses
 from helpers.plumbing import progress
@@ -68,89 +47,7 @@ def detach_state(state):
     check_instance("state", state, tuple, "a ControllerState, an LSTM (h, c) tuple, a tensor or None")
     return tuple(detach_state(s) for s in state)
 
-
-class MemoryController(nn.Module):
-    """An LSTM that drives a ``MemoryBank`` over sequences ``x: (B, T, input_size)``.
-
-    Per step: ``h_t = LSTM([x_t, r_{t-1}])``; interface ``= clip(Linear([h_t, x_t]))`` (or ``[h_t]`` when
-    ``input_to_interface`` is False); the memory writes then reads ``r_t``; output ``= Linear([h_t, r_t])``.
-    ``temporal_links`` lets the read heads also move forward/backward in write order (DNC). The parameters do
-    not depend on the memory size N, so a trained controller can run with a larger memory.
-    """
-
-    def __init__(self, input_size: int, output_size: int, config: MemoryConfig, input_to_interface: bool = True,
-                 temporal_links: bool = False):
-        super().__init__()
-        self.input_size = check_count("input_size", input_size)
-        self.output_size = check_count("output_size", output_size)
-        self.input_to_interface = check_bool("input_to_interface", input_to_interface)
-        self.bank = MemoryBank(config, temporal_links=temporal_links)  # checks config and temporal_links
-        self.config = config
-        self.read_size = config.num_read_heads * config.memory_dim
-        hidden = config.controller_hidden_size
-        self.lstm = nn.LSTMCell(input_size + self.read_size, hidden)
-        self.interface = nn.Linear(hidden + (input_size if input_to_interface else 0), self.bank.interface_size)
-        self.output = nn.Linear(hidden + self.read_size, output_size)
-        self._compiled_step = None
-
-    def time_step(self, x_t: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor, memory: MemoryState,
-                  reads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, MemoryState, torch.Tensor]:
-        """One step: ``x_t (B, input_size)`` and the state -> the new ``hidden, cell (B, H)``, ``memory`` and
-        ``reads (B, H_r * D)``."""
-        hidden, cell = self.lstm(torch.cat([x_t, reads], dim=1), (hidden, cell))
-        head_input = torch.cat([hidden, x_t], dim=1) if self.input_to_interface else hidden
-        raw = self.interface(head_input).clamp(-self.config.output_clip, self.config.output_clip)
-        read, memory = self.bank._step(memory, self.bank._parse_interface(raw))
-        return hidden, cell, memory, read.flatten(1)
-
-    def forward(self, x: torch.Tensor, state: ControllerState | None = None, return_trace: bool = False,
-                generator: torch.Generator | None = None):
-        """Run the whole sequence. Returns ``outputs (B, T, output_size)`` and the final state.
-
-        ``state`` None starts a fresh episode (``initial_state``); with ``memory_init="noise"`` its memory
-        is drawn from ``generator`` (a CPU ``torch.Generator``), or from the global RNG when that is None.
-        With ``return_trace`` also a dict of ``read_weights (B, T, H_r, N)``, ``write_weights (B, T, H_w, N)``
-        and ``usage (B, T, N)`` for plotting.
-        """
-        state = _check_forward(self, x, state, return_trace, generator)  # once per sequence
-        hidden, cell, memory, reads = state
-        step = self.time_step if self._compiled_step is None else self._compiled_step
-        hiddens, all_reads, trace = [], [], []
-        # time-major copy: each x_t is a (B, I) block with the same strides at every length and batch size, so a
-        # compiled step is not recompiled per length (.contiguous() would keep odd strides for a batch of 1)
-        for x_t in x.transpose(0, 1).clone(memory_format=torch.contiguous_format).unbind(0):
-            hidden, cell, memory, reads = step(x_t, hidden, cell, memory, reads)
-            hiddens.append(hidden)
-            all_reads.append(reads)
-            if return_trace:
-                trace.append((memory.read_weights, memory.write_weights, memory.usage))
-        outputs = self.output(torch.cat([torch.stack(hiddens, dim=1), torch.stack(all_reads, dim=1)], dim=2))
-        final = ControllerState(hidden, cell, memory, reads)
-        if return_trace:
-            names = ("read_weights", "write_weights", "usage")
-            return outputs, final, {name: torch.stack(values, dim=1) for name, values in zip(names, zip(*trace))}
-        return outputs, final
-
-    def initial_state(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> ControllerState:
-        """Zero LSTM state and reads, a fresh memory (see ``MemoryBank.initial_state``); on the model's device."""
-        like = self.output.weight
-        memory = self.bank.initial_state(batch_size, device=like.device if device is None else device,
-                                         dtype=like.dtype, generator=generator)  # checks the arguments
-        zeros = memory.memory.new_zeros(batch_size, self.config.controller_hidden_size)
-        return ControllerState(zeros, zeros.clone(), memory, memory.memory.new_zeros(batch_size, self.read_size))
-
-    def compile_cell(self, **options) -> "MemoryController":
-        """Compile ``time_step`` with ``torch.compile(fullgraph=True, dynamic=False, **options)``; ``forward``
-        then uses it. The first call with each batch size (and in each of training and ``no_grad`` mode)
-        compiles a step for it, seconds to a minute on a CPU; every sequence length shares it. Pays off for long
-        training runs only (``benchmarks/bench_dnc.py`` measures where). Returns the model.
-        """
-        self._compiled_step = torch.compile(self.time_step, **{"fullgraph": True, "dynamic": False, **options})
-        return self
-
-
-def _check_forward(model: MemoryController, x, state, return_trace, generator) -> ControllerState:
-    """The arguments of ``MemoryController.forward``; returns the state to start from."""
+def _check_forward(model, x, state=None, return_trace=False, generator=None) -> None:
     like = model.output.weight
     dims = check_tensor("x", x, ("B", "T", model.input_size), like=like, finite=True)
     check_count("x's batch size B", dims["B"], high=MAX_BATCH)
@@ -158,7 +55,7 @@ def _check_forward(model: MemoryController, x, state, return_trace, generator) -
     check_bool("return_trace", return_trace)
     check_instance("generator", generator, (torch.Generator, type(None)), "a torch.Generator or None")
     if state is None:
-        return model.initial_state(dims["B"], generator=generator)
+        return
     check_instance("state", state, ControllerState, "a ControllerState or None (a fresh episode)")
     sizes = {"B": dims["B"], "H": model.config.controller_hidden_size, "R": model.read_size}
     for name, shape in (("hidden", "B H"), ("cell", "B H"), ("reads", "B R")):
@@ -168,53 +65,63 @@ def _check_forward(model: MemoryController, x, state, return_trace, generator) -
         raise ValueError(f"state.memory is for a batch of {memory_dims['B']}, but x has B = {dims['B']}")
     if state.memory.memory.device != like.device:
         raise ValueError(f"state.memory must be on {like.device} (like the model), got {state.memory.memory.device}")
-    return state
+
+class _ControllerBase(nn.Module):
+    """``MemoryController``'s fresh state; ``_compiled_step``: set by ``benchmarks/compiled.py``'s ``compile_cell``."""
+
+    _compiled_step = None
+
+    def initial_state(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> ControllerState:
+        """Zero LSTM state and reads, a fresh memory (see ``MemoryBank.initial_state``); on the model's device."""
+        like = self.output.weight
+        memory = self.bank.initial_state(batch_size, device=like.device if device is None else device,
+                                         dtype=like.dtype, generator=generator)  # checks the arguments
+        zeros = memory.memory.new_zeros(batch_size, self.config.controller_hidden_size)
+        return ControllerState(zeros, zeros.clone(), memory, memory.memory.new_zeros(batch_size, self.read_size))
 
 
-class LSTMBaseline(nn.Module):
-    """LSTM-only model with the same interface: ``x (B, T, input_size)`` -> ``(B, T, output_size)``, state."""
+class MemoryController(_ControllerBase):
+    """An LSTM driving a ``MemoryBank``; its parameters do not depend on N, the number of slots."""
 
-    def __init__(self, input_size: int, output_size: int, hidden_size: int):
+    def __init__(self, input_size: int, output_size: int, config: MemoryConfig, input_to_interface: bool = True,
+                 temporal_links: bool = False):
         super().__init__()
         self.input_size = check_count("input_size", input_size)
-        check_count("output_size", output_size)
-        check_count("hidden_size", hidden_size, high=8_192)
-        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
-        self.output = nn.Linear(hidden_size, output_size)
+        self.output_size = check_count("output_size", output_size)
+        self.input_to_interface = check_bool("input_to_interface", input_to_interface)
+        self.bank = MemoryBank(config, temporal_links=temporal_links)  # checks config and temporal_links
+        self.config, hidden = config, config.controller_hidden_size
+        self.read_size = config.num_read_heads * config.memory_dim
+        self.lstm = nn.LSTMCell(input_size + self.read_size, hidden)
+        self.interface = nn.Linear(hidden + (input_size if input_to_interface else 0), self.bank.interface_size)
+        self.output = nn.Linear(hidden + self.read_size, output_size)
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """``state``: None or the LSTM's ``(h, c)``, each (1, B, hidden). Returns outputs and the new state."""
-        _check_baseline_forward(self, x, state)
-        hidden, state = self.lstm(x, state)
-        return self.output(hidden), state
+    def _time_step(self, x_t, hidden, cell, memory: MemoryState, reads):
+        hidden, cell = self.lstm(torch.cat([x_t, reads], dim=1), (hidden, cell))
+        head_input = torch.cat([hidden, x_t], dim=1) if self.input_to_interface else hidden
+        raw = self.interface(head_input).clamp(-self.config.output_clip, self.config.output_clip)
+        read, memory = self.bank._step(memory, self.bank._parse_interface(raw))
+        return hidden, cell, memory, read.flatten(1)
 
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def matched_lstm_hidden(input_size: int, output_size: int, target_parameters: int) -> int:
-    """Smallest LSTM width whose ``LSTMBaseline`` has at least ``target_parameters`` parameters."""
-    input_size, output_size = check_count("input_size", input_size), check_count("output_size", output_size)
-    target = check_count("target_parameters", target_parameters, high=MAX_SIZE)
-
-    def parameters(h: int) -> int:
-        return 4 * h * (input_size + h + 2) + h * output_size + output_size
-
-    # the positive root of 4h^2 + (4(I + 2) + O) h + O - target = 0, then the integer just at or above it
-    b = 4 * (input_size + 2) + output_size
-    hidden = max(1, math.ceil((-b + math.sqrt(b * b - 16 * (output_size - target))) / 8))
-    while hidden > 1 and parameters(hidden - 1) >= target:  # guard against rounding in the square root
-        hidden -= 1
-    while parameters(hidden) < target:
-        hidden += 1
-    return hidden
+    @checked(_check_forward)
+    def forward(self, x: torch.Tensor, state: ControllerState | None = None, return_trace: bool = False,
+                generator: torch.Generator | None = None):
+        """``x (B, T, input_size)`` -> ``(B, T, output_size)``, final state[, trace]; ``state`` None: new episode."""
+        hidden, cell, memory, reads = self.initial_state(x.shape[0], generator=generator) if state is None else state
+        step, features, trace = self._compiled_step or self._time_step, [], []
+        for x_t in x.transpose(0, 1).clone(memory_format=torch.contiguous_format).unbind(0):  # same strides each t
+            hidden, cell, memory, reads = step(x_t, hidden, cell, memory, reads)
+            features.append(torch.cat([hidden, reads], dim=1))  # what the output layer reads: [h_t, r_t]
+            if return_trace:
+                trace.append((memory.read_weights, memory.write_weights, memory.usage))
+        outputs = self.output(torch.stack(features, dim=1))  # after the loop: no step depends on an output
+        final, names = ControllerState(hidden, cell, memory, reads), ("read_weights", "write_weights", "usage")
+        if return_trace:
+            return outputs, final, {k: torch.stack(v, dim=1) for k, v in zip(names, zip(*trace))}
+        return outputs, final
 
 
-def _check_baseline_forward(model: LSTMBaseline, x, state) -> None:
-    """``x`` a finite (B, T, input_size) tensor like the model's weights; ``state`` None or ``(h, c)`` (1, B, H)."""
+def _check_baseline_forward(model, x, state=None) -> None:
     like = model.output.weight
     dims = check_tensor("x", x, ("B", "T", model.input_size), like=like, finite=True)
     check_count("x's batch size B", dims["B"], high=MAX_BATCH)
@@ -223,63 +130,43 @@ def _check_baseline_forward(model: LSTMBaseline, x, state) -> None:
         check_instance("state", state, tuple, "None or a tuple (h, c)")
         if len(state) != 2:
             raise ValueError(f"state must be a tuple (h, c), got a tuple of {len(state)}")
-        sizes = {"B": dims["B"], "H": model.lstm.hidden_size}
         for name, value in zip(("state h", "state c"), state):
-            check_tensor(name, value, (1, "B", "H"), dims=sizes, like=like, finite=True)
+            check_tensor(name, value, (1, "B", "H"), dims={"B": dims["B"], "H": model.lstm.hidden_size}, like=like,
+                         finite=True)
+
+
+class LSTMBaseline(nn.Module):
+    """LSTM-only model with the same interface: ``x (B, T, input_size)`` -> ``(B, T, output_size)``, state."""
+
+    def __init__(self, input_size: int, output_size: int, hidden_size: int):
+        super().__init__()
+        self.input_size = check_count("input_size", input_size)
+        self.lstm = nn.LSTM(input_size, check_count("hidden_size", hidden_size, high=8_192), batch_first=True)
+        self.output = nn.Linear(hidden_size, check_count("output_size", output_size))
+
+    @checked(_check_baseline_forward)
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """``state``: None or the LSTM's ``(h, c)``, each (1, B, hidden). Returns outputs and the new state."""
+        hidden, state = self.lstm(x, state)
+        return self.output(hidden), state
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+def matched_lstm_hidden(input_size: int, output_size: int, target_parameters: int) -> int:
+    """Smallest LSTM width whose ``LSTMBaseline`` has at least ``target_parameters`` parameters."""
+    inputs, outputs = check_count("input_size", input_size), check_count("output_size", output_size)
+    target, h = check_count("target_parameters", target_parameters, high=MAX_SIZE), 1
+    while 4 * h * (inputs + h + 2) + h * outputs + outputs < target:  # at most ~2,000 widths up to MAX_SIZE
+        h += 1
+    return h
 
 
 MAX_WIDTH = 4_096  # widest key, value or bit vector a task accepts
 
-
-@dataclass(frozen=True)
-class RecallTask:
-    """Key-value recall: ``num_pairs`` (key, value-bits) pairs, then ``num_queries`` keys to answer.
-
-    Step input: ``[key (key_dim), value as ±1 (value_dim), store flag, query flag]``.
-    """
-
-    key_dim: int = 8
-    value_dim: int = 8
-    num_queries: int = 4
-
-    def __post_init__(self):
-        check_count("key_dim", self.key_dim, high=MAX_WIDTH)
-        check_count("value_dim", self.value_dim, high=MAX_WIDTH)
-        check_count("num_queries", self.num_queries, high=MAX_STEPS)
-
-    @property
-    def input_size(self) -> int:
-        return self.key_dim + self.value_dim + 2
-
-    @property
-    def output_size(self) -> int:
-        return self.value_dim
-
-    def sample(self, batch_size: int, num_pairs: int, generator: torch.Generator):
-        """``x (B, T, input_size)``, targets ``y (B, T, value_dim)`` in {0, 1}, ``mask (B, T)`` of scored
-        steps, with ``T = num_pairs + num_queries``. Queries ask distinct keys when there are enough."""
-        _check_sample(batch_size, "num_pairs", num_pairs, self.num_queries, self.input_size, generator)
-        B, K, Q, Dk, Dv = batch_size, num_pairs, self.num_queries, self.key_dim, self.value_dim
-        keys = F.normalize(torch.randn(B, K, Dk, generator=generator), dim=-1) * Dk**0.5
-        values = (torch.rand(B, K, Dv, generator=generator) < 0.5).float()
-        if Q <= K:
-            asked = torch.rand(B, K, generator=generator).argsort(dim=1)[:, :Q]
-        else:
-            asked = torch.randint(K, (B, Q), generator=generator)
-        x = torch.zeros(B, K + Q, self.input_size)
-        x[:, :K, :Dk], x[:, :K, Dk : Dk + Dv], x[:, :K, -2] = keys, 2 * values - 1, 1.0
-        x[:, K:, :Dk] = keys.gather(1, asked.unsqueeze(-1).expand(-1, -1, Dk))
-        x[:, K:, -1] = 1.0
-        y = torch.zeros(B, K + Q, Dv)
-        y[:, K:] = values.gather(1, asked.unsqueeze(-1).expand(-1, -1, Dv))
-        mask = torch.zeros(B, K + Q)
-        mask[:, K:] = 1.0
-        return x, y, mask
-
-
 def _check_sample(batch_size, length_name, length, extra_steps, width, generator, per_length=1) -> None:
-    """A task's ``sample`` arguments: counts in range, a batch that fits in memory, a CPU generator. A sequence
-    has ``per_length * length + extra_steps`` steps of ``width`` features."""
     check_count("batch_size", batch_size, high=MAX_BATCH)
     check_count(length_name, length, high=MAX_STEPS)
     check_instance("generator", generator, torch.Generator, "a torch.Generator (CPU)")
@@ -291,17 +178,118 @@ def _check_sample(batch_size, length_name, length, extra_steps, width, generator
                          f"numbers per batch; at most {MAX_SIZE:,} fit here")
 
 
+@dataclass(frozen=True)
+class RecallTask:
+    """Key-value recall: ``num_pairs`` (key, value-bits) pairs, then ``num_queries`` keys to answer.
+    Step input: ``[key (key_dim), value as ±1 (value_dim), store flag, query flag]``."""
+
+    key_dim: int = 8
+    value_dim: int = 8
+    num_queries: int = 4
+
+    def __post_init__(self):
+        check_count("key_dim", self.key_dim, high=MAX_WIDTH)
+        check_count("value_dim", self.value_dim, high=MAX_WIDTH)
+        check_count("num_queries", self.num_queries, high=MAX_STEPS)
+
+    input_size = property(lambda self: self.key_dim + self.value_dim + 2)
+    output_size = property(lambda self: self.value_dim)
+
+    def sample(self, batch_size: int, num_pairs: int, generator: torch.Generator):
+        """``x (B, T, input_size)``, targets ``y (B, T, value_dim)`` in {0, 1}, ``mask (B, T)`` of scored
+        steps, with ``T = num_pairs + num_queries``. Queries ask distinct keys when there are enough."""
+        _check_sample(batch_size, "num_pairs", num_pairs, self.num_queries, self.input_size, generator)
+        B, K, Q, Dk, Dv = batch_size, num_pairs, self.num_queries, self.key_dim, self.value_dim
+        keys = F.normalize(torch.randn(B, K, Dk, generator=generator), dim=-1) * Dk**0.5
+        values = (torch.rand(B, K, Dv, generator=generator) < 0.5).float()
+        asked = (torch.rand(B, K, generator=generator).argsort(dim=1)[:, :Q] if Q <= K  # distinct keys if possible
+                 else torch.randint(K, (B, Q), generator=generator))
+        x = torch.zeros(B, K + Q, self.input_size)
+        x[:, :K, :Dk], x[:, :K, Dk : Dk + Dv], x[:, :K, -2] = keys, 2 * values - 1, 1.0
+        x[:, K:, :Dk] = keys.gather(1, asked.unsqueeze(-1).expand(-1, -1, Dk))
+        x[:, K:, -1] = 1.0
+        y = torch.zeros(B, K + Q, Dv)
+        y[:, K:] = values.gather(1, asked.unsqueeze(-1).expand(-1, -1, Dv))
+        mask = torch.zeros(B, K + Q)
+        mask[:, K:] = 1.0
+        return x, y, mask
+
+
+KINDS = ("bce", "mse")
+
+def _check_data(name: str, value, shape, dims: dict | None = None, like=None, unit: bool = False) -> dict:
+    """A finite tensor of ``shape`` (like ``like``), on a device that holds data, in [0, 1] if ``unit``."""
+    dims = check_tensor(name, value, shape, dims=dims, like=like)
+    _check_values(name, value, 0.0 if unit else None, 1.0 if unit else None)
+    return dims
+
+def _check_scored(outputs, targets, mask, kind="bce", name: str = "outputs") -> dict:
+    check_choice("kind", kind, KINDS)
+    dims = _check_data(name, outputs, "B T O")
+    _check_data("targets", targets, "B T O", dims=dims, like=outputs, unit=kind == "bce")
+    _check_data("mask", mask, "B T", dims=dims, like=outputs, unit=True)
+    return dims
+
+def _check_train_step(model, optimizer, x, y, mask, kind="bce", truncation=None, max_grad_norm=10.0) -> None:
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
+    check_choice("kind", kind, KINDS)
+    dims = _check_data("x", x, "B T I")
+    output_layer = getattr(model, "output", None)  # the series' models end in a Linear named output
+    if isinstance(output_layer, nn.Linear):
+        dims["O"] = output_layer.out_features
+    _check_data("y", y, "B T O", dims=dims, like=x, unit=kind == "bce")
+    _check_data("mask", mask, "B T", dims=dims, like=x, unit=True)
+    check_positive("max_grad_norm", max_grad_norm, high=1e6)
+    if truncation is not None:
+        check_count("truncation", truncation, high=MAX_STEPS)
+
+def _check_fit(model, sample_batch, steps, lr=3e-3, kind="bce", truncation=None, evaluate=None, eval_every=0,
+               desc="training", max_seconds=None) -> None:
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_callable("sample_batch", sample_batch, "a callable sample_batch(step) -> (x, y, mask)")
+    check_int("steps", steps, 0, MAX_STEPS)
+    check_positive("lr", lr, high=10.0)  # kind and truncation: train_step checks them at the first step
+    if evaluate is not None:
+        check_callable("evaluate", evaluate, "a callable evaluate(model) -> float, or None")
+    check_int("eval_every", eval_every, 0, MAX_STEPS)
+    check_instance("desc", desc, str)
+    if max_seconds is not None:
+        check_positive("max_seconds", max_seconds, high=86_400.0)
+
+def _check_evaluation(model, task, task_type, episodes, seed) -> None:  # task.sample checks the length
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_instance("task", task, task_type)
+    check_count("episodes", episodes, high=MAX_EPISODES)
+    check_seed("seed", seed)
+
+@contextmanager
+def _restored_on_error(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, weights: bool = True):
+    """On an exception, restore the model's modes, its state (unless ``weights`` is False: the block's only update
+    comes last) and the optimiser's state, and re-raise. A ``KeyboardInterrupt`` keeps what a run learned."""
+    saved = {name: value.detach().clone() for name, value in model.state_dict().items()} if weights else None
+    modes = [module.training for module in model.modules()]
+    saved_optimizer = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
+    try:
+        yield
+    except Exception:
+        if saved is not None:
+            with torch.no_grad():
+                model.load_state_dict(saved)
+        for module, mode in zip(model.modules(), modes):
+            module.training = mode
+        if optimizer is not None:
+            optimizer.load_state_dict(saved_optimizer)
+        raise
+
+
+@checked(_check_scored)
 def masked_loss(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """Mean loss over scored steps. ``outputs, targets (B, T, O)``; ``mask (B, T)`` 1 where scored.
-
-    ``kind``: ``bce`` (outputs are logits, targets in [0, 1]) or ``mse``. Returns a scalar tensor.
-    """
-    _check_scored(outputs, targets, mask, kind)
+    ``kind``: ``bce`` (outputs are logits, targets in [0, 1]) or ``mse``. Returns a scalar tensor."""
     return _masked_loss(outputs, targets, mask, kind)
 
-
 def _masked_loss(outputs, targets, mask, kind):
-    """``masked_loss`` without the checks (``train_step`` checks its data once per call)."""
     if kind == "bce":
         per_entry = F.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
     else:
@@ -309,26 +297,21 @@ def _masked_loss(outputs, targets, mask, kind):
     weights = mask.unsqueeze(-1).expand_as(per_entry)
     return (per_entry * weights).sum() / weights.sum().clamp_min(1)
 
-
+@checked(lambda logits, targets, mask: _check_scored(logits, targets, mask, "bce", name="logits"))
 def bits_wrong(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> float:
-    """Average number of wrong bits per scored step (a bit is 1 when its logit is > 0).
-
-    ``logits, targets (B, T, O)`` (targets in {0, 1}); ``mask (B, T)`` 1 where scored. Returns a Python float
-    in [0, O]: wrong bits summed over O, averaged over the scored steps.
-    """
-    _check_scored(logits, targets, mask, "bce", name="logits")
+    """Wrong bits (a bit is 1 when its logit is > 0) summed over O, averaged over scored steps: a float in [0, O]."""
     wrong = ((logits > 0).float() != targets).float().sum(-1)  # (B, T)
     return ((wrong * mask).sum() / mask.sum().clamp_min(1)).item()
 
 
+@checked(_check_train_step)
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                mask: torch.Tensor, kind: str = "bce", truncation: int | None = None,
                max_grad_norm: float = 10.0) -> float:
     """One update on ``x (B, T, I)``, ``y (B, T, O)``, ``mask (B, T)``; with ``truncation = L``, one update per
     chunk of L steps with the state carried over detached (truncated BPTT). Returns the mean loss.
-
     Raises ``ValueError`` for a non-finite loss or gradient, with the model and optimiser restored."""
-    chunk = _check_train_step(model, optimizer, x, y, mask, kind, truncation, max_grad_norm)
+    chunk = x.shape[1] if truncation is None else truncation
     state, losses, several = None, [], chunk < x.shape[1]
     with _restored_on_error(model, optimizer if several else None, weights=several):  # one update: it comes last
         model.train()
@@ -349,19 +332,12 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
     return sum(losses) / max(len(losses), 1)
 
 
-def fit(model: nn.Module, sample_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-        steps: int, lr: float = 3e-3, kind: str = "bce", truncation: int | None = None,
-        evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0, desc: str = "training",
-        max_seconds: float | None = None) -> dict[str, torch.Tensor]:
-    """Adam for up to ``steps`` updates on ``sample_batch(step) -> (x (B, T, I), y (B, T, O), mask (B, T))``.
-
-    ``max_seconds``: stop after the first step at which the training time (evaluation excluded) reaches it.
-    ``evaluate(model)`` runs after every ``eval_every`` steps and at the end (when ``eval_every > 0``).
-    Returns 1-D tensors: ``losses (S,)`` per step done, ``eval_steps``, ``eval_values`` and ``eval_seconds``
-    (training seconds spent at each evaluation). If a step or ``evaluate`` raises, the model is restored as it
-    was before ``fit``.
-    """
-    _check_fit(model, sample_batch, steps, lr, kind, truncation, evaluate, eval_every, desc, max_seconds)
+@checked(_check_fit)
+def fit(model: nn.Module, sample_batch: Callable[[int], tuple], steps: int, lr: float = 3e-3, kind: str = "bce",
+        truncation: int | None = None, evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0,
+        desc: str = "training", max_seconds: float | None = None) -> dict[str, torch.Tensor]:
+    """Adam on ``sample_batch(step) -> (x, y, mask)`` for ``steps`` updates or ``max_seconds`` of training, with
+    ``evaluate(model)`` every ``eval_every`` steps; returns the curves. A step that raises restores the model."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses, evals, seconds = [], [], 0.0
     with _restored_on_error(model):
@@ -381,125 +357,27 @@ def fit(model: nn.Module, sample_batch: Callable[[int], tuple[torch.Tensor, torc
     return {"losses": torch.tensor(losses), "eval_steps": torch.tensor(eval_steps, dtype=torch.long),
             "eval_values": torch.tensor(eval_values), "eval_seconds": torch.tensor(eval_seconds)}
 
-
+@checked(lambda model, task, num_pairs, episodes, seed: _check_evaluation(model, task, RecallTask, episodes, seed))
 @torch.no_grad()
 def recall_errors(model: nn.Module, task: RecallTask, num_pairs: int, episodes: int, seed: int) -> float:
     """Bits wrong per query on ``episodes`` fresh episodes with ``num_pairs`` pairs. Leaves the model unchanged."""
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    check_instance("task", task, RecallTask)
-    check_count("episodes", episodes, high=MAX_EPISODES)
-    x, y, mask = task.sample(episodes, num_pairs, make_generator(check_seed("seed", seed)))  # checks num_pairs
-    with _evaluation(model):
-        logits, _ = model(x.to(next(model.parameters()).device))
+    x, y, mask = task.sample(episodes, num_pairs, make_generator(seed))  # checks num_pairs
+    logits, _ = model(x.to(next(model.parameters()).device))  # as it is: our models have no dropout or batch norm
     return bits_wrong(logits.cpu(), y, mask)
-
-
-KINDS = ("bce", "mse")
-
-
-def _check_data(name: str, value, shape, dims: dict | None = None, like=None, unit: bool = False) -> dict:
-    """A finite tensor of ``shape`` (like ``like``), on a device that holds data, in [0, 1] if ``unit``."""
-    dims = check_tensor(name, value, shape, dims=dims, like=like)
-    _check_values(name, value, 0.0 if unit else None, 1.0 if unit else None)
-    return dims
-
-
-def _check_scored(outputs, targets, mask, kind, name: str = "outputs") -> dict:
-    """``outputs, targets (B, T, O)`` finite and alike, ``mask (B, T)`` in [0, 1]; bce targets in [0, 1]."""
-    check_choice("kind", kind, KINDS)
-    dims = _check_data(name, outputs, "B T O")
-    _check_data("targets", targets, "B T O", dims=dims, like=outputs, unit=kind == "bce")
-    _check_data("mask", mask, "B T", dims=dims, like=outputs, unit=True)
-    return dims
-
-
-def _check_train_step(model, optimizer, x, y, mask, kind, truncation, max_grad_norm) -> int:
-    """``train_step``'s arguments; returns the chunk length."""
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
-    check_choice("kind", kind, KINDS)
-    dims = _check_data("x", x, "B T I")
-    output_layer = getattr(model, "output", None)  # the series' models end in a Linear named output
-    if isinstance(output_layer, nn.Linear):
-        dims["O"] = output_layer.out_features
-    _check_data("y", y, "B T O", dims=dims, like=x, unit=kind == "bce")
-    _check_data("mask", mask, "B T", dims=dims, like=x, unit=True)
-    check_positive("max_grad_norm", max_grad_norm)
-    if truncation is None:
-        return dims["T"]
-    return check_count("truncation", truncation, high=MAX_STEPS)
-
-
-def _check_fit(model, sample_batch, steps, lr, kind, truncation, evaluate, eval_every, desc, max_seconds) -> None:
-    """``fit``'s arguments."""
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    check_callable("sample_batch", sample_batch, "a callable sample_batch(step) -> (x, y, mask)")
-    check_int("steps", steps, 0, MAX_STEPS)
-    check_positive("lr", lr, high=10.0)
-    check_choice("kind", kind, KINDS)
-    if truncation is not None:
-        check_count("truncation", truncation, high=MAX_STEPS)
-    if evaluate is not None:
-        check_callable("evaluate", evaluate, "a callable evaluate(model) -> float, or None")
-    check_int("eval_every", eval_every, 0, MAX_STEPS)
-    check_instance("desc", desc, str)
-    if max_seconds is not None:
-        check_positive("max_seconds", max_seconds, high=86_400.0)
-
-
-@contextmanager
-def _restored_on_error(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, weights: bool = True):
-    """On an exception inside the block, put back the model's train/eval modes, its parameters and buffers
-    (unless ``weights`` is False: a block whose only update comes last) and the optimiser's state (when given) as
-    they were when the block began, then re-raise. A ``KeyboardInterrupt`` is not undone: stopping a long run by
-    hand keeps what it learned."""
-    saved = {name: value.detach().clone() for name, value in model.state_dict().items()} if weights else None
-    modes = [module.training for module in model.modules()]
-    saved_optimizer = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
-    try:
-        yield
-    except Exception:
-        if saved is not None:
-            with torch.no_grad():
-                model.load_state_dict(saved)
-        for module, mode in zip(model.modules(), modes):
-            module.training = mode
-        if optimizer is not None:
-            optimizer.load_state_dict(saved_optimizer)
-        raise
-
-
-@contextmanager
-def _evaluation(model: nn.Module):
-    """Evaluation mode inside the block; the model's train/eval modes are restored afterwards, even on error."""
-    modes = [module.training for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, mode in zip(model.modules(), modes):
-            module.training = mode
 
 
 @dataclass(frozen=True)
 class CopyTask:
     """NTM copy: ``length`` random ``bits``-bit vectors, a delimiter step, then ``length`` steps to repeat them.
-
-    Step input: ``[bits, delimiter flag]``; targets and mask are set on the last ``length`` steps.
-    """
+    Step input: ``[bits, delimiter flag]``; targets and mask are set on the last ``length`` steps."""
 
     bits: int = 8
 
     def __post_init__(self):
         check_count("bits", self.bits, high=MAX_WIDTH)
 
-    @property
-    def input_size(self) -> int:
-        return self.bits + 1
-
-    @property
-    def output_size(self) -> int:
-        return self.bits
+    input_size = property(lambda self: self.bits + 1)
+    output_size = property(lambda self: self.bits)
 
     def sample(self, batch_size: int, length: int, generator: torch.Generator):
         """``x (B, 2L + 1, bits + 1)``, ``y (B, 2L + 1, bits)``, ``mask (B, 2L + 1)`` for ``L = length``."""
@@ -515,15 +393,11 @@ class CopyTask:
         return x, y, mask
 
     def sampler(self, batch_size: int, min_length: int, max_length: int, seed: int, device="cpu"):
-        """A ``sample_batch(step)`` for ``fit``: each batch has one length drawn from ``min..max_length``.
-
-        Each call returns ``x (B, 2L + 1, bits + 1)``, ``y (B, 2L + 1, bits)``, ``mask (B, 2L + 1)`` on ``device``.
-        """
+        """A ``sample_batch(step)`` for ``fit``: each batch has one length drawn from ``min..max_length``."""
         check_count("batch_size", batch_size, high=MAX_BATCH)
         check_count("max_length", max_length, high=MAX_STEPS)
         check_count("min_length", min_length, high=max_length)
-        device = check_device("device", device)
-        generator = make_generator(check_seed("seed", seed))
+        device, generator = check_device("device", device), make_generator(check_seed("seed", seed))
 
         def sample(step: int):
             length = int(torch.randint(min_length, max_length + 1, (1,), generator=generator))
@@ -532,16 +406,12 @@ class CopyTask:
         return sample
 
 
-COPY_CONFIG = MemoryConfig(
-    memory_size=24, memory_dim=16, num_read_heads=1, num_write_heads=1, controller_hidden_size=64
-)
+COPY_CONFIG = MemoryConfig(memory_size=24, memory_dim=16, num_read_heads=1, num_write_heads=1,
+                           controller_hidden_size=64)
 COPY_MODELS = ("memory", "content", "lstm")  # with temporal links, content addressing only, LSTM-only
 
-
 def make_copy_models(task: CopyTask, seed: int = 0) -> dict[str, nn.Module]:
-    """The copy task's models, built from ``seed``: ``memory`` (controller with temporal links), ``content``
-    (the same controller without links) and ``lstm`` (the LSTM-only baseline with as many parameters as
-    ``memory``). The global RNG is restored afterwards."""
+    """The models of ``COPY_MODELS``, built from ``seed`` (the global RNG is restored afterwards)."""
     check_instance("task", task, CopyTask)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(check_seed("seed", seed))
@@ -561,141 +431,51 @@ def with_memory_size(model: MemoryController, memory_size: int) -> MemoryControl
     bigger.load_state_dict(model.state_dict())
     return bigger.to(model.output.weight.device)
 
-
+@checked(lambda model, task, length, episodes, seed: _check_evaluation(model, task, CopyTask, episodes, seed))
 @torch.no_grad()
 def copy_errors(model: nn.Module, task: CopyTask, length: int, episodes: int, seed: int) -> float:
-    """Bits wrong per sequence on ``episodes`` fresh sequences of ``length`` items. Leaves the model unchanged.
-
-    The model maps ``x (episodes, 2 * length + 1, bits + 1)`` to logits ``(episodes, 2 * length + 1, bits)``.
-    Returns a Python float in [0, length * bits]: wrong bits per sequence, averaged over the episodes.
-    """
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    check_instance("task", task, CopyTask)
-    check_count("episodes", episodes, high=MAX_EPISODES)
-    x, y, mask = task.sample(episodes, length, make_generator(check_seed("seed", seed)))  # checks length
-    with _evaluation(model):
-        logits, _ = model(x.to(next(model.parameters()).device))
+    """Bits wrong per sequence (of ``length * bits``) on ``episodes`` fresh sequences of ``length`` items."""
+    x, y, mask = task.sample(episodes, length, make_generator(seed))  # checks length
+    logits, _ = model(x.to(next(model.parameters()).device))  # as it is: our models have no dropout or batch norm
     return bits_wrong(logits.cpu(), y, mask) * length
 
 
-WEIGHTS_FORMAT, WEIGHTS_VERSION = "nma-weights", 1
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    return hashlib.sha256(check_path("path", path, must_exist=True).read_bytes()).hexdigest()
-
-
-def save_weights(model: nn.Module, path: str | Path) -> str:
-    """Write ``model``'s state dict to ``path`` in an envelope that records the payload's SHA-256, and the file's
-    SHA-256 to ``<path>.sha256`` (``sha256sum`` format). Returns the file's digest."""
+def load_weights(model: nn.Module, path, expected_sha256: str | None = None) -> nn.Module:
+    """``model`` with the state dict in ``path`` (read by ``helpers.checkpoint.load_state``), once it fits."""
     check_instance("model", model, nn.Module, "a torch.nn.Module")
-    path = check_path("path", path)
-    check_finite_tensors("model's weights", model.state_dict())
-    payload = io.BytesIO()
-    torch.save({name: value.detach().cpu() for name, value in model.state_dict().items()}, payload)
-    data = payload.getvalue()
-    envelope = {"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "sha256": hashlib.sha256(data).hexdigest(),
-                "payload": torch.frombuffer(bytearray(data), dtype=torch.uint8)}
-    file = io.BytesIO()
-    torch.save(envelope, file)
-    path.write_bytes(file.getvalue())
-    digest = hashlib.sha256(file.getvalue()).hexdigest()
-    Path(f"{path}.sha256").write_text(f"{digest}  {path.name}\n")
-    return digest
-
-
-def load_weights(model: nn.Module, path: str | Path, expected_sha256: str | None = None) -> nn.Module:
-    """Verify ``path`` (see ``read_weights``) and its fit to ``model``, then load it. Returns ``model``."""
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    state = read_weights(path, expected_sha256)
-    _check_weights_fit(model, state, path)
+    state, expected = load_state(path, expected_sha256)[0], model.state_dict()
+    for name in sorted(set(state) | set(expected) if isinstance(state, dict) else ["the state dict"]):
+        got, want = state.get(name) if isinstance(state, dict) else state, expected.get(name)
+        if not (isinstance(got, torch.Tensor) and want is not None and got.shape == want.shape
+                and got.dtype == want.dtype):
+            raise ValueError(f"{path} does not fit this {type(model).__name__}: {name!r} is {describe(got)} in the "
+                             f"file, {describe(want)} in the model (weights of another architecture or size?)")
+    check_finite_tensors(f"{path}: weights", state)
     model.load_state_dict(state)
     return model
 
-
-def read_weights(path: str | Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
-    """The state dict in a file written by ``save_weights``, after every check that needs no model.
-
-    The file's SHA-256 must equal ``expected_sha256`` or, when that is None, the digest in ``<path>.sha256``
-    (a missing sidecar is an error); the payload's SHA-256 must equal the one inside the file. Raises
-    ``ValueError`` for a missing, truncated, damaged or tampered file, another format, or a malformed state.
-    """
-    path = check_path("path", path, must_exist=True)
-    data = path.read_bytes()
-    recorded, source = _recorded_digest(path, expected_sha256)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != recorded:
-        raise ValueError(f"{path} has SHA-256 {digest}, but {source} records {recorded}: the file was modified, "
-                         "truncated or damaged")
-    envelope = _load_tensors(io.BytesIO(data), f"{path}")
-    check_keys(f"{path}'s envelope", envelope, ("format", "version", "sha256", "payload"))
-    if envelope["format"] != WEIGHTS_FORMAT or envelope["version"] != WEIGHTS_VERSION:
-        raise ValueError(f"{path} is not a weights file of format {WEIGHTS_FORMAT!r} version {WEIGHTS_VERSION} "
-                         f"(got {envelope['format']!r} version {envelope['version']!r})")
-    payload = envelope["payload"]
-    check_tensor(f"{path}'s payload", payload, ("P",), dtype=torch.uint8)
-    data = payload.numpy().tobytes()
-    if hashlib.sha256(data).hexdigest() != envelope["sha256"]:
-        raise ValueError(f"{path} failed its inner checksum: the payload was modified or damaged")
-    state = _load_tensors(io.BytesIO(data), f"{path}'s payload")
-    check_instance(f"{path}'s payload", state, dict, "a state dict (names -> tensors)")
-    for name, value in state.items():
-        check_instance(f"{path}: weight {name!r}", value, torch.Tensor)
-    check_finite_tensors(f"{path}: weights", state)
-    return state
+def save_weights(model: nn.Module, path) -> str:
+    """``model``'s (finite) state dict to ``path`` with ``helpers.checkpoint.save_state``; returns its SHA-256."""
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_finite_tensors("model's weights", model.state_dict())
+    return save_state(path, model.state_dict())
 
 
-def _recorded_digest(path: Path, expected_sha256) -> tuple[str, str]:
-    """The digest to compare with, and where it came from: ``expected_sha256`` or the sidecar file."""
-    if expected_sha256 is None:
-        sidecar = Path(f"{path}.sha256")
-        if not sidecar.is_file():
-            raise ValueError(f"{path} has no recorded SHA-256: {sidecar} is missing (save_weights writes it); pass "
-                             "expected_sha256=<the digest you trust> to load this file")
-        words = sidecar.read_text().split()
-        recorded, source = (words[0] if words else ""), str(sidecar)
-    else:
-        recorded, source = expected_sha256, "expected_sha256"
-    if not isinstance(recorded, str) or len(recorded) != 64 or not set(recorded.lower()) <= set("0123456789abcdef"):
-        raise ValueError(f"the SHA-256 from {source} must be 64 hex digits, got {describe(recorded)}")
-    return recorded.lower(), source
-
-
-def _load_tensors(stream: io.BytesIO, what: str):
-    """``torch.load(weights_only=True)`` onto the CPU; any failure to read is a ``ValueError`` naming ``what``."""
-    try:
-        return torch.load(stream, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for damaged zips; all mean the same here
-        raise ValueError(f"{what} is not a readable weights file (truncated or damaged?): {err}") from None
-
-
-def _check_weights_fit(model: nn.Module, state: dict, path) -> None:
-    """``state`` has exactly ``model``'s weight names, shapes and dtypes (another architecture is refused)."""
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{path} does not fit this {type(model).__name__}: missing {missing[:4]}, unexpected "
-                         f"{unexpected[:4]} (weights of another architecture?)")
-    for name, value in expected.items():
-        if state[name].shape != value.shape or state[name].dtype != value.dtype:
-            raise ValueError(f"{path} does not fit this {type(model).__name__}: {name!r} has shape "
-                             f"{tuple(state[name].shape)} {state[name].dtype}, the model {tuple(value.shape)} "
-                             f"{value.dtype} (weights of another architecture or size?)")
-
-
-def episode_to_sequence(episode: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Turn ``Task.sample_episodes`` output into a sequence: context steps ``[x, y, 1]``, then query steps
-    ``[x, 0, 0]``. ``episode``: ``context_x (B, K, d)``, ``context_y (B, K, 1)``, ``query_x (B, Q, d)``,
-    ``query_y (B, Q, 1)``. Returns ``x (B, K + Q, d + 2)``, ``y (B, K + Q, 1)``, ``mask (B, K + Q)`` (queries)."""
+def _check_episode(episode) -> None:
     check_keys("episode", episode, ("context_x", "context_y", "query_x", "query_y"))
+    dims = _check_data("episode['context_x']", episode["context_x"], "B K d")
+    like = episode["context_x"]
+    _check_data("episode['context_y']", episode["context_y"], "B K 1", dims=dims, like=like)
+    _check_data("episode['query_x']", episode["query_x"], "B Q d", dims=dims, like=like)
+    _check_data("episode['query_y']", episode["query_y"], "B Q 1", dims=dims, like=like)
+
+
+@checked(_check_episode)
+def episode_to_sequence(episode: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An episode (``context_x (B, K, d)``, ``context_y (B, K, 1)``, ``query_x (B, Q, d)``, ``query_y (B, Q, 1)``) as
+    a sequence ``x (B, K + Q, d + 2)`` (``[x, y, 1]``, then ``[x, 0, 0]``), ``y (B, K + Q, 1)``, ``mask (B, K + Q)``."""
     cx, cy, qx, qy = episode["context_x"], episode["context_y"], episode["query_x"], episode["query_y"]
-    dims = _check_data("episode['context_x']", cx, "B K d")
-    _check_data("episode['context_y']", cy, "B K 1", dims=dims, like=cx)
-    _check_data("episode['query_x']", qx, "B Q d", dims=dims, like=cx)
-    _check_data("episode['query_y']", qy, "B Q 1", dims=dims, like=cx)
-    B, K, Q = dims["B"], dims["K"], dims["Q"]
-    like = {"device": cx.device, "dtype": cx.dtype}
+    (B, K, _), Q, like = cx.shape, qx.shape[1], {"device": cx.device, "dtype": cx.dtype}
     context = torch.cat([cx, cy, torch.ones(B, K, 1, **like)], dim=2)
     queries = torch.cat([qx, torch.zeros(B, Q, 2, **like)], dim=2)
     y = torch.cat([torch.zeros(B, K, 1, **like), qy], dim=1)

@@ -4,10 +4,11 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 (or `make export`). tests/test_export_sync.py fails when this file and the notebook drift.
 """
 
+import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -15,103 +16,64 @@ import torch
 from scipy.stats import t as student_t
 
 from helpers.agent import NUM_DIGIT_CLASSES, SCENARIOS, AgentConfig, AgentRun, ContinualAgent, make_split_digits
-from helpers.checks import (MAX_EPISODES, MAX_STEPS, ArgumentTypeError, check_bool, check_callable, check_choice,
-                            check_count, check_device, check_float, check_instance, check_positive,
-                            check_probability, check_seed, check_tensor)
-from helpers.foundations import continual_metrics, make_main_stream
+from helpers.checks import (MAX_STEPS, ArgumentTypeError, check_bool, check_callable, check_choice, check_count,
+                            check_device, check_float, check_instance, check_seed, checked, describe)
+from helpers.foundations import continual_metrics
 from helpers.plumbing import progress
 
 
 METRICS = ("acc", "bwt", "forgetting", "seconds")
-
+METRIC_LABELS = {"acc": "ACC", "bwt": "BWT", "forgetting": "forgetting", "seconds": "time (s)", "fwt": "FWT"}
+MAX_SEEDS = 1_000  # seeds in one call: each one trains every method once, and ten already make a benchmark
 
 @dataclass(frozen=True)
 class RunResult:
-    """One method on one seed: ``R (T, T)`` and its ``metrics`` (notebook 01's ``continual_metrics`` of R, plus
-    ``seconds``, the training time)."""
+    """One method on one seed: ``R (T, T)`` and its ``metrics`` (of R, and ``seconds``); ``run_methods`` builds it."""
 
     method: str
     seed: int
     R: torch.Tensor
     metrics: dict
 
-    def __post_init__(self):
-        check_instance("method", self.method, str)
-        check_seed("seed", self.seed)
-        check_tensor("R", self.R, "T T", finite=True)
-        check_instance("metrics", self.metrics, dict)
-        for name, value in self.metrics.items():
-            check_instance("metrics key", name, str)
-            check_float(f"metrics[{name!r}]", value)
-
-
 def check_seeds(seeds) -> list[int]:
-    """A non-empty sequence of distinct seeds (ints in ``[0, MAX_SEED]``)."""
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
-        raise ArgumentTypeError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
+    """1 to ``MAX_SEEDS`` distinct seeds (ints in ``[0, MAX_SEED]``), as a list."""
+    check_instance("seeds", seeds, (list, tuple), "a list of ints")
+    check_count("number of seeds", len(seeds), 1, MAX_SEEDS)
     seeds = [check_seed(f"seeds[{k}]", s) for k, s in enumerate(seeds)]
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct (a repeated seed is the same run twice), got {seeds!r}")
+        raise ValueError(f"seeds must be distinct (a repeated seed is the same run twice), got {seeds}")
     return seeds
 
+def _names(argument: str, value, known: Sequence[str]) -> list[str]:
+    """A non-empty sequence of names from ``known`` (a bare str is refused, not read as its letters)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise ArgumentTypeError(f"{argument} must be a non-empty sequence of names from {known}, got {describe(value)}")
+    return [check_choice(f"{argument}[{k}]", name, tuple(known)) for k, name in enumerate(value)]
 
-def run_methods(methods: Mapping[str, Callable[[int], object]], seeds: Sequence[int],
-                desc: str = "runs") -> list[RunResult]:
-    """Run every ``methods[name](seed)`` on every seed; one ``RunResult`` per (seed, method).
-
-    A method returns an ``AgentRun`` (``R``, ``baseline``, ``train_seconds``, ``higher_is_better``) or a
-    dict name -> ``AgentRun`` when one training run is scored several ways (each becomes its own method).
-    """
+def _check_run_methods(methods, seeds, desc: str = "runs") -> None:
     if not isinstance(methods, Mapping) or not methods:
-        raise ArgumentTypeError(f"methods must be a non-empty mapping name -> callable(seed), got {methods!r}")
+        raise ArgumentTypeError(f"methods must be a non-empty mapping name -> callable(seed), got {describe(methods)}")
     for name, method in methods.items():
         check_callable(f"methods[{name!r}]", method, "a callable(seed) -> AgentRun")
-    seeds = check_seeds(seeds)
-    results = []
-    for seed, name in progress([(s, n) for s in seeds for n in methods], desc=desc):
-        try:
-            results += _scored(methods[name](seed), name, seed)
-        except (TypeError, ValueError) as err:  # say which run it was: a sweep runs many
-            kind = ArgumentTypeError if isinstance(err, TypeError) else ValueError
-            raise kind(f"methods[{name!r}]({seed}): {err}") from err
-    return results
+    check_seeds(seeds)
 
-
-def _scored(run, name: str, seed: int) -> list[RunResult]:
-    """The ``RunResult``s of one method's return value (an ``AgentRun`` or a dict name -> ``AgentRun``)."""
-    named = run if isinstance(run, dict) else {name: run}
-    results = []
-    for label, one in named.items():
-        if not isinstance(one, AgentRun):
-            raise TypeError(f"it must return an AgentRun or a dict of them, got {type(one).__name__}")
-        metrics = continual_metrics(one.R, higher_is_better=one.higher_is_better, baseline=one.baseline)
-        results.append(RunResult(label, seed, one.R.clone(), metrics | {"seconds": float(one.train_seconds)}))
-    return results
-
+@contextlib.contextmanager
+def _prefixed(prefix: str):
+    try:
+        yield
+    except (TypeError, ValueError) as err:
+        raise (ArgumentTypeError if isinstance(err, TypeError) else ValueError)(f"{prefix}: {err}") from err
 
 def _check_results(results) -> list[RunResult]:
-    """A non-empty sequence of ``RunResult`` (from ``run_methods``), as a list."""
     if isinstance(results, (str, bytes)) or not isinstance(results, Sequence) or not results:
-        raise ArgumentTypeError(f"results must be a non-empty sequence of RunResult (from run_methods), "
-                                f"got {results!r:.80}")
+        raise ArgumentTypeError(f"results must be a non-empty sequence of RunResult, got {describe(results)}")
     for k, result in enumerate(results):
         check_instance(f"results[{k}]", result, RunResult, "a RunResult (from run_methods)")
     return list(results)
 
-
-def _check_metrics(metrics) -> list[str]:
-    """A non-empty sequence of metric names (a bare str is one name, never its characters)."""
-    if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Sequence) or not metrics:
-        raise ArgumentTypeError(f"metrics must be a non-empty sequence of metric names like {METRICS}, "
-                                f"got {metrics!r:.80}")
-    return [check_instance(f"metrics[{k}]", m, str) for k, m in enumerate(metrics)]
-
-
 def per_seed(results: Sequence[RunResult], method: str, metric: str = "acc") -> torch.Tensor:
     """``metric`` of ``method`` on every seed, ordered by seed: ``(S,)``."""
     results = _check_results(results)
-    check_instance("method", method, str)
-    check_instance("metric", metric, str)
     chosen = sorted((r for r in results if r.method == method), key=lambda r: r.seed)
     if not chosen:
         raise ValueError(f"no runs of method {method!r}; methods run: {sorted({r.method for r in results})}")
@@ -119,64 +81,61 @@ def per_seed(results: Sequence[RunResult], method: str, metric: str = "acc") -> 
         raise ValueError(f"metric must be one of {sorted(chosen[0].metrics)}, got {metric!r}")
     return torch.tensor([r.metrics[metric] for r in chosen], dtype=torch.float64)
 
-
 def summarise(results: Sequence[RunResult], metrics: Sequence[str] = METRICS) -> dict[str, dict[str, tuple]]:
     """``method -> metric -> (mean, sample std, n)`` over seeds, methods in the order they were run."""
-    results, metrics = _check_results(results), _check_metrics(metrics)
-    unknown = [m for m in metrics if m not in results[0].metrics]
-    if unknown:
-        raise ValueError(f"metrics must be among {sorted(results[0].metrics)}, got {unknown}")
+    metrics = _names("metrics", metrics, sorted(_check_results(results)[0].metrics))
     summary = {}
     for method in dict.fromkeys(r.method for r in results):
-        summary[method] = {}
-        for metric in metrics:
-            values = per_seed(results, method, metric)
-            summary[method][metric] = (values.mean().item(), values.std().item() if len(values) > 1 else 0.0,
-                                       len(values))
+        values = [per_seed(results, method, metric) for metric in metrics]
+        summary[method] = {m: (v.mean().item(), v.std().item() if len(v) > 1 else 0.0, len(v))
+                           for m, v in zip(metrics, values)}
     return summary
-
-
-METRIC_LABELS = {"acc": "ACC", "bwt": "BWT", "forgetting": "forgetting", "seconds": "time (s)", "fwt": "FWT"}
-
 
 def results_table(results: Sequence[RunResult], metrics: Sequence[str] = METRICS, digits: int = 3,
                   scale: float = 1.0) -> str:
-    """A Markdown table: one row per method, ``mean ± std`` per metric (times ``scale``, except seconds),
-    and the number of seeds."""
-    digits = check_count("digits", digits, 0, 20)
-    scale = check_float("scale", scale, -1e6, 1e6)
-    metrics = _check_metrics(metrics)
+    """A Markdown table: a row per method, ``mean ± std`` per metric (times ``scale``, except seconds), seeds."""
+    digits, scale = check_count("digits", digits, 0, 20), check_float("scale", scale, -1e6, 1e6)
     summary = summarise(results, metrics)
     lines = ["| method | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " | seeds |",
              "|" + "---|" * (len(metrics) + 2)]
     for method, row in summary.items():
         cells = []
-        for metric in metrics:
-            mean, std, _ = row[metric]
+        for metric, (mean, std, _) in row.items():
             factor, places = (1.0, 2) if metric == "seconds" else (scale, digits)
             cells.append(f"{mean * factor:.{places}f} ± {std * factor:.{places}f}")
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {next(iter(row.values()))[2]} |")
     return "\n".join(lines)
 
-
-def compare(results: Sequence[RunResult], first: str, second: str, metric: str = "acc",
-            higher_is_better: bool = True) -> dict:
-    """How much better ``first`` ends than ``second``, seed by seed: the 95 % paired t-interval.
-
-    Returns ``gain`` (mean per-seed gain, positive = ``first`` better), ``se`` (sample std / sqrt(n)),
-    ``t`` (Student's 0.975 quantile, n - 1 degrees of freedom: 4.30 for n = 3, 2.26 for n = 10), ``ci``
-    (gain ± t · se), ``wins`` (seeds where ``first`` is better), ``n`` and ``verdict``: ``better`` or
-    ``worse`` when the interval excludes zero, else ``no reliable difference``.
-    """
+def _check_compare(results, first, second, metric: str = "acc", higher_is_better: bool = True) -> None:
     check_bool("higher_is_better", higher_is_better)
-    results = _check_results(results)
-    run = sorted({r.method for r in results})
-    for argument, method in (("first", first), ("second", second)):
-        if method not in run:
-            raise ValueError(f"{argument} must be one of the methods run, {run}, got {method!r}")
+    methods = sorted({r.method for r in _check_results(results)})
+    check_choice("first", first, methods)
+    check_choice("second", second, methods)
     seeds = [sorted(r.seed for r in results if r.method == m) for m in (first, second)]
     if seeds[0] != seeds[1] or len(seeds[0]) < 2:
         raise ValueError(f"compare needs {first!r} and {second!r} run on the same >= 2 seeds, got {seeds}")
+    per_seed(results, first, metric)
+
+
+@checked(_check_run_methods)
+def run_methods(methods: Mapping[str, Callable[[int], object]], seeds: Sequence[int],
+                desc: str = "runs") -> list[RunResult]:
+    """Run every ``methods[name](seed)`` on every seed: one ``RunResult`` per (seed, method)."""
+    results = []
+    for seed, name in progress([(s, n) for s in seeds for n in methods], desc=desc):
+        with _prefixed(f"methods[{name!r}]({seed})"):
+            runs = methods[name](seed)  # an AgentRun, or a dict of them: one training run scored several ways
+            for label, run in (runs if isinstance(runs, dict) else {name: runs}).items():
+                check_instance(label, run, AgentRun, "an AgentRun")
+                metrics = continual_metrics(run.R, higher_is_better=run.higher_is_better, baseline=run.baseline)
+                metrics["seconds"] = float(run.train_seconds)
+                results.append(RunResult(label, seed, run.R.clone(), metrics))
+    return results
+
+@checked(_check_compare)
+def compare(results: Sequence[RunResult], first: str, second: str, metric: str = "acc",
+            higher_is_better: bool = True) -> dict:
+    """``first`` minus ``second`` paired by seed (> 0: ``first`` better): the 95 % t-interval ``ci``, a verdict."""
     a, b = per_seed(results, first, metric), per_seed(results, second, metric)
     gains = a - b if higher_is_better else b - a
     n = len(gains)
@@ -186,6 +145,39 @@ def compare(results: Sequence[RunResult], first: str, second: str, metric: str =
     verdict = "better" if low > 0 else "worse" if high < 0 else "no reliable difference"
     return {"gain": gain, "se": se, "t": t, "ci": (low, high), "wins": int((gains > 0).sum()), "n": n,
             "verdict": verdict}
+
+
+def _check_fit_readouts(agent, tasks, readouts, desc: str = "agent") -> None:
+    check_instance("agent", agent, ContinualAgent)
+    if not isinstance(readouts, Mapping) or not readouts:
+        raise ArgumentTypeError(f"readouts must be a non-empty dict name -> predict options, got {describe(readouts)}")
+    agent._check_stream(tasks, {})  # every task, none with an empty training split
+    for name, options in readouts.items():
+        with _prefixed(f"readouts[{name!r}]"):
+            agent._check_stream(tasks, check_instance("options", options, dict, "a dict of predict options"))
+
+def _joint_config(config: AgentConfig) -> AgentConfig:
+    return dataclasses.replace(config, memory_size=0, replay_weight=0.0, read_weight=0.0, adapt_steps=0,
+                               meta_weight=0.0)
+
+def _check_fit_jointly(tasks, config, input_dim, output_dim, kind="classification", epochs=20, scenario=None,
+                       device=None) -> None:
+    check_instance("config", config, AgentConfig)
+    check_count("epochs", epochs, 1, 1000)
+    ContinualAgent(_joint_config(config), input_dim, output_dim, kind, device=device)._check_stream(tasks, {})
+
+def _check_builder(methods, known: tuple, memory_size, steps_per_task, joint_epochs=1, device=None) -> None:
+    if methods is not None:
+        _names("methods", methods, (*known, "joint"))
+    check_count("memory_size", memory_size, 0, 1_000_000)
+    check_count("steps_per_task", steps_per_task, 0, MAX_STEPS)
+    check_count("joint_epochs", joint_epochs, 1, 1000)
+    check_device("device", device)
+
+def _check_split_digits_methods(memory_size, scenario="class", methods=None, steps_per_task=60, joint_epochs=20,
+                                device=None) -> None:
+    check_choice("scenario", scenario, SCENARIOS)
+    _check_builder(methods, tuple(DIGIT_METHODS), memory_size, steps_per_task, joint_epochs, device)
 
 
 LOGIT_WEIGHT, META_WEIGHT = 0.3, 0.25  # DER++ logit match; meta-loss coefficient (notebook 06)
@@ -201,21 +193,12 @@ DIGIT_METHODS = {  # method -> (config changes from plain ER, readout options)
 }
 CONTINUAL_METHODS = tuple(m for m in DIGIT_METHODS if m != "naive")
 
-
+@checked(_check_fit_readouts)
 def fit_readouts(agent: ContinualAgent, tasks, readouts: Mapping[str, dict], desc: str = "agent") -> dict:
-    """Learn ``tasks`` in order with one agent and score it after every task in each of several ways
-    (``readouts``: name -> ``predict`` options); returns name -> ``AgentRun``. One training run, many
-    readouts: ER and ER + NCM differ only in how the same network answers."""
-    check_instance("agent", agent, ContinualAgent)
-    if not isinstance(readouts, Mapping) or not readouts:
-        raise ArgumentTypeError(f"readouts must be a non-empty dict name -> predict options, got {readouts!r:.80}")
-    for name, options in readouts.items():  # every task and readout checked before anything is learned
-        check_instance(f"readouts[{name!r}]", options, dict, "a dict of predict options")
-        tasks = agent._check_stream(tasks, options)[0]
+    """Learn ``tasks`` once, scoring after each task in every way of ``readouts`` (name -> ``predict`` options)."""
     baselines = {name: agent.evaluate(tasks, **options) for name, options in readouts.items()}
-    rows = {name: [] for name in readouts}
-    seconds = 0.0
-    for task in progress(tasks, desc=desc):
+    rows, seconds = {name: [] for name in readouts}, 0.0
+    for task in progress(list(tasks), desc=desc):
         start = time.perf_counter()
         agent.learn_task(task)
         seconds += time.perf_counter() - start
@@ -228,75 +211,46 @@ def digit_config(method: str, memory_size: int, seed: int, scenario: str = "clas
                  steps_per_task: int = 60, **changes) -> AgentConfig:
     """The ``AgentConfig`` of a Split Digits method (``DIGIT_METHODS``) with ``memory_size`` stored images."""
     check_choice("method", method, tuple(DIGIT_METHODS))
-    settings = {"memory_size": memory_size, "seed": seed, "scenario": scenario, "steps_per_task": steps_per_task,
-                **DIGIT_METHODS[method][0], **changes}
-    return AgentConfig(**settings)
+    return AgentConfig(**{"memory_size": memory_size, "seed": seed, "scenario": scenario,
+                          "steps_per_task": steps_per_task, **DIGIT_METHODS[method][0], **changes})
 
-
+@checked(_check_split_digits_methods)
 def split_digits_methods(memory_size: int, scenario: str = "class", methods: Sequence[str] | None = None,
                          steps_per_task: int = 60, joint_epochs: int = 20, device=None) -> dict:
-    """``name -> method(seed)`` for ``run_methods``: every Split Digits method of ``DIGIT_METHODS`` (plus
-    ``joint``) on the split drawn with ``seed``. Methods that share a training run (ER and ER + NCM) are
-    trained once and returned together."""
-    names = _method_names(methods, tuple(DIGIT_METHODS))
-    check_count("memory_size", memory_size, 0, 1_000_000)
-    check_choice("scenario", scenario, SCENARIOS)
-    check_count("steps_per_task", steps_per_task, 0, MAX_STEPS)
-    check_count("joint_epochs", joint_epochs, 1, 1000)
-    device = check_device("device", device)
-
+    """``name -> method(seed)`` for ``run_methods``: Split Digits methods (default: all, and ``joint``)."""
     def make(group: list[str]) -> Callable[[int], dict]:
         def method(seed: int) -> dict:
             tasks = make_split_digits(seed=seed)
             if group == ["joint"]:
-                config = AgentConfig(memory_size=0, replay_weight=0.0, seed=seed)
-                return {"joint": fit_jointly(tasks, config, 64, NUM_DIGIT_CLASSES, "classification", joint_epochs,
-                                             scenario, device=device)}
+                return {"joint": fit_jointly(tasks, AgentConfig(seed=seed), 64, NUM_DIGIT_CLASSES, "classification",
+                                             joint_epochs, scenario, device=device)}
             config = digit_config(group[0], memory_size, seed, scenario, steps_per_task)
             agent = ContinualAgent(config, 64, NUM_DIGIT_CLASSES, device=device)
             return fit_readouts(agent, tasks, {name: DIGIT_METHODS[name][1] for name in group}, desc=group[0])
         return method
 
-    groups: dict[tuple, list[str]] = {}
-    for name in names:
+    groups: dict[tuple, list[str]] = {}  # methods with the same training config share one run
+    for name in methods or [*DIGIT_METHODS, "joint"]:
         key = ("joint",) if name == "joint" else tuple(sorted(DIGIT_METHODS[name][0].items()))
         groups.setdefault(key, []).append(name)
     return {" / ".join(group): make(group) for group in groups.values()}
 
 
-def _method_names(methods, known: tuple) -> list[str]:
-    """``methods`` (None: every one of ``known``, then ``joint``) as a list of known method names."""
-    if methods is None:
-        return [*known, "joint"]
-    if isinstance(methods, (str, bytes)) or not isinstance(methods, Sequence) or not methods:
-        raise ArgumentTypeError(f"methods must be a non-empty sequence of names from {(*known, 'joint')}, "
-                                f"got {methods!r:.80}")
-    return [check_choice("method", name, (*known, "joint")) for name in methods]
-
-
+@checked(_check_fit_jointly)
 def fit_jointly(tasks, config: AgentConfig, input_dim: int, output_dim: int, kind: str = "classification",
                 epochs: int = 20, scenario: str | None = None, device=None) -> AgentRun:
-    """The upper bound: at stage i, a fresh network trained for ``epochs`` epochs on the training data of
-    tasks 0..i together (``config``'s network, optimiser and seed; no memory, no replay), then tested like
-    every method (``scenario``: as in ``ContinualAgent.evaluate``)."""
-    check_instance("config", config, AgentConfig)
-    check_count("epochs", epochs, 1, 1000)
-    if isinstance(tasks, (str, bytes, Mapping)) or not isinstance(tasks, Iterable) or not list(tasks):
-        raise ArgumentTypeError(f"tasks must be a non-empty sequence of tasks, got {tasks!r:.80}")
-    tasks = list(tasks)
-    config = dataclasses.replace(config, memory_size=0, replay_weight=0.0, read_weight=0.0, adapt_steps=0,
-                                 meta_weight=0.0)
+    """Joint reference: at stage i, a fresh memoryless network trained ``epochs`` epochs on tasks 0..i pooled."""
+    tasks, config = list(tasks), _joint_config(config)
     rows, seconds, baseline = [], 0.0, None
     for stage in progress(range(len(tasks)), desc="joint"):
         seen = tasks[: stage + 1]
         pooled = SimpleNamespace(task_id=0, train_x=torch.cat([t.train_x for t in seen]),
                                  train_y=torch.cat([t.train_y for t in seen]))
-        steps = epochs * math.ceil(len(pooled.train_x) / config.batch_size)
         agent = ContinualAgent(config, input_dim, output_dim, kind, device=device)
         if baseline is None:
             baseline = agent.evaluate(tasks, scenario=scenario)
         start = time.perf_counter()
-        agent.learn_task(pooled, steps=steps)
+        agent.learn_task(pooled, steps=epochs * math.ceil(len(pooled.train_x) / config.batch_size))
         seconds += time.perf_counter() - start
         rows.append(agent.evaluate(tasks, scenario=scenario))
     return AgentRun(torch.stack(rows), baseline, seconds, kind == "classification")
@@ -313,53 +267,3 @@ MAIN_METHODS = {  # method -> config changes from plain ER on the main stream
     "agent": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.0, "adapt_steps": 1, "adapt_lr": 0.1,
               "meta_weight": META_WEIGHT},
 }
-
-
-def main_stream_methods(steps_per_task: int = 200, memory_size: int = 100, methods: Sequence[str] | None = None,
-                        train_size: int = 256, test_size: int = 256, joint_epochs: int = 20,
-                        device=None) -> dict:
-    """``name -> method(seed)`` for ``run_methods`` on notebook 01's main stream (regression, test MSE): every
-    method of ``MAIN_METHODS`` plus ``joint``, each on the stream drawn with ``seed``."""
-    names = _method_names(methods, tuple(MAIN_METHODS))
-    check_count("steps_per_task", steps_per_task, 0, MAX_STEPS)
-    check_count("memory_size", memory_size, 0, 1_000_000)
-    check_count("train_size", train_size, 1, MAX_EPISODES)
-    check_count("test_size", test_size, 1, MAX_EPISODES)
-    check_count("joint_epochs", joint_epochs, 1, 1000)
-    device = check_device("device", device)
-
-    def make(name: str) -> Callable[[int], AgentRun]:
-        def method(seed: int) -> AgentRun:
-            stream = make_main_stream(train_size=train_size, test_size=test_size, seed=seed)
-            base = dataclasses.replace(MAIN_CONFIG, steps_per_task=steps_per_task, memory_size=memory_size,
-                                       seed=seed)
-            if name == "joint":
-                return fit_jointly(stream, base, stream.input_dim, 1, "regression", joint_epochs, device=device)
-            agent = ContinualAgent(dataclasses.replace(base, **MAIN_METHODS[name]), stream.input_dim, 1,
-                                   "regression", device=device)
-            return agent.fit_stream(stream, desc=name)
-        return method
-
-    return {name: make(name) for name in names}
-
-
-def playground_run(beta: float = 30.0, alpha: float = 0.0, memory_size: int = 20, replay_weight: float = 0.5,
-                   seeds: Sequence[int] = (0, 1, 2), steps_per_task: int = 40, device=None) -> torch.Tensor:
-    """Class-incremental Split Digits with the "memory read" learner (DER++ replay, answers mixed with the
-    memory's content read) at the given read sharpness ``beta``, replay priority exponent ``alpha``, memory
-    size and replay weight; one run per seed. Returns the final accuracies (ACC) ``(len(seeds),)``."""
-    check_positive("beta", beta, 1e4)
-    check_probability("alpha", alpha)
-    check_count("memory_size", memory_size, 1, 1_000_000)
-    check_probability("replay_weight", replay_weight)
-    seeds = check_seeds(seeds)
-    results = []
-    for seed in seeds:
-        config = digit_config("memory read", memory_size, seed, steps_per_task=steps_per_task, read_beta=beta,
-                              alpha=alpha, replay_weight=replay_weight, read_weight=READ_WEIGHT)
-        agent = ContinualAgent(config, 64, NUM_DIGIT_CLASSES, device=device)
-        tasks = make_split_digits(seed=seed)
-        for task in tasks:
-            agent.learn_task(task)
-        results.append(agent.evaluate(tasks).mean())
-    return torch.stack(results)

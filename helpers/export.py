@@ -56,11 +56,14 @@ def exported_source(nb: nbformat.NotebookNode, notebook_name: str) -> str:
     return BANNER.format(notebook=notebook_name) + "\n" + "\n\n\n".join(blocks) + "\n"
 
 
-def export_all(notebook_dir: Path = NOTEBOOK_DIR, out_dir: Path = HELPERS_DIR) -> list[Path]:
-    """Write one module per notebook that declares ``#| default_exp``; return the paths written."""
+def export_all(notebook_dir: Path = NOTEBOOK_DIR, out_dir: Path = HELPERS_DIR, only: str | None = None) -> list[Path]:
+    """Write one module per notebook that declares ``#| default_exp`` (or only the notebooks whose name
+    starts with ``only``, e.g. ``"02"``); return the paths written."""
     written = []
     seen: dict[str, str] = {}
     for path in sorted(notebook_dir.glob("*.ipynb")):
+        if only and not path.name.startswith(only):
+            continue
         nb = nbformat.read(path, as_version=4)
         name = module_name(nb)
         if name is None:
@@ -90,9 +93,10 @@ def out_of_sync(committed_dir: Path = HELPERS_DIR, scratch_dir: Path | None = No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HELPERS_DIR, help="folder to write modules to")
+    parser.add_argument("--only", default=None, help="export only notebooks whose name starts with this (e.g. 02)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for path in export_all(out_dir=args.out):
+    for path in export_all(out_dir=args.out, only=args.only):
         print(f"wrote {path}")
 
 

@@ -9,70 +9,57 @@ import math
 import os
 import random
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helpers.checks import (
-    MAX_BATCH,
-    MAX_EPISODES,
-    MAX_SEED,
-    MAX_SIZE,
-    MAX_STEPS,
-    ArgumentTypeError,
-    check_bool,
-    check_choice,
-    check_count,
-    check_device,
-    check_float,
-    check_instance,
-    check_int,
-    check_positive,
-    check_seed,
-    check_tensor,
-    device_available,
-)
+from helpers.checks import (MAX_BATCH, MAX_EPISODES, MAX_SIZE, MAX_STEPS, ArgumentTypeError, check_bool,
+                            check_choice, check_count, check_device, check_float, check_instance, check_int,
+                            check_positive, check_seed, check_tensor, checked, device_available)
 from helpers.plumbing import progress
 
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # what the device switch offers; "cuda:1" works too
+def _check_pick_device(setting="auto", verbose=True) -> None:
+    check_bool("verbose", verbose)
+
+def _check_seeding(seed=0, verbose=True) -> None:
+    check_seed("seed", seed)
+    check_bool("verbose", verbose)
+
+def _check_generator(seed, device="cpu") -> None:
+    check_seed("seed", seed)
+    check_device("device", device)
 
 
+@checked(_check_pick_device)
 def pick_device(setting: str | torch.device | None = "auto", verbose: bool = True) -> torch.device:
-    """The torch device for ``setting``: ``"auto"`` (or None), or an explicit device such as ``"cpu"``,
-    ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``.
-
-    The environment variable ``NMA_DEVICE`` overrides ``setting``. ``auto`` prefers CUDA, then MPS, then
-    the CPU. An explicit device this machine lacks (or a name like ``"gpu"``) raises ``ValueError``.
-    """
-    verbose = check_bool("verbose", verbose)
+    """``"auto"``/None: CUDA, then MPS, then CPU; else that device, which must exist. ``NMA_DEVICE`` overrides."""
     name = "setting"
     if os.environ.get("NMA_DEVICE"):
         setting, name = os.environ["NMA_DEVICE"], "NMA_DEVICE"
     if setting is None or (isinstance(setting, str) and setting.strip().lower() == "auto"):
-        kind = next(kind for kind in ("cuda", "mps", "cpu") if device_available(kind))
-        why = {"cuda": "CUDA GPU found", "mps": "Apple MPS found", "cpu": "no GPU found"}[kind]
-        device = torch.device(kind)
-    else:
-        device, why = _explicit_device(name, setting), f"requested by {name}"
+        device = torch.device(next(kind for kind in ("cuda", "mps", "cpu") if device_available(kind)))
+        why = {"cuda": "CUDA GPU found", "mps": "Apple MPS found", "cpu": "no GPU found"}[device.type]
+    else:  # an explicit device must exist here: no silent fallback
+        try:
+            device = check_device(name, setting.strip().lower() if isinstance(setting, str) else setting)
+        except ValueError as err:  # ArgumentTypeError is a ValueError too, and keeps its type
+            raise type(err)(f"{err}; or 'auto' to use the best device this machine has") from None
+        why = f"requested by {name}"
     if verbose:
-        label = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-        print(f"device: {label} ({why})")
+        print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else device.type} ({why})")
     return device
 
-
+@checked(_check_seeding)
 def seed_everything(seed: int = 0, verbose: bool = True) -> int:
-    """Seed Python's, NumPy's and torch's global generators (CPU and every CUDA device); return the seed.
-
-    ``seed``: an int in ``[0, 2**32 - 1]`` (NumPy's limit). The environment variable ``NMA_SEED``
-    overrides it and must hold such a number.
-    """
-    seed, verbose = check_seed("seed", seed), check_bool("verbose", verbose)
-    if os.environ.get("NMA_SEED"):
-        seed = _seed_from_environment(os.environ["NMA_SEED"])
+    """Seed Python's, NumPy's and torch's global generators (CPU and CUDA); ``NMA_SEED`` overrides ``seed``."""
+    seed = int(seed)
+    if os.environ.get("NMA_SEED"):  # a whole number in the seed range
+        text = os.environ["NMA_SEED"].strip()
+        seed = check_seed("NMA_SEED", int(text) if text.isdecimal() else text)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 -- seeding the legacy global RNG is the point here
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -80,112 +67,61 @@ def seed_everything(seed: int = 0, verbose: bool = True) -> int:
         print(f"seed: {seed}")
     return seed
 
-
+@checked(_check_generator)
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
-    """A private ``torch.Generator`` seeded with ``seed`` (an int in ``[0, 2**32 - 1]``) on ``device``:
-    data drawn from it never moves the global RNG."""
-    seed, device = check_seed("seed", seed), check_device("device", device)
-    return torch.Generator(device=device).manual_seed(seed)
+    """A private ``torch.Generator`` seeded with ``seed``: data drawn from it never moves the global RNG."""
+    return torch.Generator(device=device or "cpu").manual_seed(int(seed))
 
 
-def _explicit_device(name: str, setting) -> torch.device:
-    """``check_device`` for a setting other than ``"auto"``; its message also offers ``"auto"``."""
-    if isinstance(setting, str):
-        setting = setting.strip().lower()
-    try:
-        return check_device(name, setting)
-    except ValueError as err:  # ArgumentTypeError is a ValueError too, and keeps its type
-        if "auto" in str(err):
-            raise
-        raise type(err)(f"{err}; or 'auto' to use the best device this machine has") from None
+def _check_memory_config(config) -> None:  # laptop-sized bounds: a typo of 10**6 slots fails here
+    for name, high in (("memory_size", 65_536), ("memory_dim", 4_096), ("num_read_heads", 64),
+                       ("num_write_heads", 64), ("controller_hidden_size", 8_192)):
+        check_count(f"MemoryConfig.{name}", getattr(config, name), high=high)
+    check_choice("MemoryConfig.memory_init", config.memory_init, ("constant", "noise", "zeros"))
+    object.__setattr__(config, "memory_init_value",
+                       check_float("MemoryConfig.memory_init_value", config.memory_init_value, 0.0, 1.0))
+    object.__setattr__(config, "output_clip", check_positive("MemoryConfig.output_clip", config.output_clip, 1e6))
 
+def _check_inputs(x) -> None:
+    check_tensor("x", x, "n 64", finite=True)
 
-def _seed_from_environment(text: str) -> int:
-    """The seed written in the environment variable ``NMA_SEED``."""
-    if not text.strip().isdecimal():
-        raise ValueError(f"NMA_SEED must be a whole number in [0, {MAX_SEED}], got {text!r}")
-    return check_seed("NMA_SEED", int(text))
+def _check_samples(num_samples, seed=0) -> None:
+    check_count("num_samples", num_samples, high=MAX_EPISODES)
+    check_seed("seed", seed)
 
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """Sizes and settings of the external memory and its controller.
-
-    memory_size: N, slots in the memory;  memory_dim: D, width of one slot;
-    num_read_heads: H_r;  num_write_heads: H_w;  controller_hidden_size: LSTM units;
-    memory_init: ``constant`` (every entry ``memory_init_value``), ``noise`` (Gaussian with that
-    std) or ``zeros`` (kept only to demonstrate collapse);  memory_init_value: in [0, 1];
-    output_clip: bound on controller outputs, in (0, 1e6].
-    """
-
-    memory_size: int = 64
-    memory_dim: int = 16
-    num_read_heads: int = 2
-    num_write_heads: int = 1
-    controller_hidden_size: int = 64
-    memory_init: str = "constant"
-    memory_init_value: float = 1e-6
-    output_clip: float = 20.0
-
-    _INT_LIMITS = {  # upper bounds sized for a laptop: a typo of 10**6 slots fails here
-        "memory_size": 65_536,
-        "memory_dim": 4_096,
-        "num_read_heads": 64,
-        "num_write_heads": 64,
-        "controller_hidden_size": 8_192,
-    }
-    _INIT_CHOICES = ("constant", "noise", "zeros")
+    """Sizes and settings of the external memory and its controller."""
+    memory_size: int = 64  # N, slots in the memory
+    memory_dim: int = 16  # D, width of one slot
+    num_read_heads: int = 2  # H_r
+    num_write_heads: int = 1  # H_w
+    controller_hidden_size: int = 64  # LSTM units
+    memory_init: str = "constant"  # "constant", "noise" (Gaussian, std memory_init_value) or "zeros" (collapses)
+    memory_init_value: float = 1e-6  # in [0, 1]
+    output_clip: float = 20.0  # bound on the controller's outputs, in (0, 1e6]
 
     def __post_init__(self):
-        for name, high in self._INT_LIMITS.items():
-            check_count(f"MemoryConfig.{name}", getattr(self, name), high=high)
-        check_choice("MemoryConfig.memory_init", self.memory_init, self._INIT_CHOICES)
-        # numbers are stored as floats, so as_dict() and checkpoints always hold one type
-        init_value = check_float("MemoryConfig.memory_init_value", self.memory_init_value, 0.0, 1.0)
-        clip = check_positive("MemoryConfig.output_clip", self.output_clip, high=1e6)
-        object.__setattr__(self, "memory_init_value", init_value)
-        object.__setattr__(self, "output_clip", clip)
-
-    def as_dict(self) -> dict:
-        """Plain dict of the public fields (for checkpoints and tables)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        _check_memory_config(self)
 
 
-ORIGINAL_TASK_COUNT = 4
-
-
+@checked(_check_inputs)
 def original_task_targets(x: torch.Tensor) -> torch.Tensor:
     """Targets of all four original tasks for inputs ``x: (n, 64)``; returns ``(4, n, 64)``."""
-    check_tensor("x", x, "n 64")
     mean = x.mean(dim=1, keepdim=True).expand_as(x)
     return torch.stack([torch.sin(mean), 0.5 * torch.cos(mean), torch.tanh(0.5 * x + 2), torch.tanh(0.5 * x + 3)])
 
-
+@checked(_check_samples)
 def make_original_tasks(num_samples: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Fresh ``(x, y)`` pairs, each ``(num_samples, 64)``, for the four original tasks.
-
-    ``num_samples``: an int in ``[1, MAX_EPISODES]``. Each task gets its own inputs from a private
-    generator, so two calls with different seeds never share samples (the original reseeded the global
-    RNG with the task id, so its "test" set was its training set).
-    """
-    num_samples = check_count("num_samples", num_samples, high=MAX_EPISODES)
+    """Fresh ``(x, y)`` pairs, each ``(num_samples, 64)``, of the four original tasks, from a private generator."""
     generator = make_generator(seed)
-    tasks = []
-    for k in range(ORIGINAL_TASK_COUNT):
-        x = torch.randn(num_samples, 64, generator=generator)
-        tasks.append((x, original_task_targets(x)[k]))
-    return tasks
+    xs = [torch.randn(num_samples, 64, generator=generator) for _ in range(4)]
+    return [(x, original_task_targets(x)[k]) for k, x in enumerate(xs)]
 
-
+@checked(_check_samples)
 def original_task_floors(num_samples: int = 20_000, seed: int = 0) -> dict[str, float]:
-    """Average MSE over the four original tasks of the two reference predictors.
-
-    ``task_agnostic``: the best predictor that does not know the task, the mean of the four targets
-    at each x (inputs carry no task cue, so nothing can do better on average). ``per_task_constant``:
-    one constant per task and output (what knowing the task id alone buys). ``num_samples``: an int in
-    ``[1, MAX_EPISODES]``.
-    """
-    num_samples = check_count("num_samples", num_samples, high=MAX_EPISODES)
+    """Average MSE of the best predictor of x alone (the targets' mean) and of one constant per task."""
     x = torch.randn(num_samples, 64, generator=make_generator(seed))
     targets = original_task_targets(x)  # (4, n, 64)
     agnostic = ((targets - targets.mean(dim=0, keepdim=True)) ** 2).mean().item()
@@ -193,14 +129,85 @@ def original_task_floors(num_samples: int = 20_000, seed: int = 0) -> dict[str, 
     return {"task_agnostic": agnostic, "per_task_constant": constant}
 
 
-SPLITS = ("train", "test")
+def _as_float64(name: str, value) -> torch.Tensor:
+    try:
+        return torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ArgumentTypeError(f"{name} must be numbers (a tensor, array or nested list): {err}") from None
+
+def _as_result_matrix(R) -> torch.Tensor:
+    R = _as_float64("R", R)
+    if R.ndim != 2 or R.shape[0] != R.shape[1] or not 2 <= R.shape[0] <= 10_000:
+        raise ValueError(f"R must be a square (T, T) matrix with 2 <= T <= 10000, got shape {tuple(R.shape)}")
+    check_tensor("R", R, finite=True)
+    return R
+
+def _check_metrics(R, higher_is_better=True, baseline=None) -> None:
+    T = len(_as_result_matrix(R))
+    check_bool("higher_is_better", higher_is_better)
+    if baseline is not None:
+        check_tensor("baseline", _as_float64("baseline", baseline), (T,), finite=True)
+
+def _check_task(task) -> None:
+    check_int("Task.task_id", task.task_id, 0, MAX_EPISODES)
+    dims = check_tensor("Task.cue", task.cue, "C", finite=True)
+    for name, shape in (("train_x", "n D"), ("train_y", "n k"), ("test_x", "m D"), ("test_y", "m k")):
+        check_tensor(f"Task.{name}", getattr(task, name), shape, dims=dims, like=task.cue, finite=True)
+    n, m, k, D, C = (dims[name] for name in "nmkDC")
+    if min(n, m, k) < 1 or D <= C:
+        raise ValueError(f"Task {task.task_id} needs >= 1 train and test example, >= 1 output and >= 1 feature "
+                         f"before the cue; got n={n}, m={m}, output width {k}, input width {D}, cue width {C}")
+    for name, x in (("train_x", task.train_x), ("test_x", task.test_x)):
+        if C and not torch.equal(x[:, D - C :], task.cue.expand(len(x), C)):
+            raise ValueError(f"Task.{name} of task {task.task_id} must end with the task's cue in every row")
+    distinct = torch.cat([task.train_x.unique(dim=0), task.test_x.unique(dim=0)])  # sorting, not all pairs
+    if len(distinct.unique(dim=0)) < len(distinct):
+        raise ValueError(f"Task {task.task_id}: test inputs also occur in training (train and test must not overlap)")
+
+def _check_stream(stream) -> tuple:
+    tasks = tuple(check_instance("TaskStream.tasks", stream.tasks, (tuple, list), "a tuple of Task objects"))
+    check_count("number of tasks", len(tasks), high=MAX_EPISODES)
+    dims = {"C": check_int("TaskStream.cue_dim", stream.cue_dim, 0, MAX_SIZE)}
+    dims["D"] = check_count("TaskStream.feature_dim", stream.feature_dim) + dims["C"]
+    for task in tasks:  # sizes bind across tasks: a mismatch names the stream's cue_dim or the first task
+        check_tensor(f"task {check_instance('every task of TaskStream.tasks', task, Task).task_id}'s cue (cue_dim)",
+                     task.cue, "C", dims=dims)
+        check_tensor(f"task {task.task_id}'s train_x", task.train_x, "n D", dims=dims, like=tasks[0].train_x)
+        check_tensor(f"task {task.task_id}'s train_y", task.train_y, "* k", dims=dims)
+    ids = [task.task_id for task in tasks]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"task ids must be distinct, got {ids}")
+    return tasks
+
+def _check_stream_args(num_tasks=5, train_size=512, test_size=256, feature_dim=2, cue_dim=8, frequency=3.0,
+                       noise_std=0.05, seed=0) -> None:
+    for name, value, high in (("num_tasks", num_tasks, 1_000), ("train_size", train_size, MAX_EPISODES),
+                              ("test_size", test_size, MAX_EPISODES), ("feature_dim", feature_dim, 1_024)):
+        check_count(name, value, high=high)
+    check_int("cue_dim", cue_dim, 0, 1_024)
+    check_float("frequency", frequency, 0.0, 100.0)
+    check_float("noise_std", noise_std, 0.0, 10.0)
+    check_seed("seed", seed)
+    numbers = num_tasks * (train_size + test_size) * (feature_dim + cue_dim + 1)
+    if numbers > MAX_SIZE:
+        raise ValueError(f"the stream would hold {numbers:,} numbers, more than MAX_SIZE = {MAX_SIZE:,}: "
+                         "lower num_tasks, train_size, test_size or the widths")
+
+def _check_episode_request(task, batch_size, context_size, query_size, generator, split="train") -> None:
+    check_count("batch_size", batch_size, high=MAX_BATCH)
+    check_count("context_size", context_size, high=MAX_EPISODES)
+    check_count("query_size", query_size, high=MAX_EPISODES)
+    if check_instance("generator", generator, torch.Generator).device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
+    available = len(task.split(split)[0])
+    if context_size + query_size > available:
+        raise ValueError(f"context_size + query_size = {context_size + query_size} exceeds the {available} "
+                         f"{split} examples")
 
 
 @dataclass(frozen=True)
 class Task:
-    """One task of a stream. ``*_x: (n, input_dim)`` (features, then the cue ``(cue_dim,)`` in the last
-    columns), ``*_y: (n, output_dim)``. Checked on creation (see ``_check_task``)."""
-
+    """One task: ``*_x (n, input_dim)`` (features, then the cue ``(cue_dim,)`` in the last columns), ``*_y (n, 1)``."""
     task_id: int
     cue: torch.Tensor
     train_x: torch.Tensor
@@ -213,19 +220,15 @@ class Task:
 
     def split(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """``(x, y)`` of the ``"train"`` or ``"test"`` split."""
-        check_choice("split", split, SPLITS)
+        check_choice("split", split, ("train", "test"))
         return (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
 
-    def sample_episodes(
-        self, batch_size: int, context_size: int, query_size: int, generator: torch.Generator, split: str = "train"
-    ) -> dict[str, torch.Tensor]:
-        """Episodes of labelled context pairs and queries, all from one split of this task.
-
-        Returns ``context_x (B, K, input_dim)``, ``context_y (B, K, output_dim)``, ``query_x (B, Q, input_dim)``,
-        ``query_y (B, Q, output_dim)``. Within an episode the K + Q examples are distinct.
-        """
+    @checked(_check_episode_request)
+    def sample_episodes(self, batch_size: int, context_size: int, query_size: int, generator: torch.Generator,
+                        split: str = "train") -> dict[str, torch.Tensor]:
+        """B episodes of K distinct labelled pairs, then Q queries, from one split: ``context_x (B, K, input_dim)``,
+        ``context_y (B, K, 1)``, ``query_x (B, Q, input_dim)``, ``query_y (B, Q, 1)``."""
         x, y = self.split(split)
-        _check_episode_request(batch_size, context_size, query_size, generator, len(x), split)
         # argsort of uniform noise = one random permutation per episode, drawn in a single call
         order = torch.rand(batch_size, len(x), generator=generator).argsort(dim=1)
         ctx, qry = order[:, :context_size], order[:, context_size : context_size + query_size]
@@ -234,8 +237,7 @@ class Task:
 
 @dataclass(frozen=True)
 class TaskStream:
-    """An ordered tuple of tasks plus the sizes a model needs (checked on creation, see ``_check_stream``)."""
-
+    """An ordered tuple of tasks plus the sizes a model needs."""
     tasks: tuple[Task, ...]
     feature_dim: int
     cue_dim: int
@@ -253,50 +255,27 @@ class TaskStream:
     def __iter__(self):
         return iter(self.tasks)
 
-    def __getitem__(self, k: int) -> Task:
-        if isinstance(k, slice):
-            return self.tasks[k]
-        k = check_int("k", k)
-        if not -len(self) <= k < len(self):
-            raise IndexError(f"task index {k} is out of range for a stream of {len(self)} tasks")
-        return self.tasks[k]
+    def __getitem__(self, k: int | slice):
+        return self.tasks[k if isinstance(k, slice) else check_int("k", k)]
 
     def joint(self, upto: int | None = None, split: str = "train") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Concatenated ``x (n, input_dim)``, ``y (n, output_dim)``, ``task_id (n,)`` of tasks ``0 .. upto``
-        (all when None)."""
+        """Concatenated ``x (n, input_dim)``, ``y (n, 1)``, ``task_id (n,)`` of tasks ``0 .. upto`` (None: all)."""
         upto = len(self) - 1 if upto is None else check_int("upto", upto, 0, len(self) - 1)
         xs, ys = zip(*(task.split(split) for task in self.tasks[: upto + 1]))
         ids = torch.cat([torch.full((len(x),), task.task_id) for task, x in zip(self.tasks, xs)])
         return torch.cat(xs), torch.cat(ys), ids
 
 
-def make_main_stream(
-    num_tasks: int = 5,
-    train_size: int = 512,
-    test_size: int = 256,
-    feature_dim: int = 2,
-    cue_dim: int = 8,
-    frequency: float = 3.0,
-    noise_std: float = 0.05,
-    seed: int = 0,
-) -> TaskStream:
-    """The series' main stream: task k is ``y = sin(frequency * u_k . x + phi_k) + noise``.
-
-    ``x ~ U[-1, 1]^feature_dim``; each input is ``[x, c_k]`` with ``c_k`` the task's unit cue
-    (``cue_dim = 0``: no cue). Sizes are ints >= 1 (``cue_dim`` >= 0) with laptop-sized upper bounds;
-    ``frequency`` in [0, 100], ``noise_std`` in [0, 10]. Uses only a private generator seeded by
-    ``seed``: the global RNG is never touched.
-    """
-    _check_stream_sizes(num_tasks, train_size, test_size, feature_dim, cue_dim)
-    frequency = check_float("frequency", frequency, 0.0, 100.0)
-    noise_std = check_float("noise_std", noise_std, 0.0, 10.0)
+@checked(_check_stream_args)
+def make_main_stream(num_tasks: int = 5, train_size: int = 512, test_size: int = 256, feature_dim: int = 2,
+                     cue_dim: int = 8, frequency: float = 3.0, noise_std: float = 0.05, seed: int = 0) -> TaskStream:
+    """Task k: ``y = sin(frequency * u_k . x + phi_k) + noise``, ``x ~ U[-1, 1]^feature_dim``; input ``[x, cue_k]``."""
     generator = make_generator(seed)
     directions = F.normalize(torch.randn(num_tasks, feature_dim, generator=generator), dim=1)
     phases = torch.rand(num_tasks, generator=generator) * 2 * math.pi
     cues = F.normalize(torch.randn(num_tasks, cue_dim, generator=generator), dim=1)
-    tasks = []
+    tasks, n = [], train_size + test_size
     for k in range(num_tasks):
-        n = train_size + test_size
         features = torch.rand(n, feature_dim, generator=generator) * 2 - 1
         y = torch.sin(frequency * features @ directions[k] + phases[k]).unsqueeze(1)
         y = y + noise_std * torch.randn(n, 1, generator=generator)
@@ -305,94 +284,10 @@ def make_main_stream(
     return TaskStream(tuple(tasks), feature_dim, cue_dim)
 
 
-def _check_task(task: Task) -> None:
-    """``Task`` fields: ``cue (C,)``, ``train_x (n, D)``, ``train_y (n, k)``, ``test_x (m, D)``, ``test_y (m, k)``;
-    finite, one dtype and device, n, m, k >= 1 and D > C; the cue ends every input; train and test inputs disjoint."""
-    check_int("Task.task_id", task.task_id, 0, MAX_EPISODES)
-    dims = check_tensor("Task.cue", task.cue, "C", finite=True)
-    check_tensor("Task.train_x", task.train_x, "n D", dims=dims, like=task.cue, finite=True)
-    check_tensor("Task.train_y", task.train_y, "n k", dims=dims, like=task.cue, finite=True)
-    check_tensor("Task.test_x", task.test_x, "m D", dims=dims, like=task.cue, finite=True)
-    check_tensor("Task.test_y", task.test_y, "m k", dims=dims, like=task.cue, finite=True)
-    n, m, k, D, C = (dims[name] for name in "nmkDC")
-    if min(n, m, k) < 1 or D <= C:
-        raise ValueError(f"Task {task.task_id} needs >= 1 train and test example, >= 1 output and >= 1 feature "
-                         f"before the cue; got n={n}, m={m}, output width {k}, input width {D}, cue width {C}")
-    for name, x in (("train_x", task.train_x), ("test_x", task.test_x)):
-        if C and not torch.equal(x[:, D - C :], task.cue.expand(len(x), C)):
-            raise ValueError(f"Task.{name} of task {task.task_id} must end with the task's cue in every row")
-    shared = _shared_rows(task.train_x, task.test_x)
-    if shared:
-        raise ValueError(f"Task {task.task_id}: {shared} test inputs also occur in training "
-                         "(train and test must not overlap)")
-
-
-def _shared_rows(a: torch.Tensor, b: torch.Tensor) -> int:
-    """How many distinct rows of ``b`` also occur in ``a``, by sorting rather than comparing all pairs."""
-    distinct = torch.cat([a.unique(dim=0), b.unique(dim=0)])
-    return len(distinct) - len(distinct.unique(dim=0))
-
-
-def _check_stream(stream: TaskStream) -> tuple[Task, ...]:
-    """The stream's tasks as a tuple: 1 to MAX_EPISODES ``Task`` objects with distinct ids whose inputs are
-    ``feature_dim + cue_dim`` wide, with one output width, dtype and device."""
-    check_instance("TaskStream.tasks", stream.tasks, (tuple, list), "a tuple of Task objects")
-    tasks = tuple(stream.tasks)
-    check_count("number of tasks", len(tasks), high=MAX_EPISODES)
-    for task in tasks:
-        check_instance("every task of TaskStream.tasks", task, Task)
-    feature_dim = check_count("TaskStream.feature_dim", stream.feature_dim)
-    cue_dim = check_int("TaskStream.cue_dim", stream.cue_dim, 0, MAX_SIZE)
-    first = tasks[0]
-    for task in tasks:
-        if task.cue.numel() != cue_dim or task.train_x.shape[1] != feature_dim + cue_dim:
-            raise ValueError(f"task {task.task_id} has cue width {task.cue.numel()} and input width "
-                             f"{task.train_x.shape[1]}, but the stream says cue_dim={cue_dim}, "
-                             f"feature_dim={feature_dim}")
-        if task.train_y.shape[1] != first.train_y.shape[1]:
-            raise ValueError(f"every task must have the same output width; task {task.task_id} has "
-                             f"{task.train_y.shape[1]}, task {first.task_id} has {first.train_y.shape[1]}")
-        check_tensor(f"task {task.task_id}'s train_x", task.train_x, like=first.train_x)
-    ids = [task.task_id for task in tasks]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"task ids must be distinct, got {ids}")
-    return tasks
-
-
-def _check_stream_sizes(num_tasks, train_size, test_size, feature_dim, cue_dim) -> None:
-    """``make_main_stream``'s sizes: counts with upper bounds, and at most MAX_SIZE numbers in all."""
-    check_count("num_tasks", num_tasks, high=1_000)
-    check_count("train_size", train_size, high=MAX_EPISODES)
-    check_count("test_size", test_size, high=MAX_EPISODES)
-    check_count("feature_dim", feature_dim, high=1_024)
-    check_int("cue_dim", cue_dim, 0, 1_024)
-    numbers = num_tasks * (train_size + test_size) * (feature_dim + cue_dim + 1)
-    if numbers > MAX_SIZE:
-        raise ValueError(f"the stream would hold {numbers:,} numbers, more than MAX_SIZE = {MAX_SIZE:,}: "
-                         "lower num_tasks, train_size, test_size or the widths")
-
-
-def _check_episode_request(batch_size, context_size, query_size, generator, available: int, split: str) -> None:
-    """``sample_episodes``' arguments: counts within bounds, K + Q examples available, a CPU generator."""
-    check_count("batch_size", batch_size, high=MAX_BATCH)
-    check_count("context_size", context_size, high=MAX_EPISODES)
-    check_count("query_size", query_size, high=MAX_EPISODES)
-    check_instance("generator", generator, torch.Generator)
-    if generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
-    if context_size + query_size > available:
-        raise ValueError(f"context_size + query_size = {context_size + query_size} exceeds the {available} "
-                         f"{split} examples")
-
-
+@checked(_check_metrics)
 def continual_metrics(R, higher_is_better: bool = True, baseline=None) -> dict[str, float]:
-    """ACC, BWT, FWT and average forgetting of a result matrix ``R: (T, T)``, 2 <= T <= 10,000.
-
-    ``R[i, j]``: result on task j after training task i (a tensor, array or nested list of finite numbers).
-    ``baseline: (T,)`` results of the untrained model (needed for FWT, else FWT is NaN). BWT and FWT divide
-    by T - 1 as in the GEM paper. ``forgetting`` is >= 0 when results got worse, whichever direction is better.
-    """
-    R, higher_is_better = _as_result_matrix(R), check_bool("higher_is_better", higher_is_better)
+    """ACC, BWT, FWT, forgetting of ``R[i, j]`` (task j after training task i); ``baseline``: untrained results."""
+    R = torch.as_tensor(R, dtype=torch.float64)
     final, diag = R[-1], R.diagonal()
     bwt = (final[:-1] - diag[:-1]).mean().item()
     sign = 1.0 if higher_is_better else -1.0
@@ -400,52 +295,109 @@ def continual_metrics(R, higher_is_better: bool = True, baseline=None) -> dict[s
     forgetting = (best_before - sign * final[:-1]).mean().item()
     fwt = float("nan")
     if baseline is not None:
-        b = _as_float64("baseline", baseline)
-        check_tensor("baseline", b, (len(R),), finite=True)
-        fwt = (R.diagonal(offset=1) - b[1:]).mean().item()
+        fwt = (R.diagonal(offset=1) - torch.as_tensor(baseline, dtype=torch.float64)[1:]).mean().item()
     return {"acc": final.mean().item(), "bwt": bwt, "fwt": fwt, "forgetting": forgetting}
 
 
-def _as_float64(name: str, value) -> torch.Tensor:
-    """``value`` (tensor, array or nested list) as a float64 tensor, or an error naming ``name``."""
-    if isinstance(value, (str, bytes)):
-        raise ArgumentTypeError(f"{name} must be numbers (a tensor, array or nested list), got {value!r}")
+def _model_placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:  # of its first float tensor
+    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+    return (tensors[0].device, tensors[0].dtype) if tensors else (torch.device("cpu"), torch.get_default_dtype())
+
+@contextmanager
+def _modes_kept(model: nn.Module):  # every module's train/eval mode back as it was after the block
+    modes = [module.training for module in model.modules()]
     try:
-        return torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ArgumentTypeError(f"{name} must be numbers (a tensor, array or nested list): {err}") from None
+        yield
+    finally:
+        for module, training in zip(model.modules(), modes):
+            module.training = training
+
+def _check_model_output(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    try:
+        with _modes_kept(model), torch.no_grad():
+            prediction = model.eval()(x[:1])
+    except RuntimeError as err:  # torch's shape or dtype mismatch inside the model
+        raise ValueError(f"model cannot take inputs like x, of shape {tuple(x.shape)}: {err}") from None
+    if not isinstance(prediction, torch.Tensor) or prediction.shape[1:] != y.shape[1:]:
+        got = tuple(prediction.shape[1:]) if isinstance(prediction, torch.Tensor) else type(prediction).__name__
+        raise ValueError(f"model must output {tuple(y.shape[1:])} per example, like y, got {got}")
+
+def _check_training_call(model, optimizer, x, y, steps, batch_size, generator) -> None:
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    device, dtype = _model_placement(model)
+    dims = check_tensor("x", x, "n d", dtype=dtype, device=device, finite=True)
+    check_tensor("y", y, "n k", dims=dims, dtype=dtype, device=device, finite=True)
+    if dims["n"] < 1:
+        raise ValueError("x and y must hold at least one example, got 0")
+    _check_model_output(model, x, y)
+    check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
+    if not {id(p) for p in model.parameters()} & {id(p) for group in optimizer.param_groups for p in group["params"]}:
+        raise ValueError("optimizer must update model's parameters, but it holds none of them")
+    if check_instance("generator", generator, torch.Generator).device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
+    check_int("steps", steps, 0, MAX_STEPS)
+    check_count("batch_size", batch_size, high=MAX_BATCH)
+
+def _check_evaluation_call(model, stream, split="test", device=None) -> None:
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_instance("stream", stream, TaskStream)
+    check_choice("split", split, ("train", "test"))
+    model_device = _model_placement(model)[0]
+    # torch.empty(0, device=...) resolves "cuda" to the current CUDA device, so "cuda" and "cuda:0" can match
+    if device is not None and torch.empty(0, device=check_device("device", device)).device != model_device:
+        raise ValueError(f"device must be None or the model's device {model_device}, got {device!r}")
+    x, y = stream[0].split(split)
+    _check_model_output(model, x[:1].to(model_device), y)
+
+def _check_stream_call(model, stream, mode="naive", steps_per_task=300, batch_size=64, lr=3e-3, seed=0,
+                       eval_every=0, device=None) -> None:
+    check_choice("mode", mode, ("naive", "joint"))
+    _check_evaluation_call(model, stream, "train", device)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("model must have trainable parameters")
+    check_count("steps_per_task", steps_per_task, high=MAX_STEPS // len(stream))
+    check_count("batch_size", batch_size, high=MAX_BATCH)
+    check_positive("lr", lr, high=10.0)
+    check_int("eval_every", eval_every, 0, MAX_STEPS)
+
+def _check_mlp(input_dim, hidden=64, output_dim=1, seed=0) -> None:
+    for name, width in (("input_dim", input_dim), ("hidden", hidden), ("output_dim", output_dim)):
+        check_count(name, width, high=65_536)
+    check_seed("seed", seed)
+
+@contextmanager
+def _restored_on_error(model: nn.Module, optimizer=None, generator=None):
+    """Snapshot weights, gradients, modes, optimizer and generator state; if the block raises, restore them."""
+    weights, grads, optimizer_state = copy.deepcopy((model.state_dict(), [p.grad for p in model.parameters()],
+                                                     optimizer.state_dict() if optimizer is not None else None))
+    modes = [module.training for module in model.modules()]
+    generator_state = generator.get_state() if generator is not None else None
+    try:
+        yield
+    except Exception:
+        model.load_state_dict(weights)
+        for parameter, grad in zip(model.parameters(), grads):
+            parameter.grad = grad
+        for module, training in zip(model.modules(), modes):
+            module.training = training
+        if optimizer is not None:
+            optimizer.load_state_dict(optimizer_state)
+        if generator is not None:
+            generator.set_state(generator_state)
+        raise
 
 
-def _as_result_matrix(R) -> torch.Tensor:
-    """``R`` as a finite float64 ``(T, T)`` tensor with 2 <= T <= 10,000."""
-    R = _as_float64("R", R)
-    if R.ndim != 2 or R.shape[0] != R.shape[1] or not 2 <= R.shape[0] <= 10_000:
-        raise ValueError(f"R must be a square (T, T) matrix with 2 <= T <= 10000, got shape {tuple(R.shape)}")
-    check_tensor("R", R, finite=True)
-    return R
-
-
+@checked(_check_mlp)
 def make_mlp(input_dim: int, hidden: int = 64, output_dim: int = 1, seed: int = 0) -> nn.Sequential:
     """A two-hidden-layer ReLU MLP whose initial weights depend only on ``seed``; widths in [1, 65,536]."""
-    input_dim, hidden, output_dim = (check_count(name, value, high=65_536) for name, value in
-                                     (("input_dim", input_dim), ("hidden", hidden), ("output_dim", output_dim)))
-    seed = check_seed("seed", seed)
     with torch.random.fork_rng(devices=[]):  # leave the global RNG where it was
         torch.manual_seed(seed)
-        return nn.Sequential(
-            nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, output_dim)
-        )
+        return nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                             nn.Linear(hidden, output_dim))
 
-
+@checked(_check_training_call)
 def train_steps(model, optimizer, x, y, steps: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-    """``steps`` optimiser steps of MSE on mini-batches drawn with replacement from ``x: (n, d)``, ``y: (n, k)``.
-
-    Returns the training loss of every step, shape ``(steps,)``. Contract (``_check_training_call``): x and y
-    finite, on the model's device and dtype; steps in [0, MAX_STEPS], batch_size in [1, MAX_BATCH]; a CPU
-    generator. A non-finite loss raises ``ValueError`` before its step, and model, optimizer and generator
-    are then restored to their state before the call.
-    """
-    steps, batch_size = _check_training_call(model, optimizer, x, y, steps, batch_size, generator)
+    """``steps`` Adam steps of MSE on mini-batches drawn with replacement; returns every step's loss ``(steps,)``."""
     losses = torch.empty(steps)
     with _restored_on_error(model, optimizer, generator):
         model.train()
@@ -462,61 +414,36 @@ def train_steps(model, optimizer, x, y, steps: int, batch_size: int, generator: 
     return losses
 
 
+@checked(_check_evaluation_call)
 @torch.no_grad()
 def task_errors(model, stream: TaskStream, split: str = "test", device=None) -> torch.Tensor:
-    """Mean squared error of ``model`` on every task of ``stream``; shape ``(T,)``. Pure: no state changes.
-    ``split``: ``"train"`` or ``"test"``; ``device``: None (the model's) or the model's device."""
-    device = _check_evaluation_call(model, stream, split, device)
-    modes = _training_modes(model)
-    model.eval()
-    try:
+    """Mean squared error of ``model`` on every task of ``stream``, ``(T,)``; the model's mode is restored."""
+    device = _model_placement(model)[0]
+    with _modes_kept(model):
+        model.eval()
         errors = [F.mse_loss(model(x.to(device)), y.to(device)).cpu() for x, y in (t.split(split) for t in stream)]
-    finally:
-        _restore_modes(model, modes)
     return torch.stack(errors)
-
 
 @dataclass
 class StreamRun:
-    """Result of training on a stream: ``R (T, T)`` test MSE matrix, ``baseline (T,)`` before training,
-    and the forgetting curves ``curve_steps (E,)`` / ``curve_errors (E, T)`` (E = 0: no curves).
-    Checked on creation (see ``_check_stream_run``)."""
-
+    """``R (T, T)`` test MSE, ``baseline (T,)`` untrained, curves ``curve_steps (E,)`` and ``curve_errors (E, T)``."""
     R: torch.Tensor
     baseline: torch.Tensor
     curve_steps: torch.Tensor
     curve_errors: torch.Tensor
 
-    def __post_init__(self):
-        _check_stream_run(self)
 
-
-def train_on_stream(
-    model: nn.Module,
-    stream: TaskStream,
-    mode: str = "naive",
-    steps_per_task: int = 300,
-    batch_size: int = 64,
-    lr: float = 3e-3,
-    seed: int = 0,
-    eval_every: int = 0,
-    device=None,
-) -> StreamRun:
-    """Train ``model`` task after task. ``naive``: only the current task's data at each stage.
-    ``joint``: at stage i, all data of tasks 0..i (the multi-task upper bound). One Adam optimiser
-    lives across stages. ``eval_every > 0`` records every task's test error along the way.
-
-    Contract (``_check_stream_call``): steps_per_task >= 1 and T * steps_per_task <= MAX_STEPS;
-    batch_size in [1, MAX_BATCH]; lr in (0, 10]; eval_every in [0, MAX_STEPS]; device None or the model's.
-    If training fails (a non-finite loss, say), the model is restored to its state before the call.
-    """
-    device = _check_stream_call(model, stream, mode, steps_per_task, batch_size, lr, eval_every, device)
+@checked(_check_stream_call)
+def train_on_stream(model: nn.Module, stream: TaskStream, mode: str = "naive", steps_per_task: int = 300,
+                    batch_size: int = 64, lr: float = 3e-3, seed: int = 0, eval_every: int = 0, device=None):
+    """Train task after task; ``eval_every > 0`` records every task's test error along the way."""
+    device = _model_placement(model)[0]
     generator = make_generator(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     rows, curve_steps, curve_errors = [], [], []
     chunk = eval_every if eval_every > 0 else steps_per_task
     with _restored_on_error(model):
-        baseline = task_errors(model, stream, device=device)
+        baseline = task_errors(model, stream)
         for i in progress(range(len(stream)), desc=f"{mode} training"):
             x, y = stream.joint(upto=i)[:2] if mode == "joint" else stream[i].split("train")
             x, y = x.to(device), y.to(device)
@@ -525,143 +452,7 @@ def train_on_stream(
                 train_steps(model, optimizer, x, y, steps, batch_size, generator)
                 if eval_every > 0:
                     curve_steps.append(i * steps_per_task + start + steps)
-                    curve_errors.append(task_errors(model, stream, device=device))
-            rows.append(task_errors(model, stream, device=device))
+                    curve_errors.append(task_errors(model, stream))
+            rows.append(task_errors(model, stream))
     curves = torch.stack(curve_errors) if curve_errors else torch.empty(0, len(stream))
     return StreamRun(torch.stack(rows), baseline, torch.tensor(curve_steps, dtype=torch.int64), curves)
-
-
-def _model_placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    """Device and floating dtype of ``model``'s first parameter or buffer (CPU float32 when it has none)."""
-    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
-    return (tensors[0].device, tensors[0].dtype) if tensors else (torch.device("cpu"), torch.get_default_dtype())
-
-
-def _training_modes(model: nn.Module) -> list[bool]:
-    return [module.training for module in model.modules()]
-
-
-def _restore_modes(model: nn.Module, modes: list[bool]) -> None:
-    for module, training in zip(model.modules(), modes):
-        module.training = training
-
-
-def _check_model_output(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-    """``model(x[:1])`` must have ``y``'s width (else MSE would broadcast silently); eval mode, no gradient."""
-    modes = _training_modes(model)
-    model.eval()
-    try:
-        with torch.no_grad():
-            prediction = model(x[:1])
-    except RuntimeError as err:  # torch's shape or dtype mismatch inside the model
-        raise ValueError(f"model cannot take inputs like x, of shape {tuple(x.shape)}: {err}") from None
-    finally:
-        _restore_modes(model, modes)
-    if not isinstance(prediction, torch.Tensor) or prediction.shape[1:] != y.shape[1:]:
-        got = tuple(prediction.shape[1:]) if isinstance(prediction, torch.Tensor) else type(prediction).__name__
-        raise ValueError(f"model must output {tuple(y.shape[1:])} per example, like y, got {got}")
-
-
-def _check_model_and_data(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.device:
-    """x ``(n, d)`` and y ``(n, k)``: finite, n >= 1, on the model's device with its dtype; model output fits y."""
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    device, dtype = _model_placement(model)
-    dims = check_tensor("x", x, "n d", dtype=dtype, device=device, finite=True)
-    check_tensor("y", y, "n k", dims=dims, dtype=dtype, device=device, finite=True)
-    if dims["n"] < 1:
-        raise ValueError("x and y must hold at least one example, got 0")
-    _check_model_output(model, x, y)
-    return device
-
-
-def _check_training_call(model, optimizer, x, y, steps, batch_size, generator) -> tuple[int, int]:
-    """``train_steps``' contract; returns ``(steps, batch_size)``."""
-    _check_model_and_data(model, x, y)
-    check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
-    owned = {id(p) for p in model.parameters()}
-    if not any(id(p) in owned for group in optimizer.param_groups for p in group["params"]):
-        raise ValueError("optimizer must update model's parameters, but it holds none of them")
-    check_instance("generator", generator, torch.Generator)
-    if generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
-    return check_int("steps", steps, 0, MAX_STEPS), check_count("batch_size", batch_size, high=MAX_BATCH)
-
-
-def _check_evaluation_call(model, stream, split, device) -> torch.device:
-    """``task_errors``' contract; returns the device to evaluate on (the model's)."""
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    check_instance("stream", stream, TaskStream)
-    check_choice("split", split, SPLITS)
-    model_device, dtype = _model_placement(model)
-    if device is not None and not _same_device(check_device("device", device), model_device):
-        raise ValueError(f"device must be None or the model's device {model_device}, got {device!r}")
-    x, y = stream[0].split(split)
-    if x.dtype != dtype:
-        raise ValueError(f"the stream holds {x.dtype} tensors but the model computes in {dtype}")
-    _check_model_output(model, x[:1].to(model_device), y)
-    return model_device
-
-
-def _same_device(a: torch.device, b: torch.device) -> bool:
-    """Same device, reading ``cuda`` without an index as the current CUDA device."""
-    current = torch.cuda.current_device() if a.type == "cuda" and torch.cuda.is_available() else None
-    index_a = a.index if a.index is not None else current
-    index_b = b.index if b.index is not None else current
-    return a.type == b.type and index_a == index_b
-
-
-def _check_stream_call(model, stream, mode, steps_per_task, batch_size, lr, eval_every, device) -> torch.device:
-    """``train_on_stream``'s contract; returns the device to train on (the model's)."""
-    check_choice("mode", mode, ("naive", "joint"))
-    device = _check_evaluation_call(model, stream, "train", device)
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError("model must have trainable parameters")
-    check_count("steps_per_task", steps_per_task, high=MAX_STEPS // len(stream))
-    check_count("batch_size", batch_size, high=MAX_BATCH)
-    check_positive("lr", lr, high=10.0)
-    check_int("eval_every", eval_every, 0, MAX_STEPS)
-    return device
-
-
-def _check_stream_run(run: StreamRun) -> None:
-    """``StreamRun`` fields: ``R (T, T)``, ``baseline (T,)``, ``curve_errors (E, T)`` finite floats;
-    ``curve_steps (E,)`` numbers >= 0."""
-    dims = check_tensor("StreamRun.R", run.R, "T T", finite=True)
-    check_tensor("StreamRun.baseline", run.baseline, "T", dims=dims, like=run.R, finite=True)
-    steps_dtypes = (torch.int64, torch.int32, torch.float32, torch.float64)
-    check_tensor("StreamRun.curve_steps", run.curve_steps, "E", dims=dims, dtype=steps_dtypes, finite=True, low=0)
-    check_tensor("StreamRun.curve_errors", run.curve_errors, "E T", dims=dims, finite=True)
-
-
-@contextmanager
-def _restored_on_error(model: nn.Module, optimizer=None, generator=None):
-    """Snapshot what training changes (weights, buffers, gradients, train/eval modes, optimizer state,
-    generator state); if the block raises, put all of it back bit for bit and re-raise."""
-    weights = {name: value.detach().clone() for name, value in model.state_dict().items()}
-    grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
-    modes = _training_modes(model)
-    optimizer_state = _cloned(optimizer.state_dict()) if optimizer is not None else None
-    generator_state = generator.get_state() if generator is not None else None
-    try:
-        yield
-    except Exception:
-        model.load_state_dict(weights)
-        for parameter, grad in zip(model.parameters(), grads):
-            parameter.grad = grad
-        _restore_modes(model, modes)
-        if optimizer is not None:
-            optimizer.load_state_dict(optimizer_state)
-        if generator is not None:
-            generator.set_state(generator_state)
-        raise
-
-
-def _cloned(value):
-    """A copy of a (nested) state dict with every tensor cloned, like ``copy.deepcopy`` at a fraction of its cost."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {key: _cloned(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_cloned(item) for item in value)
-    return copy.copy(value)

@@ -37,8 +37,10 @@ def badges_markdown(notebook: str) -> str:
 
 
 def setup_source() -> str:
-    # --no-deps: Colab already has torch, numpy, matplotlib, ipywidgets, tqdm and scikit-learn;
-    # reinstalling torch there would download gigabytes and can break its CUDA build.
+    # --no-deps: Colab already has every runtime dependency pyproject.toml declares (numpy, matplotlib,
+    # tqdm, nbformat, scikit-learn, scipy, safetensors) plus torch and ipywidgets; letting pip resolve them
+    # could replace Colab's builds. The shipped weights come with the package (package data), so a plain
+    # install from git finds them through helpers.plumbing.weights_dir(): nothing is retrained on Colab.
     return (
         "# Setup: on Colab, install this series' `helpers` from the same git ref as the badges above.\n"
         "# Locally and on Binder, `make lab` / binder/ installed it already, so this cell does nothing.\n"

@@ -9,42 +9,81 @@ import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 import torch.nn as nn
 from torch.func import functional_call, grad, vmap
 
-from helpers.checks import (
-    FLOATING,
-    MAX_BATCH,
-    MAX_EPISODES,
-    MAX_STEPS,
-    check_bool,
-    check_callable,
-    check_choice,
-    check_count,
-    check_instance,
-    check_int,
-    check_positive,
-    check_seed,
-    check_tensor,
-)
+from helpers.checks import (FLOATING, MAX_BATCH, MAX_EPISODES, MAX_STEPS, check_bool, check_callable, check_choice,
+                            check_count, check_instance, check_int, check_positive, check_seed, check_tensor, checked)
 from helpers.foundations import make_generator
 from helpers.plumbing import progress
 
 
-SINE_AMPLITUDE = (0.1, 5.0)  # Finn et al. 2017, section 5.1
-SINE_PHASE = (0.0, math.pi)
-SINE_X = (-5.0, 5.0)
+SINE_AMPLITUDE, SINE_PHASE, SINE_X = (0.1, 5.0), (0.0, math.pi), (-5.0, 5.0)  # Finn et al. 2017, section 5.1
 MAX_HIDDEN = 4_096  # widest sine MLP: 16 M weights in its middle layer
+MAX_LR = 1e12  # the largest step size accepted: refuses typos like 1e308; the divergence guards do the rest
+MAX_INNER_STEPS = 1_000  # inner steps of one adaptation: far more than any use here, few enough never to hang
+
+
+def _check_examples(name, value, count: str, kind: str, dims: dict, like=None, device=None) -> None:
+    """``value: (T, count, *trailing)``, trailing axes shared by all tensors of one ``kind`` (x or y)."""
+    check_instance(name, value, torch.Tensor, f"a torch.Tensor of shape (T, {count}, ...)")
+    rank = dims.setdefault(f"{kind} rank", max(value.ndim, 2))
+    if value.ndim != rank or value.dtype in (torch.bool, torch.complex64, torch.complex128):
+        raise ValueError(f"{name} must have shape (T, {count}, ...) with {rank} axes and hold real numbers or "
+                         f"integer labels, got {tuple(value.shape)}, {value.dtype}")
+    check_tensor(name, value, ["T", count] + [f"{kind}{i}" for i in range(rank - 2)], dims,
+                 dtype=FLOATING if kind == "x" else None, like=like, device=device, finite=True)
+
+
+def _check_task_batch(tasks) -> None:
+    dims, sx = {}, tasks.support_x
+    _check_examples("support_x", sx, "K", "x", dims)
+    try:  # a mismatch may lie in support_x as well as in the tensor that fails: name both
+        _check_examples("support_y", tasks.support_y, "K", "y", dims, device=sx.device)
+        _check_examples("query_x", tasks.query_x, "Q", "x", dims, like=sx)
+        _check_examples("query_y", tasks.query_y, "Q", "y", dims, like=tasks.support_y)
+    except ValueError as error:
+        raise type(error)(f"{error} (support_x: shape {tuple(sx.shape)}, dtype {sx.dtype})") from None
+    if not (1 <= dims["T"] <= MAX_EPISODES and 1 <= dims["K"] <= MAX_BATCH and 1 <= dims["Q"] <= MAX_BATCH):
+        raise ValueError(f"the tasks must have 1 <= T <= {MAX_EPISODES} tasks, 1 <= K, Q <= {MAX_BATCH} support and "
+                         f"query points, got support_x {tuple(sx.shape)}, query_x {tuple(tasks.query_x.shape)}")
+    for name, value in (("amplitude", tasks.amplitude), ("phase", tasks.phase)):  # None or empty: not a sine
+        if value is not None and not (isinstance(value, torch.Tensor) and value.numel() == 0):
+            check_tensor(name, value, "T", dims, finite=True)
+
+
+def _check_sine_targets(amplitude, phase, x) -> None:
+    dims = check_tensor("amplitude", amplitude, "T", finite=True)
+    try:  # a dtype or device mismatch may lie in amplitude as well: name it
+        check_tensor("phase", phase, "T", dims, like=amplitude, finite=True)
+        check_tensor("x", x, "T n 1", dims, like=amplitude, finite=True)
+    except ValueError as error:
+        raise type(error)(f"{error} (amplitude: {amplitude.dtype} on {amplitude.device})") from None
+
+
+def _check_sample(num_tasks, k_support, k_query, generator) -> None:
+    check_count("num_tasks", num_tasks, 1, MAX_EPISODES)
+    check_count("k_support", k_support, 1, MAX_BATCH)
+    check_count("k_query", k_query, 1, MAX_BATCH)
+    check_instance("generator", generator, torch.Generator)
+
+
+def make_sine_mlp(hidden: int = 40, seed: int = 0) -> nn.Sequential:
+    """The paper's regressor, 1 -> hidden -> hidden -> 1 with ReLU; its initial weights depend only on ``seed``."""
+    check_count("hidden", hidden, 1, MAX_HIDDEN)
+    check_seed("seed", seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                             nn.Linear(hidden, 1))
 
 
 @dataclass(frozen=True)
 class TaskBatch:
-    """A batch of T few-shot tasks: ``support_x: (T, K, *features)``, ``support_y: (T, K, *targets)``,
-    ``query_x: (T, Q, *features)``, ``query_y: (T, Q, *targets)``. Targets may be floats (regression) or
-    integer class labels. ``amplitude, phase: (T,)`` describe sine tasks; other families leave them None."""
+    """T few-shot tasks: ``support_x: (T, K, *features)``, ``support_y: (T, K, *targets)``, ``query_x,
+    query_y: (T, Q, ...)``; targets are floats or integer labels. Sine tasks keep ``amplitude, phase: (T,)``."""
 
     support_x: torch.Tensor
     support_y: torch.Tensor
@@ -59,101 +98,22 @@ class TaskBatch:
     def __len__(self) -> int:
         return self.support_x.shape[0]
 
-    def select(self, index) -> "TaskBatch":
-        """The tasks ``index`` (an int, slice or index tensor), keeping the leading task dimension."""
-        _check_index(index, len(self))
-        index = [index] if isinstance(index, int) else index
-        sine = [None if t is None or t.numel() == 0 else t[index] for t in (self.amplitude, self.phase)]
-        return TaskBatch(self.support_x[index], self.support_y[index], self.query_x[index], self.query_y[index], *sine)
 
-
-def _check_index(index, num_tasks: int) -> None:
-    """``TaskBatch.select``'s index: an int or an int64 index tensor within the ``num_tasks`` tasks, or a slice."""
-    if isinstance(index, slice):
-        return
-    if isinstance(index, torch.Tensor):
-        check_tensor("index", index, "n", dtype=torch.int64, low=-num_tasks, high=num_tasks - 1)
-    else:
-        check_int("index", index, -num_tasks, num_tasks - 1)
-
-
-MAX_LR = 1e12  # the largest step size accepted: refuses typos like 1e308; the divergence guard handles the rest
-
-
+@checked(_check_sine_targets)
 def sine_targets(amplitude: torch.Tensor, phase: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``A * sin(x + phi)`` for ``amplitude, phase: (T,)`` and ``x: (T, n, 1)``; returns ``(T, n, 1)``."""
-    dims = check_tensor("amplitude", amplitude, "T")
-    check_tensor("phase", phase, "T", dims, like=amplitude)
-    check_tensor("x", x, "T n 1", dims, like=amplitude)
+    """``A sin(x + phi)`` for ``amplitude, phase: (T,)`` and ``x: (T, n, 1)``; returns ``(T, n, 1)``."""
     return amplitude.view(-1, 1, 1) * torch.sin(x + phase.view(-1, 1, 1))
 
 
+@checked(_check_sample)
 def sample_sine_tasks(num_tasks: int, k_support: int, k_query: int, generator: torch.Generator) -> TaskBatch:
-    """``num_tasks`` sinusoids ``y = A sin(x + phi)`` with ``A ~ U[0.1, 5]``, ``phi ~ U[0, pi]``, ``x ~ U[-5, 5]``.
-
-    Each task gets ``k_support`` support and ``k_query`` query points, all distinct draws. Uses only
-    ``generator``. Returns a :class:`TaskBatch` with ``x, y: (num_tasks, k, 1)``.
-    """
-    check_count("num_tasks", num_tasks, 1, MAX_EPISODES)
-    check_count("k_support", k_support, 1, MAX_BATCH)
-    check_count("k_query", k_query, 1, MAX_BATCH)
-    check_instance("generator", generator, torch.Generator)
+    """``num_tasks`` sines with ``k_support`` support and ``k_query`` query points each: ``x, y: (T, k, 1)``."""
     (a_lo, a_hi), (p_lo, p_hi), (x_lo, x_hi) = SINE_AMPLITUDE, SINE_PHASE, SINE_X
     amplitude = a_lo + (a_hi - a_lo) * torch.rand(num_tasks, generator=generator)
     phase = p_lo + (p_hi - p_lo) * torch.rand(num_tasks, generator=generator)
     x = x_lo + (x_hi - x_lo) * torch.rand(num_tasks, k_support + k_query, 1, generator=generator)
     y = sine_targets(amplitude, phase, x)
     return TaskBatch(x[:, :k_support], y[:, :k_support], x[:, k_support:], y[:, k_support:], amplitude, phase)
-
-
-def make_sine_mlp(hidden: int = 40, seed: int = 0) -> nn.Sequential:
-    """The paper's regressor: 1 -> hidden -> hidden -> 1 with ReLU; initial weights depend only on ``seed``."""
-    check_count("hidden", hidden, 1, MAX_HIDDEN)
-    check_seed("seed", seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                             nn.Linear(hidden, 1))
-
-
-def _check_examples(name: str, value, count: str, kind: str, dims: dict, like=None, device=None) -> None:
-    """``value: (T, count, *trailing)``; ``kind`` (``x`` or ``y``) names the trailing axes, so support and
-    query tensors of one kind must agree on them. ``x`` must be floating; ``y`` may hold class labels."""
-    check_instance(name, value, torch.Tensor, f"a torch.Tensor of shape (T, {count}, ...)")
-    if value.ndim < 2:
-        raise ValueError(f"{name} must have shape (T, {count}, ...), got {tuple(value.shape)}")
-    rank = dims.setdefault(f"{kind} rank", value.ndim)
-    if value.ndim != rank:
-        raise ValueError(f"{name} must have {rank} dimensions like support_{kind}, got shape {tuple(value.shape)}")
-    shape = ["T", count] + [f"{kind}{i}" for i in range(value.ndim - 2)]
-    check_tensor(name, value, shape, dims, dtype=FLOATING if kind == "x" else None, like=like, device=device,
-                 finite=True)
-    if value.dtype in (torch.bool, torch.complex64, torch.complex128):
-        raise ValueError(f"{name} must hold real numbers or integer labels, got dtype {value.dtype}")
-
-
-def _check_task_tensors(support_x, support_y, query_x, query_y=None) -> dict:
-    """Shapes, dtypes, devices and finiteness of one batch of tasks; returns the sizes T, K, Q."""
-    dims: dict = {}
-    _check_examples("support_x", support_x, "K", "x", dims)
-    _check_examples("support_y", support_y, "K", "y", dims, device=support_x.device)
-    _check_examples("query_x", query_x, "Q", "x", dims, like=support_x)
-    if query_y is not None:
-        _check_examples("query_y", query_y, "Q", "y", dims, like=support_y)
-    for name, high in (("T", MAX_EPISODES), ("K", MAX_BATCH), ("Q", MAX_BATCH)):
-        if name in dims and not 1 <= dims[name] <= high:
-            raise ValueError(f"the tasks must have 1 <= {name} <= {high} (tasks T, support K, query Q), got "
-                             f"support_x {tuple(support_x.shape)}, query_x {tuple(query_x.shape)}")
-    return dims
-
-
-def _check_task_batch(tasks: TaskBatch) -> None:
-    dims = _check_task_tensors(tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
-    for name in ("amplitude", "phase"):
-        value = getattr(tasks, name)
-        if value is None or (isinstance(value, torch.Tensor) and value.numel() == 0):
-            continue  # not a sine family
-        check_tensor(name, value, "T", dims, finite=True)
 
 
 Params = dict[str, torch.Tensor]
@@ -168,28 +128,17 @@ def mse_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (output - target).square().mean()
 
 
-def inner_loop(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor, steps: int,
-               lr: LearningRate, first_order: bool = False, loss_fn: Callable = mse_loss,
-               functional: bool = True) -> Params:
-    """``steps`` gradient steps on one task's support loss; returns the adapted parameters.
-
-    ``x: (K, *features)``, ``y: (K, *targets)``. Every step evaluates the loss at the *current* adapted
-    parameters, never at ``params``. Second order (default): the result keeps the graph of every step,
-    so a query loss can be differentiated through the adaptation; ``first_order=True`` detaches each
-    inner gradient (FOMAML). ``lr``: a number or, for Meta-SGD, a dict of step sizes shaped like
-    ``params``. ``functional=True`` takes gradients with ``torch.func.grad`` (required under ``vmap``);
-    ``False`` uses ``torch.autograd.grad``, which copes with forward passes that write into buffers.
-    Internal kernel (it runs once per task, inside ``vmap``): it checks only ``steps``; ``adapt``,
-    ``query_losses`` and ``MAML`` check everything else before they call it.
-    """
+def inner_loop(model, params: Params, buffers: Params, x, y, steps: int, lr: LearningRate, first_order=False,
+               loss_fn: Callable = mse_loss, functional=True) -> Params:
+    """``steps`` gradient steps on one task's support loss, each at the *current* adapted weights; ``lr``: a
+    number or (Meta-SGD) a dict of tensors; ``functional=False``: autograd, for a forward pass that writes buffers."""
     def support_loss(p: Params) -> torch.Tensor:
         return loss_fn(functional_call(model, (p, buffers), (x,)), y)
 
-    for _ in range(_check_steps("steps", steps)):
+    for _ in range(steps):
         if functional:
             grads = grad(support_loss)(params)
-        else:
-            # autograd.grad needs tensors that require grad; detached ones (evaluation, no_grad) get fresh leaves
+        else:  # autograd.grad needs tensors that require grad: detached weights get fresh leaves
             params = {k: p if p.requires_grad else p.detach().requires_grad_() for k, p in params.items()}
             with torch.enable_grad():
                 found = torch.autograd.grad(support_loss(params), list(params.values()),
@@ -201,121 +150,102 @@ def inner_loop(model: nn.Module, params: Params, buffers: Params, x: torch.Tenso
     return params
 
 
-def adapt(model: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor, steps: int = 1, lr: LearningRate = 0.01,
-          *, params: Params | None = None, first_order: bool = False, loss_fn: Callable = mse_loss,
-          reset: Callable[[nn.Module], None] | None = None) -> Params:
-    """Adapt ``model`` to one task: ``support_x: (K, *features)``, ``support_y: (K, *targets)``; returns a dict
-    of adapted parameters to use with ``torch.func.functional_call(model, adapted, x)``.
-
-    ``params`` defaults to the module's own parameters; the result stays differentiable with respect to
-    them (through the inner gradients too unless ``first_order``). The module's parameters are never
-    changed. Buffers are cloned, so state a forward pass writes into them stays with this task;
-    ``reset(model)`` runs first, once every argument has been checked (e.g. to clear a memory).
-    Raises ``ValueError`` when the adapted weights are not finite (a step size too large for the task).
-    """
-    params = _check_adapt(model, support_x, support_y, steps, lr, params, first_order, loss_fn, reset)
-    if reset is not None:
-        reset(model)
-    buffers = {k: b.clone() for k, b in model.named_buffers()}
-    adapted = inner_loop(model, params, buffers, support_x, support_y, steps, lr, first_order, loss_fn,
-                         functional=False)
-    _check_adapted(adapted, steps, lr)
-    return adapted
-
-
-MAX_INNER_STEPS = 1_000  # inner steps of one adaptation: far more than any use here, few enough never to hang
-BATCHING = ("auto", "vmap", "loop")
-
-
-def _check_steps(name: str, value) -> int:
-    return check_int(name, value, 0, MAX_INNER_STEPS)
-
-
 def _check_model(model) -> torch.Tensor:
     """``model`` must be an ``nn.Module`` with floating parameters; returns its first one (dtype and device)."""
     check_instance("model", model, nn.Module)
     first = next((p for p in model.parameters() if p.is_floating_point()), None)
     if first is None:
-        raise ValueError(f"model must have floating-point parameters to adapt, got a {type(model).__name__} "
-                         "with none")
+        raise ValueError(f"model must have floating-point parameters to adapt, got a {type(model).__name__} with none")
     return first
 
 
-def _check_params(params, model: nn.Module) -> Params:
-    """None (the module's own parameters) or a dict of some of them, each finite and shaped like the module's."""
+def _check_call(model, steps_name, steps, lr, params, first_order, loss_fn, reset, batched="loop") -> None:
+    """Everything but the data. Meta-SGD's rates may take either sign while being learned (Li et al. 2017)."""
+    _check_model(model)
+    check_int(steps_name, steps, 0, MAX_INNER_STEPS)
     own = dict(model.named_parameters())
-    if params is None:
-        return own
-    check_instance("params", params, dict, "a dict {parameter name: tensor}, or None for the module's own")
-    if not params:
-        raise ValueError("params must name at least one parameter to adapt, got an empty dict")
-    unknown = [k for k in params if k not in own]
-    if unknown:
-        raise ValueError(f"params has names the model does not have: {unknown}; the model's are {list(own)}")
-    for k, p in params.items():
-        check_tensor(f"params[{k!r}]", p, tuple(own[k].shape), like=own[k], finite=True)
-    return params
-
-
-def _check_lr(name: str, lr, params: Params) -> None:
-    """A number must be finite and > 0. A dict (Meta-SGD: one step size per weight) must hold a finite
-    tensor for every parameter in ``params``, shaped like it. Fixed rates (tensors without grad) must be
-    >= 0 (0 freezes a weight); rates being meta-learned (``requires_grad``) may take either sign, since
-    Meta-SGD (Li et al. 2017) learns the direction of the update as well as its size."""
+    if params is not None:
+        check_instance("params", params, dict, "a dict {parameter name: tensor}, or None for the module's own")
+        if not params or any(k not in own for k in params):
+            raise ValueError(f"params must name some of the model's parameters {list(own)}, got {list(params)}")
+        for k, p in params.items():
+            check_tensor(f"params[{k!r}]", p, tuple(own[k].shape), like=own[k], finite=True)
     if not isinstance(lr, dict):
-        check_positive(name, lr)
-        return
-    missing = [k for k in params if k not in lr]
-    if missing:
-        raise ValueError(f"{name} has no step size for parameter(s) {missing}; it needs one tensor per "
-                         f"parameter: {list(params)}")
-    for k in params:
-        rate = lr[k]
-        check_tensor(f"{name}[{k!r}]", rate, tuple(params[k].shape), like=params[k], finite=True)
-        if not rate.requires_grad and bool((rate < 0).any()):
-            raise ValueError(f"{name}[{k!r}] holds negative step sizes (min {rate.min().item():.3g}); fixed "
-                             "step sizes must be >= 0")
-
-
-def _check_options(first_order, loss_fn, reset) -> None:
+        check_positive("lr", lr, MAX_LR)
+    for k in (own if params is None else params) if isinstance(lr, dict) else ():
+        if k not in lr:
+            raise ValueError(f"lr has no step size for parameter {k!r}; it needs one per parameter")
+        check_tensor(f"lr[{k!r}]", lr[k], tuple(own[k].shape), like=own[k], finite=True)
+        if not lr[k].requires_grad and bool((lr[k] < 0).any()):
+            raise ValueError(f"lr[{k!r}] holds negative step sizes (min {lr[k].min().item():.3g}); fixed ones "
+                             "must be >= 0")
+    check_choice("batched", batched, ("vmap", "loop"))
     check_bool("first_order", first_order)
     check_callable("loss_fn", loss_fn, "a function loss_fn(output, target) -> scalar tensor")
     if reset is not None:
         check_callable("reset", reset, "a function reset(model), or None")
 
 
-def _check_adapt(model, support_x, support_y, steps, lr, params, first_order, loss_fn, reset) -> Params:
+def _check_adapt(model, support_x, support_y, steps=1, lr=0.01, *, params=None, first_order=False,
+                 loss_fn=mse_loss, reset=None) -> None:
     first = _check_model(model)
     check_tensor("support_x", support_x, like=first, finite=True)
-    check_tensor("support_y", support_y, dtype=None, device=first.device, finite=True)
-    if support_x.ndim == 0 or not 1 <= support_x.shape[0] <= MAX_BATCH:
-        raise ValueError(f"support_x must have shape (K, ...) with 1 <= K <= {MAX_BATCH} examples, got "
-                         f"{tuple(support_x.shape)} (an empty support set gives nothing to adapt on)")
-    if support_y.ndim == 0 or support_y.shape[0] != support_x.shape[0]:
-        raise ValueError(f"support_y must have one target per example of support_x, shape ({support_x.shape[0]}, "
-                         f"...), got {tuple(support_y.shape)}")
-    _check_steps("steps", steps)
-    params = _check_params(params, model)
-    _check_lr("lr", lr, params)
-    _check_options(first_order, loss_fn, reset)
-    return params
+    labels = loss_fn is not mse_loss and isinstance(support_y, torch.Tensor) and support_y.dtype == torch.int64
+    check_tensor("support_y", support_y, dtype=torch.int64 if labels else FLOATING, like=None if labels else first,
+                 device=first.device, finite=True)
+    if support_x.ndim == 0 or not 1 <= len(support_x) <= MAX_BATCH or support_y.shape[:1] != support_x.shape[:1]:
+        raise ValueError(f"support_x and support_y must have shapes (K, ...) with one K, 1 <= K <= {MAX_BATCH}, got "
+                         f"{tuple(support_x.shape)} and {tuple(support_y.shape)}")
+    _check_call(model, "steps", steps, lr, params, first_order, loss_fn, reset)
 
 
-def _check_adapted(adapted: Params, steps: int, lr: LearningRate) -> None:
-    """Adapted weights must be finite: NaN here means the steps diverged, and must not pass silently."""
-    bad = [k for k, p in adapted.items() if not bool(torch.isfinite(p).all())]
-    if bad:
+@contextmanager
+def _fitting(support_x, support_y):
+    """Name the data when the model cannot run on it (a wrong feature width, targets of another shape)."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"the model does not fit support_x of shape {tuple(support_x.shape)} and support_y of "
+                         f"shape {tuple(support_y.shape)}: {error}") from None
+
+
+def _require_finite(values, what: str, steps: int, lr: LearningRate):
+    """``values``: (T, ...) per task, or adapted weights; the inputs were finite, so NaN means divergence."""
+    rows, unit = ((torch.stack([p.isfinite().all() for p in values.values()]), "weight tensors")
+                  if isinstance(values, dict) else (values.isfinite().reshape(len(values), -1).all(1), "tasks"))
+    if not bool(rows.all()):
         rate = "the per-parameter step sizes" if isinstance(lr, dict) else f"lr={lr:g}"
-        raise ValueError(f"adaptation diverged: after {steps} step(s) the adapted {bad} hold NaN or infinity; "
-                         f"{rate} is too large for this task (use a smaller step size or fewer steps)")
+        raise ValueError(f"the {what} of {int((~rows).sum())} of {len(rows)} {unit} is NaN or infinite after up to "
+                         f"{steps} inner step(s): the adaptation diverged, so {rate} is too large for these tasks "
+                         "(use a smaller step size or fewer steps), or the data's scale overflows")
+    return values
+
+
+@checked(_check_adapt)
+def adapt(model: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor, steps: int = 1, lr: LearningRate = 0.01,
+          *, params: Params | None = None, first_order: bool = False, loss_fn: Callable = mse_loss,
+          reset: Callable[[nn.Module], None] | None = None) -> Params:
+    """Adapted weights for one task, ``support_x: (K, *features)``, ``support_y: (K, *targets)``, differentiable
+    w.r.t. ``params`` (default: the module's own), which never change; ``reset(model)`` runs first."""
+    params = dict(model.named_parameters()) if params is None else params
+    if reset is not None:
+        reset(model)
+    buffers = {k: b.clone() for k, b in model.named_buffers()}
+    with _fitting(support_x, support_y):
+        adapted = inner_loop(model, params, buffers, support_x, support_y, steps, lr, first_order, loss_fn, False)
+    return _require_finite(adapted, "weights", steps, lr)
+
+
+def _check_query_losses(model, tasks, steps, lr, *, params=None, first_order=False, loss_fn=mse_loss,
+                        batched="vmap", reset=None) -> None:
+    check_instance("tasks", tasks, TaskBatch)
+    check_tensor("the tasks' support_x", tasks.support_x, like=_check_model(model))
+    _check_call(model, "steps", steps, lr, params, first_order, loss_fn, reset, batched)
 
 
 def _over_tasks(model: nn.Module, per_task: Callable, batched: str, reset, *tensors: torch.Tensor) -> torch.Tensor:
-    """Stack ``per_task(buffers, *task_tensors, functional)`` over the T tasks (leading axis of ``tensors``).
-
-    ``"vmap"`` runs all tasks at once (buffers shared and read-only); ``"loop"`` runs them one by one,
-    each after ``reset(model)`` and with fresh clones of the buffers (stateful models need this).
-    """
+    """Stack ``per_task(buffers, *one_task, functional)`` over the leading axis of ``tensors``: with ``vmap``
+    (buffers shared, read-only), or one by one, each after ``reset(model)`` with fresh clones of the buffers."""
     if batched == "vmap":
         buffers = dict(model.named_buffers())
         return vmap(lambda *task: per_task(buffers, *task, True))(*tensors)
@@ -328,19 +258,12 @@ def _over_tasks(model: nn.Module, per_task: Callable, batched: str, reset, *tens
     return torch.stack(results)
 
 
+@checked(_check_query_losses)
 def query_losses(model: nn.Module, tasks: TaskBatch, steps: int, lr: LearningRate, *, params: Params | None = None,
                  first_order: bool = False, loss_fn: Callable = mse_loss, batched: str = "vmap",
                  reset: Callable[[nn.Module], None] | None = None) -> torch.Tensor:
-    """Query loss of every task after ``steps`` inner steps on its support set; returns ``(T,)``, with the
-    graph back to ``params`` (the module's own parameters by default) for a meta-gradient.
-
-    ``batched="vmap"`` adapts all T tasks at once (stateless models: buffers are shared and read-only);
-    ``"loop"`` adapts them one after another, each with fresh clones of the buffers and after
-    ``reset(model)``, which stateful models (a memory written during the forward pass) need.
-    """
-    check_instance("tasks", tasks, TaskBatch)
-    params = _check_batch_call(model, tasks.support_x, "steps", steps, lr, params, batched, first_order, loss_fn,
-                               reset)
+    """Query loss ``(T,)`` of each task after ``steps`` inner steps on its support set, with the graph to ``params``."""
+    params = dict(model.named_parameters()) if params is None else params
 
     def per_task(buffers, sx, sy, qx, qy, functional):
         adapted = inner_loop(model, params, buffers, sx, sy, steps, lr, first_order, loss_fn, functional)
@@ -348,63 +271,33 @@ def query_losses(model: nn.Module, tasks: TaskBatch, steps: int, lr: LearningRat
 
     losses = _over_tasks(model, per_task, batched, reset, tasks.support_x, tasks.support_y, tasks.query_x,
                          tasks.query_y)
-    return _require_finite_result(losses, "query loss", steps, lr)
+    return _require_finite(losses, "query loss", steps, lr)
 
 
-def adapted_predictions(model: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor,
-                        steps: int = 1, lr: LearningRate = 0.01, *, params: Params | None = None,
-                        loss_fn: Callable = mse_loss, batched: str = "vmap",
-                        reset: Callable[[nn.Module], None] | None = None) -> torch.Tensor:
-    """Outputs on ``query_x: (T, Q, *features)`` of the model adapted to each task's support set
-    (``support_x: (T, K, *features)``, ``support_y: (T, K, *targets)``) with ``steps`` first-order steps;
-    returns ``(T, Q, *outputs)`` without a graph. Evaluation only: the module is never changed."""
-    _check_task_tensors(support_x, support_y, query_x)
-    params = _check_batch_call(model, support_x, "steps", steps, lr, params, batched, True, loss_fn, reset)
-    params = {k: p.detach() for k, p in params.items()}
-    lr = {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else lr
-
-    def per_task(buffers, sx, sy, qx, functional):
-        adapted = inner_loop(model, params, buffers, sx, sy, steps, lr, True, loss_fn, functional)
-        return functional_call(model, (adapted, buffers), (qx,))
-
-    outputs = _over_tasks(model, per_task, batched, reset, support_x, support_y, query_x).detach()
-    return _require_finite_result(outputs, "output", steps, lr)
+def _check_curve(model, tasks, max_steps=10, lr=0.01, **options) -> None:
+    check_int("max_steps", max_steps, 0, MAX_INNER_STEPS)
+    _check_query_losses(model, tasks, max_steps, lr, **options)
 
 
-def _check_batch_call(model, support_x, steps_name, steps, lr, params, batched, first_order, loss_fn, reset) -> Params:
-    """Everything but the task tensors themselves, which a TaskBatch (or _check_task_tensors) checked."""
-    first = _check_model(model)
-    check_tensor("the tasks' support_x", support_x, like=first)
-    _check_steps(steps_name, steps)
-    params = _check_params(params, model)
-    _check_lr("lr", lr, params)
-    check_choice("batched", batched, ("vmap", "loop"))
-    _check_options(first_order, loss_fn, reset)
-    return params
+def mean_ci95(values) -> tuple[float, float]:
+    """Mean and half-width of the normal-approximation 95% confidence interval of ``values: (n,)``, n >= 2."""
+    check_instance("values", values, (torch.Tensor, list, tuple), "a tensor, list or tuple of numbers")
+    try:
+        values = torch.as_tensor(values, dtype=torch.float64, device="cpu").flatten()
+    except (TypeError, ValueError, RuntimeError, NotImplementedError):
+        raise ValueError(f"values must hold numbers only, got {values!r:.80}") from None
+    if values.numel() < 2 or not bool(torch.isfinite(values).all()):
+        raise ValueError(f"values must hold at least 2 numbers, none NaN or infinite, got {values.numel()} numbers: "
+                         f"{values[:6].tolist()}")
+    return values.mean().item(), 1.96 * values.std().item() / math.sqrt(values.numel())
 
 
-def _require_finite_result(values: torch.Tensor, what: str, steps: int, lr: LearningRate) -> torch.Tensor:
-    """``values: (T, ...)`` per task; the inputs were finite, so NaN or infinity means the adaptation diverged."""
-    finite = torch.isfinite(values).flatten(1).all(dim=1) if values.ndim > 1 else torch.isfinite(values)
-    if not bool(finite.all()):
-        rate = "the per-parameter step sizes" if isinstance(lr, dict) else f"lr={lr:g}"
-        raise ValueError(f"the {what} of {int((~finite).sum())} of {len(finite)} tasks is NaN or infinite after up to "
-                         f"{steps} inner step(s): the adaptation diverged, so {rate} is too large for these tasks "
-                         f"(use a smaller step size or fewer steps), or the data's scale overflows {values.dtype}")
-    return values
-
-
+@checked(_check_curve)
 def adaptation_curve(model: nn.Module, tasks: TaskBatch, max_steps: int = 10, lr: LearningRate = 0.01, *,
                      params: Params | None = None, loss_fn: Callable = mse_loss, batched: str = "vmap",
                      reset: Callable[[nn.Module], None] | None = None) -> torch.Tensor:
-    """Query loss of every task after 0, 1, ..., ``max_steps`` inner steps; returns ``(T, max_steps + 1)``.
-
-    Evaluation only: inner gradients are detached and the result carries no graph.
-    """
-    check_instance("tasks", tasks, TaskBatch)
-    params = _check_batch_call(model, tasks.support_x, "max_steps", max_steps, lr, params, batched, True, loss_fn,
-                               reset)
-    params = {k: p.detach() for k, p in params.items()}
+    """Query loss of every task after 0, 1, ..., ``max_steps`` inner steps: ``(T, max_steps + 1)``, no graph."""
+    params = {k: p.detach() for k, p in (dict(model.named_parameters()) if params is None else params).items()}
     lr = {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else lr
 
     def per_task(buffers, sx, sy, qx, qy, functional):
@@ -418,26 +311,7 @@ def adaptation_curve(model: nn.Module, tasks: TaskBatch, max_steps: int = 10, lr
 
     curve = _over_tasks(model, per_task, batched, reset, tasks.support_x, tasks.support_y, tasks.query_x,
                         tasks.query_y).detach()
-    return _require_finite_result(curve, "query loss", max_steps, lr)
-
-
-def mean_ci95(values) -> tuple[float, float]:
-    """Mean and half-width of the normal-approximation 95% confidence interval of ``values: (n,)``
-    (a tensor or a sequence of numbers, n >= 2, all finite)."""
-    check_instance("values", values, (torch.Tensor, list, tuple), "a tensor, list or tuple of numbers")
-    if isinstance(values, torch.Tensor):
-        check_tensor("values", values, dtype=None)  # a tensor that holds data (not on the meta device)
-    try:
-        values = torch.as_tensor(values, dtype=torch.float64).flatten()
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"values must hold numbers only, got {values!r:.80}") from None
-    if values.numel() < 2:
-        raise ValueError(f"values must hold at least 2 numbers for a confidence interval, got {values.numel()}"
-                         + (" (it is empty)" if values.numel() == 0 else ""))
-    if not torch.isfinite(values).all():
-        bad = int((~torch.isfinite(values)).sum())
-        raise ValueError(f"values holds {bad} NaN or infinite entr{'y' if bad == 1 else 'ies'} of {values.numel()}")
-    return values.mean().item(), 1.96 * values.std().item() / math.sqrt(values.numel())
+    return _require_finite(curve, "query loss", max_steps, lr)
 
 
 class StepSizes(nn.Module):
@@ -453,109 +327,15 @@ class StepSizes(nn.Module):
         return dict(zip(self.names, self.rates))
 
 
-class MAML:
-    """Model-agnostic meta-learning (Finn et al. 2017) of ``model``'s initial parameters.
-
-    Each ``meta_step(tasks)`` adapts a copy of the weights to every task's support set with
-    ``inner_steps`` steps of size ``inner_lr``, scores the adapted weights on the task's query set with
-    ``loss_fn`` and takes one Adam step (``outer_lr``) on the mean query loss, differentiating through the
-    adaptation (second order) or not (``first_order=True``). ``meta_sgd=True`` also learns one inner step
-    size per parameter entry (Li et al. 2017), initialised at ``inner_lr``. ``batched``: ``"vmap"``,
-    ``"loop"`` or ``"auto"`` (vmap, falling back to the loop for models vmap cannot batch).
-    ``reset(model)`` runs before each task in the loop (memory state reset per task).
-    """
-
-    def __init__(self, model: nn.Module, inner_lr: float = 0.01, inner_steps: int = 1, outer_lr: float = 1e-3,
-                 first_order: bool = False, meta_sgd: bool = False, loss_fn: Callable = mse_loss,
-                 batched: str = "auto", reset: Callable[[nn.Module], None] | None = None):
-        _check_maml(model, inner_lr, inner_steps, outer_lr, first_order, meta_sgd, loss_fn, batched, reset)
-        self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), inner_steps
-        self.first_order, self.loss_fn, self.batched, self.reset = first_order, loss_fn, batched, reset
-        self.step_sizes = StepSizes(model, inner_lr) if meta_sgd else None
-        meta_parameters = [*model.parameters(), *(self.step_sizes.parameters() if meta_sgd else [])]
-        self.optimizer = _adam(meta_parameters, outer_lr)
-
-    @property
-    def lr(self) -> LearningRate:
-        """The inner step size: a number, or the learned per-parameter dict under Meta-SGD."""
-        return self.inner_lr if self.step_sizes is None else self.step_sizes.as_dict()
-
-    def meta_step(self, tasks: TaskBatch) -> float:
-        """One outer Adam step on the mean query loss of ``tasks``; returns that loss (before the step)."""
-        loss = self.query_losses(tasks).mean()
-        _require_finite(loss, "the meta-loss", self)  # raises before anything changed
-        self.optimizer.zero_grad()
-        loss.backward()
-        _require_finite_gradients(self)  # raises before the update, which is never applied
-        self.optimizer.step()
-        return loss.item()
-
-    def fit(self, sample_tasks: Callable[[torch.Generator], TaskBatch], iterations: int, seed: int = 0,
-            desc: str = "meta-training") -> torch.Tensor:
-        """``iterations`` meta-steps on batches from ``sample_tasks(generator)``; returns their losses
-        ``(iterations,)``. If any step raises, every weight and the optimiser are restored first."""
-        _check_fit(sample_tasks, iterations, seed)
-        generator = make_generator(seed)
-        losses = torch.empty(iterations)
-        with _restored_on_error(self):
-            for i in progress(range(iterations), desc=desc):
-                with _numbered("meta-iteration", i, iterations):
-                    losses[i] = self.meta_step(_sampled(sample_tasks, generator))
-        return losses
-
-    def query_losses(self, tasks: TaskBatch, steps: int | None = None) -> torch.Tensor:
-        """Per-task query losses ``(T,)`` after adaptation, with the graph for an outer step."""
-        steps = self.inner_steps if steps is None else steps
-        return self._batched(query_losses, self.model, tasks, steps, self.lr, first_order=self.first_order,
-                             loss_fn=self.loss_fn, reset=self.reset)
-
-    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None) -> Params:
-        """Adapted parameters for one task (``support_x: (K, *features)``), with the meta-learned step sizes."""
-        steps = self.inner_steps if steps is None else steps
-        return adapt(self.model, support_x, support_y, steps, self.lr, first_order=True, loss_fn=self.loss_fn,
-                     reset=self.reset)
-
-    def predict(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor,
-                steps: int | None = None) -> torch.Tensor:
-        """Outputs ``(T, Q, *outputs)`` on ``query_x: (T, Q, *features)`` after adapting to each support set."""
-        steps = self.inner_steps if steps is None else steps
-        return self._batched(adapted_predictions, self.model, support_x, support_y, query_x, steps, self.lr,
-                             loss_fn=self.loss_fn, reset=self.reset)
-
-    def curve(self, tasks: TaskBatch, max_steps: int = 10) -> torch.Tensor:
-        """Query loss after 0..``max_steps`` inner steps for every task: ``(T, max_steps + 1)``."""
-        return self._batched(adaptation_curve, self.model, tasks, max_steps, self.lr, loss_fn=self.loss_fn,
-                             reset=self.reset)
-
-    @property
-    def inner_lrs(self) -> dict[str, torch.Tensor] | None:
-        """Meta-SGD's learned step sizes ``{parameter name: tensor shaped like it}``, or None."""
-        return None if self.step_sizes is None else self.step_sizes.as_dict()
-
-    def _batched(self, fn: Callable, *args, **kwargs):
-        """``fn(..., batched=...)`` with this learner's batching; ``"auto"`` settles on the first call."""
-        if self.batched != "auto":
-            return fn(*args, batched=self.batched, **kwargs)
-        try:
-            result = fn(*args, batched="vmap", **kwargs)
-            self.batched = "vmap"
-        except RuntimeError:  # no batching rule (e.g. LSTM) or a buffer written in forward: loop over tasks
-            result = fn(*args, batched="loop", **kwargs)
-            self.batched = "loop"
-        return result
-
-
-def _check_maml(model, inner_lr, inner_steps, outer_lr, first_order, meta_sgd, loss_fn, batched, reset) -> None:
-    _check_model(model)
+def _check_maml(_self, model, inner_lr=0.01, inner_steps=1, outer_lr=1e-3, first_order=False, meta_sgd=False,
+                loss_fn=mse_loss, batched="vmap", reset=None) -> None:
     check_positive("inner_lr", inner_lr, MAX_LR)
-    _check_steps("inner_steps", inner_steps)
     check_positive("outer_lr", outer_lr, MAX_LR)
     check_bool("meta_sgd", meta_sgd)
-    check_choice("batched", batched, BATCHING)
-    _check_options(first_order, loss_fn, reset)
+    _check_call(model, "inner_steps", inner_steps, inner_lr, None, first_order, loss_fn, reset, batched)
 
 
-def _check_fit(sample_tasks, iterations, seed) -> None:
+def _check_fit(_self, sample_tasks, iterations, seed=0, desc="meta-training") -> None:
     check_callable("sample_tasks", sample_tasks, "a function sample_tasks(generator) -> TaskBatch")
     check_int("iterations", iterations, 0, MAX_STEPS)
     check_seed("seed", seed)
@@ -569,184 +349,121 @@ def _sampled(sample_tasks: Callable, generator: torch.Generator) -> TaskBatch:
 
 
 @contextmanager
-def _numbered(what: str, i: int, iterations: int):
-    """Say which iteration of a training call failed, and that the call was undone."""
+def _undone_on_error(what: dict, modules: list, optimizer: torch.optim.Optimizer):
+    """If the block raises, restore ``modules``, ``optimizer`` and the global RNG; ``what["step"]`` names the step."""
+    saved = [copy.deepcopy(m.state_dict()) for m in modules], copy.deepcopy(optimizer.state_dict())
+    rng = torch.random.get_rng_state()
     try:
         yield
-    except ValueError as error:
-        raise type(error)(f"{what} {i + 1} of {iterations}: {error} (nothing of this call was kept: every weight "
-                         "and the optimiser are as they were before it)") from error
+    except Exception as error:
+        for module, state in zip(modules, saved[0]):
+            module.load_state_dict(state)
+        optimizer.load_state_dict(saved[1])
+        optimizer.zero_grad()
+        torch.random.set_rng_state(rng)
+        if not isinstance(error, ValueError):
+            raise
+        raise type(error)(f"{what.get('step', 'training')}: {error} (on a batch from sample_tasks; nothing of "
+                          "this call was kept: every weight and the optimiser are as they were before it)") from error
 
 
 def _adam(parameters: list, lr: float) -> torch.optim.Adam:
-    """Adam; the fused kernel (one call for all tensors, ~4x cheaper on a model this small) where supported."""
-    try:
-        return torch.optim.Adam(parameters, lr=lr, fused=True)
-    except (RuntimeError, ValueError):  # a device or dtype without a fused kernel
-        return torch.optim.Adam(parameters, lr=lr)
+    """Adam, with the fused kernel (~4x cheaper on a model this small) on the CPU and CUDA."""
+    return torch.optim.Adam(parameters, lr=lr, fused=parameters[0].device.type in ("cpu", "cuda"))
 
 
-def _learning_rates(learner) -> str:
-    if isinstance(learner, MAML):
-        inner = "learned per-parameter" if learner.step_sizes is not None else f"{learner.inner_lr:g}"
-        return f"inner step size {inner}, outer step size {learner.optimizer.param_groups[0]['lr']:g}"
-    return f"step size {learner.param_groups[0]['lr']:g}"
-
-
-def _require_finite(loss: torch.Tensor, what: str, learner) -> None:
-    """Raise, before any update, when ``loss`` is NaN or infinite."""
-    if not bool(torch.isfinite(loss)):
-        raise ValueError(f"{what} is {loss.item()}, so no update was applied; the inputs are finite (checked), so "
-                         f"the step sizes ({_learning_rates(learner)}) or the data's scale are too large")
-
-
-def _require_finite_gradients(learner) -> None:
-    """Raise, before the optimiser step, when any gradient is NaN or infinite; the gradients are cleared."""
-    optimizer = learner.optimizer if isinstance(learner, MAML) else learner
+def _require_finite_step(loss: torch.Tensor, what: str, optimizer: torch.optim.Optimizer) -> None:
+    """After backward, before the update: raise (gradients cleared) when ``loss`` or a gradient is not finite."""
     grads = [p.grad.flatten() for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    if grads and not bool(torch.isfinite(torch.cat(grads)).all()):
+    if not bool(torch.isfinite(loss)) or (grads and not bool(torch.isfinite(torch.cat(grads)).all())):
         optimizer.zero_grad()
-        raise ValueError(f"a gradient holds NaN or infinity, so no update was applied ({_learning_rates(learner)})")
+        raise ValueError(f"{what} or its gradient is not finite ({what}: {loss.item()}), so no update was applied; "
+                         f"the inputs are finite, so the outer step size {optimizer.param_groups[0]['lr']:g} or the "
+                         "data's scale is too large")
 
 
-@contextmanager
-def _restored_on_error(*owners):
-    """Snapshot the modules, optimisers and global RNG of ``owners`` (MAML learners, modules, optimisers);
-    if the block raises, restore all of it, so a failed call leaves every object as it was."""
-    modules, optimizers = [], []
-    for owner in owners:
-        if isinstance(owner, MAML):
-            modules += [owner.model] + ([owner.step_sizes] if owner.step_sizes is not None else [])
-            optimizers.append(owner.optimizer)
-        elif isinstance(owner, nn.Module):
-            modules.append(owner)
-        else:
-            optimizers.append(owner)
-    saved = ([copy.deepcopy(m.state_dict()) for m in modules], [copy.deepcopy(o.state_dict()) for o in optimizers],
-             torch.random.get_rng_state())
-    try:
-        yield
-    except Exception:
-        for module, state in zip(modules, saved[0]):
-            module.load_state_dict(state)
-        for optimizer, state in zip(optimizers, saved[1]):
-            optimizer.load_state_dict(state)
-            optimizer.zero_grad()
-        torch.random.set_rng_state(saved[2])
-        raise
+class _Adapted:
+    """Evaluation with a ``MAML`` learner's own step sizes, loss, batching and reset."""
+
+    @property
+    def lr(self) -> LearningRate:  # a number, or Meta-SGD's learned per-weight dict
+        return self.inner_lr if self.step_sizes is None else self.step_sizes.as_dict()
+
+    def query_losses(self, tasks: TaskBatch, steps: int | None = None) -> torch.Tensor:
+        """Per-task query losses ``(T,)`` after adaptation, with the graph for an outer step."""
+        return query_losses(self.model, tasks, self.inner_steps if steps is None else steps, self.lr,
+                            first_order=self.first_order, loss_fn=self.loss_fn, batched=self.batched, reset=self.reset)
+
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None) -> Params:
+        """Adapted weights for one task (``support_x: (K, *features)``), first order."""
+        return adapt(self.model, support_x, support_y, self.inner_steps if steps is None else steps, self.lr,
+                     first_order=True, loss_fn=self.loss_fn, reset=self.reset)
+
+    def curve(self, tasks: TaskBatch, max_steps: int = 10) -> torch.Tensor:
+        """Query loss after 0..``max_steps`` inner steps for every task: ``(T, max_steps + 1)``."""
+        return adaptation_curve(self.model, tasks, max_steps, self.lr, loss_fn=self.loss_fn, batched=self.batched,
+                                reset=self.reset)
 
 
+class MAML(_Adapted):
+    """MAML (Finn et al. 2017) of ``model``'s initial weights; ``meta_sgd`` also learns a step size per weight
+    (Li et al. 2017). ``batched="loop"`` for models vmap cannot batch; ``reset(model)`` runs before each task."""
+
+    @checked(_check_maml)
+    def __init__(self, model: nn.Module, inner_lr: float = 0.01, inner_steps: int = 1, outer_lr: float = 1e-3,
+                 first_order: bool = False, meta_sgd: bool = False, loss_fn: Callable = mse_loss,
+                 batched: str = "vmap", reset: Callable[[nn.Module], None] | None = None):
+        self.model, self.inner_lr, self.inner_steps = model, float(inner_lr), inner_steps
+        self.first_order, self.loss_fn, self.batched, self.reset = first_order, loss_fn, batched, reset
+        self.step_sizes = StepSizes(model, inner_lr) if meta_sgd else None
+        self.meta_modules = [model] + ([self.step_sizes] if meta_sgd else [])
+        self.optimizer = _adam([p for m in self.meta_modules for p in m.parameters()], outer_lr)
+
+    def meta_step(self, tasks: TaskBatch) -> float:
+        """One Adam step on the mean query loss of ``tasks`` after adaptation; returns that loss."""
+        loss = self.query_losses(tasks).mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        _require_finite_step(loss, "the meta-loss", self.optimizer)  # raises before the update
+        self.optimizer.step()
+        return loss.item()
+
+    @checked(_check_fit)
+    def fit(self, sample_tasks: Callable[[torch.Generator], TaskBatch], iterations: int, seed: int = 0,
+            desc: str = "meta-training") -> torch.Tensor:
+        """``iterations`` meta-steps on batches ``sample_tasks(generator)``; returns their losses."""
+        generator, losses, running = make_generator(seed), torch.empty(iterations), {}
+        with _undone_on_error(running, self.meta_modules, self.optimizer):
+            for i in progress(range(iterations), desc=desc):
+                running["step"] = f"meta-iteration {i + 1} of {iterations}"
+                losses[i] = self.meta_step(_sampled(sample_tasks, generator))
+        return losses
+
+
+def _check_pretrain(model, sample_tasks, iterations, lr=1e-3, seed=0, desc="pretraining", *, loss_fn=mse_loss):
+    _check_model(model)
+    _check_fit(None, sample_tasks, iterations, seed)
+    check_positive("lr", lr, MAX_LR)
+    check_callable("loss_fn", loss_fn, "a function loss_fn(output, target) -> scalar tensor")
+
+
+@checked(_check_pretrain)
 def pretrain_multitask(model: nn.Module, sample_tasks: Callable[[torch.Generator], TaskBatch], iterations: int,
                        lr: float = 1e-3, seed: int = 0, desc: str = "pretraining", *,
                        loss_fn: Callable = mse_loss) -> torch.Tensor:
-    """The paper's "pretrained" baseline: ordinary Adam regression on all points of many tasks at once.
-
-    Support and query points of each batch are pooled; the model never sees which task a point came
-    from, so it learns the task-agnostic average. Returns the losses ``(iterations,)``. A non-finite
-    loss or gradient raises, and then the model is restored to its weights before the call.
-    """
-    _check_model(model)
-    _check_fit(sample_tasks, iterations, seed)
-    check_positive("lr", lr)
-    check_callable("loss_fn", loss_fn, "a function loss_fn(output, target) -> scalar tensor")
-    generator = make_generator(seed)
-    optimizer = _adam(list(model.parameters()), lr)
-    losses = torch.empty(iterations)
-    with _restored_on_error(model):
+    """The paper's "pretrained" baseline: Adam on every batch's support and query points pooled, so the
+    model never sees which task a point came from. Returns the losses; a failed step undoes the call."""
+    generator, optimizer, losses, running = make_generator(seed), _adam(list(model.parameters()), lr), [], {}
+    with _undone_on_error(running, [model], optimizer):
         for i in progress(range(iterations), desc=desc):
-            with _numbered("pretraining step", i, iterations):
-                tasks = _sampled(sample_tasks, generator)
-                x = torch.cat([tasks.support_x, tasks.query_x], dim=1).flatten(0, 1)
-                y = torch.cat([tasks.support_y, tasks.query_y], dim=1).flatten(0, 1)
-                loss = loss_fn(model(x), y)
-                _require_finite(loss, "the pretraining loss", optimizer)
-                optimizer.zero_grad()
-                loss.backward()
-                _require_finite_gradients(optimizer)
-                optimizer.step()
-                losses[i] = loss.detach()
-    return losses
-
-
-SINE_MODELS = ("maml", "maml_small", "first_order", "meta_sgd", "pretrained")
-_DATA_SEED_OFFSET = {name: i + 1 for i, name in enumerate(SINE_MODELS)}
-
-
-@dataclass(frozen=True)
-class SineRecipe:
-    """Every setting that decides how the sine models train: ``iterations`` outer steps for each
-    meta-trained model, ``pretrain_iterations`` Adam steps for the baseline, K = ``k_shot`` (and
-    ``k_small`` for the second MAML) support and query points per training task, ``meta_batch`` tasks
-    per step, step sizes ``inner_lr`` (α) and ``outer_lr`` (Adam), ``inner_steps`` per adaptation."""
-
-    seed: int = 0
-    iterations: int = 12_000
-    pretrain_iterations: int = 12_000
-    k_shot: int = 10
-    k_small: int = 5
-    meta_batch: int = 25
-    inner_lr: float = 0.01
-    outer_lr: float = 1e-3
-    inner_steps: int = 1
-
-    def __post_init__(self):
-        check_int("seed", self.seed, 0, (2**32 - 1) // 16 - 1)  # data seeds are 16 * seed + 1..5
-        for name in ("iterations", "pretrain_iterations"):
-            check_int(name, getattr(self, name), 0, MAX_STEPS)
-        for name in ("k_shot", "k_small", "meta_batch"):
-            check_count(name, getattr(self, name), 1, MAX_BATCH)
-        check_positive("inner_lr", self.inner_lr, MAX_LR)
-        check_positive("outer_lr", self.outer_lr, MAX_LR)
-        _check_steps("inner_steps", self.inner_steps)
-
-
-def make_sine_learners(recipe: SineRecipe) -> dict:
-    """Untrained models of ``recipe``, all from the same initial weights: ``MAML`` learners named
-    ``maml`` (K = k_shot), ``maml_small`` (K = k_small), ``first_order`` and ``meta_sgd``, and the MLP
-    ``pretrained`` that the baseline trains."""
-    check_instance("recipe", recipe, SineRecipe)
-
-    def learner(**options) -> MAML:
-        return MAML(make_sine_mlp(seed=recipe.seed), recipe.inner_lr, recipe.inner_steps, recipe.outer_lr,
-                    batched="vmap", **options)
-
-    return {"maml": learner(), "maml_small": learner(), "first_order": learner(first_order=True),
-            "meta_sgd": learner(meta_sgd=True), "pretrained": make_sine_mlp(seed=recipe.seed)}
-
-
-def train_sine_learners(recipe: SineRecipe, learners: dict) -> dict[str, torch.Tensor]:
-    """Train ``learners`` (some or all of ``make_sine_learners(recipe)``, by name) as ``recipe`` says;
-    returns each one's training losses."""
-    check_instance("recipe", recipe, SineRecipe)
-    check_instance("learners", learners, dict)
-    unknown = [name for name in learners if name not in SINE_MODELS]
-    if unknown:
-        raise ValueError(f"learners has unknown names {unknown}; the sine models are {SINE_MODELS}")
-    losses = {}
-    for name, learner in learners.items():
-        k = recipe.k_small if name == "maml_small" else recipe.k_shot
-        sample = partial(sample_sine_tasks, recipe.meta_batch, k, k)
-        data_seed = 16 * recipe.seed + _DATA_SEED_OFFSET[name]
-        if name == "pretrained":
-            losses[name] = pretrain_multitask(learner, sample, recipe.pretrain_iterations, recipe.outer_lr,
-                                              seed=data_seed, desc=name)
-        else:
-            losses[name] = learner.fit(sample, recipe.iterations, seed=data_seed, desc=name)
-    return losses
-
-
-def sine_weights(learners: dict) -> nn.ModuleDict:
-    """Everything ``make_sine_learners``' models learn, as one module to save or load: each model's
-    weights, and Meta-SGD's step sizes (``meta_sgd_step_sizes``)."""
-    parts = {name: learner.model if isinstance(learner, MAML) else learner for name, learner in learners.items()}
-    meta_sgd = learners.get("meta_sgd")
-    if isinstance(meta_sgd, MAML) and meta_sgd.step_sizes is not None:
-        parts["meta_sgd_step_sizes"] = meta_sgd.step_sizes
-    return nn.ModuleDict(parts)
-
-
-def block_means(values: torch.Tensor, block: int) -> torch.Tensor:
-    """Means of consecutive blocks of ``block`` entries of ``values: (n,)``; a last partial block is dropped."""
-    check_tensor("values", values, "n")
-    check_count("block", block, 1, MAX_STEPS)
-    return values[: values.numel() // block * block].view(-1, block).mean(dim=1)
+            running["step"] = f"pretraining step {i + 1} of {iterations}"
+            tasks = _sampled(sample_tasks, generator)
+            x = torch.cat([tasks.support_x, tasks.query_x], dim=1).flatten(0, 1)
+            y = torch.cat([tasks.support_y, tasks.query_y], dim=1).flatten(0, 1)
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            _require_finite_step(loss, "the pretraining loss", optimizer)  # raises before the update
+            optimizer.step()
+            losses.append(loss.item())
+    return torch.tensor(losses)

@@ -11,111 +11,45 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from helpers.checks import (
-    MAX_BATCH,
-    MAX_SIZE,
-    check_bool,
-    check_count,
-    check_device,
-    check_instance,
-    check_positive,
-    check_tensor,
-    describe,
-)
+from helpers.checks import (MAX_BATCH, MAX_SIZE, Dims, check_bool, check_choice, check_count, check_device,
+                            check_float, check_instance, check_tensor, checked, describe)
 from helpers.foundations import MemoryConfig
 
 
 class MemoryState(NamedTuple):
-    """The memory of a batch of episodes, passed explicitly from step to step.
+    """The memory of a batch of episodes, passed explicitly from step to step."""
+    memory: torch.Tensor  # (B, N, D)
+    usage: torch.Tensor  # (B, N), in [0, 1]
+    read_weights: torch.Tensor  # (B, H_r, N)
+    write_weights: torch.Tensor  # (B, H_w, N)
+    link: torch.Tensor  # (B, H_w, N, N): link[b, h, i, j] = how much slot i was written right after slot j
+    precedence: torch.Tensor  # (B, H_w, N): how much each slot was the last one written
 
-    memory: (B, N, D);  usage: (B, N) in [0, 1];  read_weights: (B, H_r, N);  write_weights: (B, H_w, N);
-    link: (B, H_w, N, N), ``link[b, h, i, j]`` = how much slot i was written right after slot j by head h;
-    precedence: (B, H_w, N), how much each slot was the last one written (DNC temporal links).
-    """
-
-    memory: torch.Tensor
-    usage: torch.Tensor
-    read_weights: torch.Tensor
-    write_weights: torch.Tensor
-    link: torch.Tensor
-    precedence: torch.Tensor
-
-    def detach(self) -> "MemoryState":
-        """The same state cut from the autograd graph (only at episode or truncation boundaries)."""
+    def detach(self) -> "MemoryState":  # cut from the autograd graph (at episode or truncation boundaries)
         return MemoryState(*(t.detach() for t in self))
 
 
 class MemoryInterface(NamedTuple):
-    """What a controller tells the memory in one step, already squashed into range.
+    """What a controller tells the memory in one step, already squashed into range."""
+    read_keys: torch.Tensor  # (B, H_r, D)
+    read_strengths: torch.Tensor  # (B, H_r), β >= 0
+    write_keys: torch.Tensor  # (B, H_w, D)
+    write_strengths: torch.Tensor  # (B, H_w), β >= 0
+    erase: torch.Tensor  # (B, H_w, D), in [0, 1]
+    add: torch.Tensor  # (B, H_w, D)
+    free_gates: torch.Tensor  # (B, H_r), in [0, 1]
+    allocation_gates: torch.Tensor  # (B, H_w), in [0, 1]
+    write_gates: torch.Tensor  # (B, H_w), in [0, 1]
+    read_modes: torch.Tensor | None = None  # (B, H_r, 3) over (backward, content, forward); temporal links only
 
-    read_keys: (B, H_r, D);  read_strengths: (B, H_r), β >= 0;  write_keys: (B, H_w, D);
-    write_strengths: (B, H_w), β >= 0;  erase: (B, H_w, D) in [0, 1];  add: (B, H_w, D);
-    free_gates: (B, H_r) in [0, 1];  allocation_gates: (B, H_w) in [0, 1];  write_gates: (B, H_w) in [0, 1];
-    read_modes: (B, H_r, 3), a distribution over (backward, content, forward); only for banks with temporal links.
-    """
-
-    read_keys: torch.Tensor
-    read_strengths: torch.Tensor
-    write_keys: torch.Tensor
-    write_strengths: torch.Tensor
-    erase: torch.Tensor
-    add: torch.Tensor
-    free_gates: torch.Tensor
-    allocation_gates: torch.Tensor
-    write_gates: torch.Tensor
-    read_modes: torch.Tensor | None = None
-
-
-COSINE_EPS = 1e-6
-
-
-def _cosine_similarity(memory: torch.Tensor, keys: torch.Tensor, eps: float = COSINE_EPS) -> torch.Tensor:
-    """Cosine of every key with every slot: ``memory (B, N, D)``, ``keys (B, H, D)`` -> ``(B, H, N)``."""
-    dots = torch.bmm(keys, memory.transpose(1, 2))  # (B, H, N): all heads in one batched matrix product
-    # sqrt(|x|^2 + eps^2) rather than .norm(): the norm's gradient is undefined at an all-zero row
-    key_norms = (keys.pow(2).sum(-1, keepdim=True) + eps**2).sqrt()  # (B, H, 1)
-    slot_norms = (memory.pow(2).sum(-1) + eps**2).sqrt().unsqueeze(1)  # (B, 1, N)
-    return dots / (key_norms * slot_norms + eps)
-
-
-def _content_weights(memory: torch.Tensor, keys: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
-    """``softmax_i(β cos(k, M_i))`` for every head: ``memory (B, N, D)``, ``keys (B, H, D)``, ``strengths (B, H)``
-    -> weights ``(B, H, N)``."""
-    return torch.softmax(strengths.unsqueeze(-1) * _cosine_similarity(memory, keys), dim=-1)
-
-
-def cosine_similarity(memory: torch.Tensor, keys: torch.Tensor, eps: float = COSINE_EPS) -> torch.Tensor:
-    """Cosine similarity of every key with every slot: ``memory (B, N, D)``, ``keys (B, H, D)`` -> ``(B, H, N)``."""
-    _check_addressing(memory, keys)
-    return _cosine_similarity(memory, keys, check_positive("eps", eps, high=1.0))
-
-
-def content_weights(memory: torch.Tensor, keys: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
-    """Content addressing of all heads at once.
-
-    memory: (B, N, D);  keys: (B, H, D);  strengths: (B, H), the sharpness β >= 0.
-    Returns weights (B, H, N), each row a distribution over the N slots.
-    """
-    _check_strengths(strengths, _check_addressing(memory, keys), memory)
-    return _content_weights(memory, keys, strengths)
-
-
-UNIT_SLACK = 1e-5  # weights, gates and usage lie in [0, 1] up to float32 rounding
-
+RANGES = {"": (None, None), "unit": (-1e-5, 1 + 1e-5), "β": (0.0, None)}  # [0, 1] up to float32 rounding
 
 def _check_values(name: str, value: torch.Tensor, low: float | None = None, high: float | None = None) -> None:
-    """Every element of ``value`` finite and in ``[low, high]``: one ``aminmax`` (a single pass over the data).
-
-    Inside ``torch.func.vmap`` values cannot be read; there only the structure (already checked) is enforced.
-    """
-    if value.numel() == 0:
-        return
-    if value.device.type == "meta":
-        raise ValueError(f"{name} must be on a device that holds data (cpu, cuda or mps), got meta")
+    """Every element finite and in ``[low, high]``, in one pass (inside ``vmap``, where values are hidden: no check)."""
     try:
         lowest, highest = (bound.item() for bound in torch.aminmax(value.detach()))
-    except RuntimeError as err:
-        if "vmap" in str(err):
+    except RuntimeError as err:  # an empty tensor, or inside vmap
+        if "vmap" in str(err) or value.numel() == 0:
             return
         raise
     if not (math.isfinite(lowest) and math.isfinite(highest)):
@@ -125,358 +59,139 @@ def _check_values(name: str, value: torch.Tensor, low: float | None = None, high
     if high is not None and highest > high:
         raise ValueError(f"{name} must be <= {high:g} everywhere, got a maximum of {highest:g}")
 
-
-def _check_unit(name: str, value: torch.Tensor) -> None:
-    """Finite and in [0, 1] (up to ``UNIT_SLACK``): weights, gates, erase vectors, usage."""
-    _check_values(name, value, -UNIT_SLACK, 1 + UNIT_SLACK)
-
-
-def _check_addressing(memory, keys) -> dict:
-    """memory (B, N, D) and keys (B, H, D) of one dtype and device, finite; returns the sizes."""
-    dims = check_tensor("memory", memory, "B N D")
-    check_tensor("keys", keys, "B H D", dims=dims, like=memory)
-    _check_values("memory", memory)
-    _check_values("keys", keys)
+def _check_tensors(values: dict, specs: dict, dims: Dims | None = None, prefix: str = "", like=None) -> Dims:
+    """Each ``values[name]`` of ``specs[name]``'s shape and range ("B H:unit"), with ``like``'s dtype and device."""
+    dims = Dims() if dims is None else dims
+    for name, spec in specs.items():
+        check_tensor(prefix + name, values.get(name), spec.split(":")[0], dims=dims)
+    first = next(iter(specs))  # the tensor whose dtype and device the others must share, unless like is given
+    reference, what = (values[first], prefix + first) if like is None else (like, "the memory")
+    for name, spec in specs.items():
+        if (values[name].dtype, values[name].device) != (reference.dtype, reference.device):
+            raise ValueError(f"{prefix}{name} must have the dtype and device of {what} ({reference.dtype} on "
+                             f"{reference.device}), got {values[name].dtype} on {values[name].device}")
+        _check_values(prefix + name, values[name], *RANGES[spec.partition(":")[2]])
     return dims
 
+def add_to_class(cls):  # d2l's idiom for a class taught over several cells
+    return lambda function: setattr(cls, function.__name__, function)
 
-def _check_strengths(strengths, dims: dict, memory) -> None:
-    """strengths (B, H) like memory, finite and >= 0."""
-    check_tensor("strengths", strengths, "B H", dims=dims, like=memory)
-    _check_values("strengths", strengths, low=0.0)
+def _contract(**specs):  # a checker for @checked: the leading tensor arguments, as _check_tensors says
+    return lambda *args, **kwargs: _check_tensors(dict(zip(specs, args)) | kwargs, specs)
+
+def _check_cosine(memory, keys, eps=1e-6):
+    _contract(memory="B N D", keys="B H D")(memory, keys)
+    check_float("eps", eps, 0.0, 1.0, low_open=True)
+
+_check_content = _contract(memory="B N D", keys="B H D", strengths="B H:β")
+_check_erase_add = _contract(memory="B N D", weights="B H_w N:unit", erase="B H_w D:unit", add="B H_w D")
+_check_read_memory = _contract(memory="B N D", weights="B H N:unit")
+_check_usage_write = _contract(usage="B N:unit", write_weights="B H_w N:unit")
+_check_usage_free = _contract(usage="B N:unit", read_weights="B H_r N:unit", free_gates="B H_r:unit")
+_check_allocation = _contract(usage="B N:unit")
+_check_write_weighting = _contract(memory="B N D", usage="B N:unit", keys="B H D", strengths="B H:β",
+                                   allocation_gates="B H:unit", write_gates="B H:unit")
+_check_links = _contract(link="B H_w N N:unit", precedence="B H_w N:unit", write_weights="B H_w N:unit")
+_check_directional = _contract(link="B H_w N N:unit", read_weights="B H_r N:unit")
 
 
-def _erase_and_add(memory: torch.Tensor, weights: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
-    """``M ∘ prod_h (1 - w_h e_h^T) + sum_h w_h a_h^T``: ``memory (B, N, D)``, ``weights (B, H_w, N)``,
-    ``erase, add (B, H_w, D)`` -> new memory ``(B, N, D)``."""
-    if weights.shape[1] == 1:  # one write head: M ∘ (1 - w e^T) + w a^T
-        w = weights.transpose(1, 2)  # (B, N, 1)
-        return memory * (1 - w * erase) + w * add
+@checked(_check_cosine)
+def cosine_similarity(memory: torch.Tensor, keys: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Cosine of every key with every slot: ``memory (B, N, D)``, ``keys (B, H, D)`` -> ``(B, H, N)``."""
+    dots = torch.bmm(keys, memory.transpose(1, 2))  # (B, H, N): all heads in one batched matrix product
+    # sqrt(|x|^2 + eps^2) rather than .norm(): the norm's gradient is undefined at an all-zero row
+    key_norms = (keys.pow(2).sum(-1, keepdim=True) + eps**2).sqrt()  # (B, H, 1)
+    slot_norms = (memory.pow(2).sum(-1) + eps**2).sqrt().unsqueeze(1)  # (B, 1, N)
+    return dots / (key_norms * slot_norms + eps)
+
+@checked(_check_content)
+def content_weights(memory: torch.Tensor, keys: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
+    """``softmax_i(β cos(k, M_i))`` for every head: ``strengths (B, H)`` -> weights ``(B, H, N)``."""
+    return torch.softmax(strengths.unsqueeze(-1) * cosine_similarity.__wrapped__(memory, keys), dim=-1)
+
+
+def _product_over_heads(values: torch.Tensor) -> torch.Tensor:
+    """``prod`` over axis 1 (the heads)."""
+    return values.squeeze(1) if values.shape[1] == 1 else torch.prod(values, dim=1)
+
+@checked(_check_erase_add)
+def erase_and_add(memory: torch.Tensor, weights: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
+    """``M ∘ prod_h (1 - w_h e_h^T) + sum_h w_h a_h^T``: ``weights (B, H_w, N)``, ``erase, add (B, H_w, D)``."""
     keep = _product_over_heads(1 - weights.unsqueeze(-1) * erase.unsqueeze(2))  # (B, N, D)
     return memory * keep + torch.bmm(weights.transpose(1, 2), add)  # (B, N, H_w) @ (B, H_w, D)
 
-
-def _read_memory(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+@checked(_check_read_memory)
+def read_memory(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``r = w^T M`` for every head: ``memory (B, N, D)``, ``weights (B, H, N)`` -> ``(B, H, D)``."""
     return torch.bmm(weights, memory)
 
 
-def _product_over_heads(values: torch.Tensor) -> torch.Tensor:
-    """``prod`` over axis 1 (the heads) of ``values (B, H, ...)`` -> ``(B, ...)``. With one head, that head
-    itself: cheaper, and ``torch.prod``'s backward would scan for zeros."""
-    return values.squeeze(1) if values.shape[1] == 1 else torch.prod(values, dim=1)
-
-
-def erase_and_add(memory: torch.Tensor, weights: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
-    """One write by every write head: ``memory (B, N, D)``, ``weights (B, H_w, N)`` in [0, 1],
-    ``erase (B, H_w, D)`` in [0, 1], ``add (B, H_w, D)``. Returns the new memory (B, N, D); the input is not modified.
-    """
-    dims = check_tensor("memory", memory, "B N D")
-    check_tensor("weights", weights, "B H_w N", dims=dims, like=memory)
-    check_tensor("erase", erase, "B H_w D", dims=dims, like=memory)
-    check_tensor("add", add, "B H_w D", dims=dims, like=memory)
-    _check_values("memory", memory)
-    _check_unit("weights", weights)
-    _check_unit("erase", erase)
-    _check_values("add", add)
-    return _erase_and_add(memory, weights, erase, add)
-
-
-def read_memory(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Read vectors of all heads: ``memory (B, N, D)``, ``weights (B, H, N)`` in [0, 1] -> ``(B, H, D)``."""
-    dims = check_tensor("memory", memory, "B N D")
-    check_tensor("weights", weights, "B H N", dims=dims, like=memory)
-    _check_values("memory", memory)
-    _check_unit("weights", weights)
-    return _read_memory(memory, weights)
-
-
-def _usage_after_write(usage: torch.Tensor, write_weights: torch.Tensor) -> torch.Tensor:
+@checked(_check_usage_write)
+def usage_after_write(usage: torch.Tensor, write_weights: torch.Tensor) -> torch.Tensor:
     """``u + (1 - u)(1 - prod_h (1 - w_h))``: ``usage (B, N)``, ``write_weights (B, H_w, N)`` -> ``(B, N)``."""
     return usage + (1 - usage) * (1 - _product_over_heads(1 - write_weights))
 
-
-def _usage_after_free(usage: torch.Tensor, read_weights: torch.Tensor, free_gates: torch.Tensor) -> torch.Tensor:
-    """``u prod_i (1 - f_i w_i)``: ``usage (B, N)``, ``read_weights (B, H_r, N)``, ``free_gates (B, H_r)``
-    -> ``(B, N)``."""
+@checked(_check_usage_free)
+def usage_after_free(usage: torch.Tensor, read_weights: torch.Tensor, free_gates: torch.Tensor) -> torch.Tensor:
+    """``u prod_i (1 - f_i w_i)``: ``read_weights (B, H_r, N)``, ``free_gates (B, H_r)`` -> ``(B, N)``."""
     return usage * _product_over_heads(1 - free_gates.unsqueeze(-1) * read_weights)
 
-
-def _allocation_weights(usage: torch.Tensor) -> torch.Tensor:
-    """``a[phi_j] = (1 - u[phi_j]) prod_{i<j} u[phi_i]``, ``phi`` = slots sorted by usage: ``(B, N)`` -> ``(B, N)``.
-
-    Ties (e.g. an empty memory) go to the lowest slot index, so allocation fills slots in order.
-    """
+@checked(_check_allocation)
+def allocation_weights(usage: torch.Tensor) -> torch.Tensor:
+    """``a[phi_j] = (1 - u[phi_j]) prod_{i<j} u[phi_i]``, ``phi`` = slots by usage, ties to the lower index."""
     sorted_usage, order = torch.sort(usage, dim=-1, stable=True)
     used_before = torch.cumprod(sorted_usage, dim=-1)
     used_before = torch.cat([torch.ones_like(used_before[:, :1]), used_before[:, :-1]], dim=-1)  # exclusive
     return torch.zeros_like(usage).scatter(-1, order, (1 - sorted_usage) * used_before)
 
-
-def _write_weighting(memory, usage, keys, strengths, allocation_gates, write_gates) -> torch.Tensor:
-    """``g_w (g_a a + (1 - g_a) c)`` per write head, allocating head after head -> ``(B, H_w, N)``.
-
-    memory: (B, N, D);  usage: (B, N);  keys: (B, H_w, D);  strengths, allocation_gates, write_gates: (B, H_w).
-    """
-    content = _content_weights(memory, keys, strengths)
-    allocations = [_allocation_weights(usage)]
+@checked(_check_write_weighting)
+def write_weighting(memory, usage, keys, strengths, allocation_gates, write_gates) -> torch.Tensor:
+    """``g_w (g_a a + (1 - g_a) c)`` per write head -> ``(B, H_w, N)``; ``keys (B, H_w, D)``, the rest ``(B, H_w)``."""
+    content = content_weights.__wrapped__(memory, keys, strengths)
+    allocations = [allocation_weights.__wrapped__(usage)]
+    claims = allocation_gates * write_gates  # (B, H_w): how much of its allocation each head writes
     for h in range(1, keys.shape[1]):  # more write heads: each allocates as if the previous one had written
-        usage = usage + (1 - usage) * write_gates[:, h - 1 : h] * allocations[-1]
-        allocations.append(_allocation_weights(usage))
-    allocation = allocations[0].unsqueeze(1) if len(allocations) == 1 else torch.stack(allocations, dim=1)
+        usage = usage + (1 - usage) * claims[:, h - 1 : h] * allocations[-1]
+        allocations.append(allocation_weights.__wrapped__(usage))
+    allocation = torch.stack(allocations, dim=1)  # (B, H_w, N)
     gate_a, gate_w = allocation_gates.unsqueeze(-1), write_gates.unsqueeze(-1)
     return gate_w * (gate_a * allocation + (1 - gate_a) * content)
 
 
-def usage_after_write(usage: torch.Tensor, write_weights: torch.Tensor) -> torch.Tensor:
-    """Mark what was written as used: ``usage (B, N)``, ``write_weights (B, H_w, N)`` -> ``(B, N)``."""
-    dims = _check_usage(usage)
-    check_tensor("write_weights", write_weights, "B H_w N", dims=dims, like=usage)
-    _check_unit("write_weights", write_weights)
-    return _usage_after_write(usage, write_weights)
-
-
-def usage_after_free(usage: torch.Tensor, read_weights: torch.Tensor, free_gates: torch.Tensor) -> torch.Tensor:
-    """Release what was read: ``usage (B, N)``, ``read_weights (B, H_r, N)``, ``free_gates (B, H_r)`` -> ``(B, N)``."""
-    dims = _check_usage(usage)
-    check_tensor("read_weights", read_weights, "B H_r N", dims=dims, like=usage)
-    check_tensor("free_gates", free_gates, "B H_r", dims=dims, like=usage)
-    _check_unit("read_weights", read_weights)
-    _check_unit("free_gates", free_gates)
-    return _usage_after_free(usage, read_weights, free_gates)
-
-
-def allocation_weights(usage: torch.Tensor) -> torch.Tensor:
-    """Allocation weighting ``(B, N)`` that points at the least-used slot of ``usage (B, N)``.
-
-    Ties (e.g. an empty memory) go to the lowest slot index, so allocation fills slots in order.
-    """
-    _check_usage(usage)
-    return _allocation_weights(usage)
-
-
-def write_weighting(
-    memory: torch.Tensor,
-    usage: torch.Tensor,
-    keys: torch.Tensor,
-    strengths: torch.Tensor,
-    allocation_gates: torch.Tensor,
-    write_gates: torch.Tensor,
-) -> torch.Tensor:
-    """Write weights ``(B, H_w, N)``: ``g_w (g_a a + (1 - g_a) c)``, allocating head after head.
-
-    memory: (B, N, D);  usage: (B, N);  keys: (B, H_w, D);  strengths, allocation_gates, write_gates: (B, H_w).
-    """
-    dims = _check_addressing(memory, keys)
-    _check_strengths(strengths, dims, memory)
-    check_tensor("usage", usage, "B N", dims=dims, like=memory)
-    _check_unit("usage", usage)
-    for name, gates in (("allocation_gates", allocation_gates), ("write_gates", write_gates)):
-        check_tensor(name, gates, "B H", dims=dims, like=memory)
-        _check_unit(name, gates)
-    return _write_weighting(memory, usage, keys, strengths, allocation_gates, write_gates)
-
-
-def _check_usage(usage) -> dict:
-    """usage: a floating (B, N) tensor in [0, 1]; returns the bound dims."""
-    dims = check_tensor("usage", usage, "B N")
-    _check_unit("usage", usage)
-    return dims
-
-
-def _update_links(link: torch.Tensor, precedence: torch.Tensor, write_weights: torch.Tensor):
-    """DNC temporal links after a write: ``link (B, H_w, N, N)``, ``precedence (B, H_w, N)``,
-    ``write_weights (B, H_w, N)`` -> the new ``(link, precedence)``."""
+@checked(_check_links)
+def update_links(link: torch.Tensor, precedence: torch.Tensor, write_weights: torch.Tensor):
+    """The new ``(link (B, H_w, N, N), precedence (B, H_w, N))`` after a write of ``write_weights (B, H_w, N)``."""
     w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
     link = (1 - w_i - w_j) * link + w_i * precedence.unsqueeze(-2)
     link = link - torch.diag_embed(link.diagonal(dim1=-2, dim2=-1))  # no self-links: zero the diagonal
     precedence = (1 - write_weights.sum(-1, keepdim=True)) * precedence + write_weights
     return link, precedence
 
-
-def _directional_weights(link: torch.Tensor, read_weights: torch.Tensor):
-    """Forward ``f = L w`` and backward ``b = L^T w`` weights ``(B, H_r, N)`` from ``link (B, H_w, N, N)`` and the
-    previous ``read_weights (B, H_r, N)``, summed over write heads."""
+@checked(_check_directional)
+def directional_weights(link: torch.Tensor, read_weights: torch.Tensor):
+    """Forward ``f = L w`` and backward ``b = L^T w`` ``(B, H_r, N)``, summed over the write heads' links."""
     links = link.unsqueeze(2)  # (B, H_w, 1, N, N): every read head against every write head's links
     previous = read_weights.unsqueeze(1)  # (B, 1, H_r, N)
     forward = (links * previous.unsqueeze(-2)).sum(-1)  # f[i] = sum_j L[i, j] w[j]: (B, H_w, H_r, N)
     backward = (links * previous.unsqueeze(-1)).sum(-2)  # b[i] = sum_j L[j, i] w[j]
-    return _sum_over_heads(forward), _sum_over_heads(backward)
+    return forward.sum(dim=1), backward.sum(dim=1)
 
 
-def _sum_over_heads(values: torch.Tensor) -> torch.Tensor:
-    """``sum`` over axis 1 (the write heads) of ``values (B, H_w, ...)``; with one head, that head."""
-    return values.squeeze(1) if values.shape[1] == 1 else values.sum(dim=1)
+# the functions above without their checks, for per-step code (the bank's write and read)
+(_cosine_similarity, _content_weights, _erase_and_add, _read_memory, _usage_after_write, _usage_after_free,
+ _allocation_weights, _write_weighting, _update_links, _directional_weights) = (f.__wrapped__ for f in (
+    cosine_similarity, content_weights, erase_and_add, read_memory, usage_after_write, usage_after_free,
+    allocation_weights, write_weighting, update_links, directional_weights))
 
+STATE_SPECS = {"memory": "B N D", "usage": "B N:unit", "read_weights": "B H_r N:unit",
+               "write_weights": "B H_w N:unit", "link": "B H_w N N:unit", "precedence": "B H_w N:unit"}
+INTERFACE_SPECS = {"read_keys": "B H_r D", "read_strengths": "B H_r:β", "write_keys": "B H_w D", "write_strengths":
+                   "B H_w:β", "erase": "B H_w D:unit", "add": "B H_w D", "free_gates": "B H_r:unit", "allocation_gates":
+                   "B H_w:unit", "write_gates": "B H_w:unit", "read_modes": "B H_r 3:unit"}
 
-def update_links(
-    link: torch.Tensor, precedence: torch.Tensor, write_weights: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """DNC temporal links after a write: ``link (B, H_w, N, N)``, ``precedence (B, H_w, N)``,
-    ``write_weights (B, H_w, N)``. Returns the new ``(link, precedence)``."""
-    dims = check_tensor("link", link, "B H_w N N")
-    check_tensor("precedence", precedence, "B H_w N", dims=dims, like=link)
-    check_tensor("write_weights", write_weights, "B H_w N", dims=dims, like=link)
-    for name, value in (("link", link), ("precedence", precedence), ("write_weights", write_weights)):
-        _check_unit(name, value)
-    return _update_links(link, precedence, write_weights)
-
-
-def directional_weights(link: torch.Tensor, read_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward and backward weights ``(B, H_r, N)`` each, from ``link (B, H_w, N, N)`` and the previous
-    ``read_weights (B, H_r, N)``; summed over write heads."""
-    dims = check_tensor("link", link, "B H_w N N")
-    check_tensor("read_weights", read_weights, "B H_r N", dims=dims, like=link)
-    _check_unit("link", link)
-    _check_unit("read_weights", read_weights)
-    return _directional_weights(link, read_weights)
-
-
-def _write_step(state: MemoryState, interface: MemoryInterface) -> MemoryState:
-    """Free, update usage, allocate and write. Returns the new state (read weights unchanged)."""
-    usage = _usage_after_write(state.usage, state.write_weights)
-    usage = _usage_after_free(usage, state.read_weights, interface.free_gates)
-    weights = _write_weighting(
-        state.memory, usage, interface.write_keys, interface.write_strengths,
-        interface.allocation_gates, interface.write_gates,
-    )  # fmt: skip
-    memory = _erase_and_add(state.memory, weights, interface.erase, interface.add)
-    link, precedence = _update_links(state.link, state.precedence, weights)
-    return MemoryState(memory, usage, state.read_weights, weights, link, precedence)
-
-
-def _read_step(
-    state: MemoryState, keys: torch.Tensor, strengths: torch.Tensor, modes: torch.Tensor | None = None
-) -> tuple[torch.Tensor, MemoryState]:
-    """Reads ``(B, H_r, D)`` and the state with the new read weights; ``modes (B, H_r, 3)`` or None (content only)."""
-    weights = _content_weights(state.memory, keys, strengths)
-    if modes is not None:  # w = π_b b + π_c c + π_f f
-        forward, backward = _directional_weights(state.link, state.read_weights)
-        directions = torch.stack([backward, weights, forward], dim=-1).flatten(0, 1)  # (B H_r, N, 3)
-        weights = torch.bmm(directions, modes.reshape(-1, 3, 1)).view_as(weights)
-    return _read_memory(state.memory, weights), state._replace(read_weights=weights)
-
-
-class MemoryBank(nn.Module):
-    """A batched, differentiable NTM/DNC memory of ``config.memory_size`` slots x ``config.memory_dim``.
-
-    Holds no tensors: the memory lives in the ``MemoryState`` passed to and returned by ``step``.
-    """
-
-    def __init__(self, config: MemoryConfig, temporal_links: bool = False):
-        super().__init__()
-        self.config = check_instance("config", config, MemoryConfig)
-        self.temporal_links = check_bool("temporal_links", temporal_links)
-        self.N, self.D = config.memory_size, config.memory_dim
-        self.read_heads, self.write_heads = config.num_read_heads, config.num_write_heads
-        R, W, D = self.read_heads, self.write_heads, self.D
-        # raw interface layout: name -> size; parse_interface squashes each part into its range
-        self.interface_layout = {
-            "read_keys": R * D, "read_strengths": R, "write_keys": W * D, "write_strengths": W,
-            "erase": W * D, "add": W * D, "free_gates": R, "allocation_gates": W, "write_gates": W,
-        }  # fmt: skip
-        if self.temporal_links:
-            self.interface_layout["read_modes"] = 3 * R
-        self.interface_size = sum(self.interface_layout.values())
-
-    def extra_repr(self) -> str:
-        return (f"N={self.N}, D={self.D}, read_heads={self.read_heads}, write_heads={self.write_heads}, "
-                f"temporal_links={self.temporal_links}")
-
-    def initial_state(self, batch_size: int, device="cpu", dtype=torch.float32, generator=None) -> MemoryState:
-        """A fresh state for ``batch_size`` episodes, memory filled as ``config.memory_init`` says.
-
-        ``constant``: every entry ``memory_init_value`` (Collier & Beel 2018); ``noise``: Gaussian with that
-        std, drawn on the CPU from ``generator`` (a CPU ``torch.Generator``; None: the global RNG); ``zeros``:
-        only to demonstrate collapse.
-        """
-        B, device, dtype = _check_initial_state(self, batch_size, device, dtype, generator)
-        N, D, cfg = self.N, self.D, self.config
-        if cfg.memory_init == "noise":
-            memory = (cfg.memory_init_value * torch.randn(B, N, D, generator=generator, dtype=dtype)).to(device)
-        else:
-            value = 0.0 if cfg.memory_init == "zeros" else cfg.memory_init_value
-            memory = torch.full((B, N, D), value, device=device, dtype=dtype)
-        zeros = functools.partial(torch.zeros, device=device, dtype=dtype)
-        return MemoryState(memory=memory, usage=zeros(B, N), read_weights=zeros(B, self.read_heads, N),
-                           write_weights=zeros(B, self.write_heads, N), link=zeros(B, self.write_heads, N, N),
-                           precedence=zeros(B, self.write_heads, N))
-
-    def parse_interface(self, raw: torch.Tensor) -> MemoryInterface:
-        """Split a controller's raw output ``(B, interface_size)`` and squash each part into range.
-
-        Strengths go through softplus (β >= 0), erase and gates through a sigmoid; keys and add are raw.
-        """
-        check_tensor("raw", raw, ("B", self.interface_size))
-        _check_values("raw", raw)
-        return self._parse_interface(raw)
-
-    def check_state(self, state: MemoryState) -> dict:
-        """Raise ``ValueError``/``TypeError`` unless ``state`` fits this bank; returns its sizes (B, N, D, ...)."""
-        return _check_state(self, state)
-
-    def check_interface(self, interface: MemoryInterface, like: torch.Tensor, read_modes_optional: bool = False):
-        """Raise unless every field of ``interface`` has its documented shape and range, ``like``'s dtype and
-        device. ``read_modes_optional``: a bank with temporal links also accepts ``read_modes=None``."""
-        _check_interface(self, interface, like, read_modes_optional)
-
-    def write(self, state: MemoryState, interface: MemoryInterface) -> MemoryState:
-        """Free, update usage, allocate and write. Returns the new state (read weights unchanged).
-
-        Checks ``state`` and ``interface`` like ``step`` (the read fields too; ``read_modes`` may be None).
-        """
-        self.check_state(state)
-        self.check_interface(interface, state.memory, read_modes_optional=True)
-        return _write_step(state, interface)
-
-    def read(self, state: MemoryState, keys: torch.Tensor, strengths: torch.Tensor, modes: torch.Tensor | None = None):
-        """Reads of all heads: ``keys (B, H_r, D)``, ``strengths (B, H_r)`` -> ``(B, H_r, D)`` and the new state.
-
-        ``modes (B, H_r, 3)`` (backward, content, forward) blends in the temporal links (banks with
-        ``temporal_links`` only); None reads by content alone.
-        """
-        _check_read(self, state, keys, strengths, modes)
-        return _read_step(state, keys, strengths, modes)
-
-    def step(self, state: MemoryState, interface: MemoryInterface) -> tuple[torch.Tensor, MemoryState]:
-        """One write then one read. Returns ``reads (B, H_r, D)`` and the new state; nothing is modified in place."""
-        self.check_state(state)
-        self.check_interface(interface, state.memory)
-        return self._step(state, interface)
-
-    def _parse_interface(self, raw: torch.Tensor) -> MemoryInterface:
-        """``parse_interface`` without the checks (for a caller that checked a whole sequence)."""
-        parts = dict(zip(self.interface_layout, raw.split(list(self.interface_layout.values()), dim=1)))
-        B, R, W, D = raw.shape[0], self.read_heads, self.write_heads, self.D
-        softplus, sigmoid = nn.functional.softplus, torch.sigmoid
-        return MemoryInterface(
-            read_keys=parts["read_keys"].reshape(B, R, D),
-            read_strengths=softplus(parts["read_strengths"]),
-            write_keys=parts["write_keys"].reshape(B, W, D),
-            write_strengths=softplus(parts["write_strengths"]),
-            erase=sigmoid(parts["erase"]).reshape(B, W, D),
-            add=parts["add"].reshape(B, W, D),
-            free_gates=sigmoid(parts["free_gates"]),
-            allocation_gates=sigmoid(parts["allocation_gates"]),
-            write_gates=sigmoid(parts["write_gates"]),
-            read_modes=torch.softmax(parts["read_modes"].reshape(B, R, 3), dim=-1) if self.temporal_links else None,
-        )
-
-    def _step(self, state: MemoryState, interface: MemoryInterface) -> tuple[torch.Tensor, MemoryState]:
-        """``step`` without the checks (for a caller that checked a whole sequence)."""
-        state = _write_step(state, interface)
-        return _read_step(state, interface.read_keys, interface.read_strengths, interface.read_modes)
-
-
-FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-def _check_initial_state(bank: MemoryBank, batch_size, device, dtype, generator):
-    """The arguments of ``MemoryBank.initial_state``; returns ``(batch_size, device, dtype)``."""
-    batch_size = check_count("batch_size", batch_size, high=MAX_BATCH)
-    device = check_device("device", device)
-    if dtype not in FLOAT_DTYPES:
-        raise ValueError(f"dtype must be one of {FLOAT_DTYPES}, got {describe(dtype)}")
+def _check_initial_state(bank, batch_size, device="cpu", dtype=torch.float32, generator=None) -> None:
+    batch_size, device = check_count("batch_size", batch_size, high=MAX_BATCH), check_device("device", device)
+    check_choice("dtype", dtype, (torch.float16, torch.bfloat16, torch.float32, torch.float64))
     check_instance("generator", generator, (torch.Generator, type(None)), "a torch.Generator or None")
     if generator is not None and generator.device.type != "cpu":
         raise ValueError(f"generator must be a CPU torch.Generator (noise is drawn on the CPU), got {generator.device}")
@@ -484,65 +199,118 @@ def _check_initial_state(bank: MemoryBank, batch_size, device, dtype, generator)
     if cells > MAX_SIZE:
         raise ValueError(f"batch_size={batch_size} with N={bank.N}, D={bank.D}, H_w={bank.write_heads} needs a "
                          f"state of {cells:,} numbers (links B·H_w·N² + memory B·N·D); at most {MAX_SIZE:,} fit here")
-    return batch_size, device, dtype
 
-
-STATE_SHAPES = {"usage": "B N", "read_weights": "B H_r N", "write_weights": "B H_w N", "link": "B H_w N N",
-                "precedence": "B H_w N"}
-
-
-def _check_state(bank: MemoryBank, state) -> dict:
-    """``state`` fits ``bank``: a ``MemoryState`` of documented shapes, one floating dtype and device, finite
-    memory, the rest in [0, 1]. Returns the sizes (``B``, ``N``, ``D``, ``H_r``, ``H_w``)."""
+def _check_state(bank, state) -> Dims:
+    """Raise unless ``state`` is a ``MemoryState`` that fits ``bank``; returns its sizes (B, N, D, H_r, H_w)."""
     check_instance("state", state, MemoryState)
-    dims = {"N": bank.N, "D": bank.D, "H_r": bank.read_heads, "H_w": bank.write_heads}
-    check_tensor("state.memory", state.memory, "B N D", dims=dims)
-    for name, shape in STATE_SHAPES.items():
-        check_tensor(f"state.{name}", getattr(state, name), shape, dims=dims, like=state.memory)
-    _check_values("state.memory", state.memory)
-    for name in STATE_SHAPES:
-        _check_unit(f"state.{name}", getattr(state, name))
-    return dims
+    dims = Dims(N=bank.N, D=bank.D, H_r=bank.read_heads, H_w=bank.write_heads)
+    return _check_tensors(state._asdict(), STATE_SPECS, dims, "state.")
 
-
-INTERFACE_SHAPES = {
-    "read_keys": "B H_r D", "read_strengths": "B H_r", "write_keys": "B H_w D", "write_strengths": "B H_w",
-    "erase": "B H_w D", "add": "B H_w D", "free_gates": "B H_r", "allocation_gates": "B H_w", "write_gates": "B H_w",
-    "read_modes": "B H_r 3",
-}  # fmt: skip
-UNIT_FIELDS = ("erase", "free_gates", "allocation_gates", "write_gates", "read_modes")
-
-
-def _check_interface(bank: MemoryBank, interface, like: torch.Tensor, read_modes_optional: bool = False) -> None:
-    """Every field of ``interface`` has its documented shape, ``like``'s dtype and device, and its range."""
+def _check_interface(bank, interface, like: torch.Tensor, read_modes_optional: bool = False) -> None:
+    """Raise unless ``interface`` fits the bank and ``like`` (the memory); read modes only with temporal links."""
     check_instance("interface", interface, MemoryInterface)
     check_bool("read_modes_optional", read_modes_optional)
     check_tensor("like", like, "B N D")
-    dims = {"B": like.shape[0], "D": bank.D, "H_r": bank.read_heads, "H_w": bank.write_heads}
-    fields = list(INTERFACE_SHAPES)
+    specs = dict(INTERFACE_SPECS)
     if interface.read_modes is None and (not bank.temporal_links or read_modes_optional):
-        fields.remove("read_modes")
+        del specs["read_modes"]
     elif not bank.temporal_links:
         raise ValueError("interface.read_modes must be None for a bank without temporal links (temporal_links=False)")
-    for name in fields:
-        check_tensor(f"interface.{name}", getattr(interface, name), INTERFACE_SHAPES[name], dims=dims, like=like)
-    for name in fields:
-        value = getattr(interface, name)
-        if name in UNIT_FIELDS:
-            _check_unit(f"interface.{name}", value)
-        else:
-            _check_values(f"interface.{name}", value, low=0.0 if name.endswith("strengths") else None)
+    dims = Dims(B=like.shape[0], D=bank.D, H_r=bank.read_heads, H_w=bank.write_heads)
+    _check_tensors(interface._asdict(), specs, dims, "interface.", like=like)
+
+def _check_step(bank, state, interface, read_modes_optional: bool = False) -> None:
+    _check_state(bank, state)
+    _check_interface(bank, interface, state.memory, read_modes_optional)
+
+_check_write = functools.partial(_check_step, read_modes_optional=True)  # a write needs no read modes
+
+def _check_read(bank, state, keys, strengths, modes=None) -> None:
+    if modes is not None and not bank.temporal_links:
+        raise ValueError("modes needs a bank built with temporal_links=True (this bank reads by content only)")
+    specs = {"keys": "B H_r D", "strengths": "B H_r:β"} | ({} if modes is None else {"modes": "B H_r 3:unit"})
+    _check_tensors({"keys": keys, "strengths": strengths, "modes": modes}, specs, _check_state(bank, state),
+                   like=state.memory)
+
+def _check_raw(bank, raw) -> None:
+    check_tensor("raw", raw, ("B", bank.interface_size))
+    _check_values("raw", raw)
 
 
-def _check_read(bank: MemoryBank, state, keys, strengths, modes) -> None:
-    """The arguments of ``MemoryBank.read``."""
-    dims = bank.check_state(state)
-    check_tensor("keys", keys, "B H_r D", dims=dims, like=state.memory)
-    check_tensor("strengths", strengths, "B H_r", dims=dims, like=state.memory)
-    if modes is not None:
-        if not bank.temporal_links:
-            raise ValueError("modes needs a bank built with temporal_links=True (this bank reads by content only)")
-        check_tensor("modes", modes, "B H_r 3", dims=dims, like=state.memory)
-        _check_unit("modes", modes)
-    _check_values("keys", keys)
-    _check_values("strengths", strengths, low=0.0)
+class MemoryBank(nn.Module):
+    """A batched, differentiable NTM/DNC memory; it holds no tensors (the memory is the ``MemoryState``)."""
+    check_state, check_interface = _check_state, _check_interface  # the contracts, public for callers
+
+    def __init__(self, config: MemoryConfig, temporal_links: bool = False):
+        super().__init__()
+        self.config = check_instance("config", config, MemoryConfig)
+        self.temporal_links = check_bool("temporal_links", temporal_links)
+        R, W, D = config.num_read_heads, config.num_write_heads, config.memory_dim
+        self.N, self.D, self.read_heads, self.write_heads = config.memory_size, D, R, W
+        self.interface_layout = {  # the raw interface's layout, part -> size (parse_interface squashes each part)
+            "read_keys": R * D, "read_strengths": R, "write_keys": W * D, "write_strengths": W, "erase": W * D,
+            "add": W * D, "free_gates": R, "allocation_gates": W, "write_gates": W, "read_modes": 3 * R}
+        if not self.temporal_links:
+            del self.interface_layout["read_modes"]
+        self.interface_size = sum(self.interface_layout.values())
+
+    @checked(_check_initial_state)
+    def initial_state(self, batch_size: int, device="cpu", dtype=torch.float32, generator=None) -> MemoryState:
+        """A fresh state; ``noise`` (``config.memory_init``) is drawn on the CPU from ``generator`` (None: global)."""
+        B, N, D, cfg = batch_size, self.N, self.D, self.config
+        value = 0.0 if cfg.memory_init == "zeros" else cfg.memory_init_value
+        memory = torch.full((B, N, D), value, device=device, dtype=dtype)
+        if cfg.memory_init == "noise":
+            memory = (value * torch.randn(B, N, D, generator=generator, dtype=dtype)).to(device)
+        R, W, zeros = self.read_heads, self.write_heads, functools.partial(torch.zeros, device=device, dtype=dtype)
+        return MemoryState(memory, zeros(B, N), zeros(B, R, N), zeros(B, W, N), zeros(B, W, N, N), zeros(B, W, N))
+
+
+@add_to_class(MemoryBank)
+@checked(_check_raw)
+def parse_interface(self, raw: torch.Tensor) -> MemoryInterface:
+    """Split ``raw (B, interface_size)``: softplus for strengths, sigmoid for erase and gates, softmax for modes."""
+    parts = dict(zip(self.interface_layout, raw.split(list(self.interface_layout.values()), dim=1)))
+    B, R, W, D = raw.shape[0], self.read_heads, self.write_heads, self.D
+    softplus, sigmoid, p = nn.functional.softplus, torch.sigmoid, parts
+    return MemoryInterface(
+        read_keys=p["read_keys"].reshape(B, R, D), read_strengths=softplus(p["read_strengths"]),
+        write_keys=p["write_keys"].reshape(B, W, D), write_strengths=softplus(p["write_strengths"]),
+        erase=sigmoid(p["erase"]).reshape(B, W, D), add=p["add"].reshape(B, W, D), free_gates=sigmoid(p["free_gates"]),
+        allocation_gates=sigmoid(p["allocation_gates"]), write_gates=sigmoid(p["write_gates"]),
+        read_modes=torch.softmax(p["read_modes"].reshape(B, R, 3), dim=-1) if self.temporal_links else None)
+
+
+@add_to_class(MemoryBank)
+@checked(_check_write)
+def write(self, state: MemoryState, interface: MemoryInterface) -> MemoryState:
+    """Steps 1-2: free, update usage, allocate and write (``interface.read_modes`` may be None)."""
+    usage = _usage_after_write(state.usage, state.write_weights)
+    usage = _usage_after_free(usage, state.read_weights, interface.free_gates)
+    weights = _write_weighting(state.memory, usage, interface.write_keys, interface.write_strengths,
+                               interface.allocation_gates, interface.write_gates)
+    memory = _erase_and_add(state.memory, weights, interface.erase, interface.add)
+    link, precedence = _update_links(state.link, state.precedence, weights)
+    return MemoryState(memory, usage, state.read_weights, weights, link, precedence)
+
+@add_to_class(MemoryBank)
+@checked(_check_read)
+def read(self, state: MemoryState, keys: torch.Tensor, strengths: torch.Tensor, modes: torch.Tensor | None = None):
+    """Step 3: reads ``(B, H_r, D)`` and the new state; ``modes (B, H_r, 3)`` (backward, content, forward) or None."""
+    weights = _content_weights(state.memory, keys, strengths)
+    if modes is not None:  # w = π_b b + π_c c + π_f f
+        forward, backward = _directional_weights(state.link, state.read_weights)
+        weights = (torch.stack([backward, weights, forward], dim=-1) * modes.unsqueeze(-2)).sum(-1)
+    return _read_memory(state.memory, weights), state._replace(read_weights=weights)
+
+@add_to_class(MemoryBank)
+@checked(_check_step)
+def step(self, state: MemoryState, interface: MemoryInterface) -> tuple[torch.Tensor, MemoryState]:
+    """Write, then read the new memory. Returns ``reads (B, H_r, D)`` and the new state; nothing changes in place."""
+    state = self._write(state, interface)
+    return self._read(state, interface.read_keys, interface.read_strengths, interface.read_modes)
+
+
+for _name in ("parse_interface", "write", "read", "step"):
+    setattr(MemoryBank, "_" + _name, getattr(MemoryBank, _name).__wrapped__)
+del _name, parse_interface, write, read, step  # the methods live on MemoryBank only

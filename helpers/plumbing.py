@@ -2,8 +2,9 @@
 badges), where figures go, the series' figure style, and quiet-by-default progress bars.
 
 The repository URL and git ref below are the *one place* they are set. `python -m helpers.launch`
-stamps them into every notebook's badge and setup cells; tests/test_launch.py fails if a notebook
-disagrees.
+stamps them into every notebook's badge and setup cells (tests/test_launch.py fails if a notebook
+disagrees), and the book's Colab and Binder buttons read them (tools/book/conf.py). A fork that
+publishes changes REPOSITORY, then runs `make launch`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ GIT_REF = "main"  # branch or tag the badges and the Colab install cell use
 
 
 def repo_root() -> Path:
-    """The checkout's root when helpers is installed editable, else the working directory."""
+    """The checkout's root when helpers is installed editable, else the working directory (on Colab the
+    empty /content): for build outputs only. Shipped files are package data: see ``weights_dir()``."""
     here = Path(__file__).resolve().parents[1]
     return here if (here / "notebooks").is_dir() else Path.cwd()
+
+
+def weights_dir() -> Path:
+    """The shipped weights (package data of ``helpers``): found the same way from a checkout, an editable
+    install, Binder and a plain ``pip install git+...``."""
+    return Path(__file__).resolve().parent / "weights"
 
 
 def build_dir() -> Path:

@@ -5,52 +5,91 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 """
 
 import bisect
-import copy
 import math
-import numbers
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from helpers.checks import (
-    MAX_BATCH,
-    MAX_EPISODES,
-    MAX_SIZE,
-    MAX_STEPS,
-    ArgumentTypeError,
-    check_bool,
-    check_callable,
-    check_choice,
-    check_count,
-    check_device,
-    check_float,
-    check_instance,
-    check_int,
-    check_keys,
-    check_positive,
-    check_probability,
-    check_seed,
-    check_tensor,
-    describe,
-)
-from helpers.foundations import StreamRun, TaskStream, make_generator, task_errors
-from helpers.plumbing import progress
+from helpers.checks import (MAX_BATCH, MAX_EPISODES, ArgumentTypeError, Dims, check_bool, check_choice, check_count,
+                            check_device, check_float, check_instance, check_int, check_keys, check_probability,
+                            check_seed, check_tensor, checked, describe)
+from helpers.foundations import make_generator
 
 
-WHOLE_LEVELS_WIDTH = 1024  # a level this narrow costs less to recompute whole than to find its changed nodes
-SEARCH_LEVEL = 10  # walks start at this level (1024 nodes), after one binary search over its running sums
+def _vector(name: str, value, kinds: str = "iuf", length: int | None = None) -> np.ndarray:
+    """A 1-d tensor, array or list as NumPy of dtype kind in ``kinds``, of ``(length,)`` when given."""
+    if isinstance(value, torch.Tensor):
+        if value.device.type == "meta":
+            raise ValueError(f"{name} must be on a device that holds data (cpu, cuda or mps), got meta")
+        value = value.detach().cpu().numpy()
+    if not isinstance(value, (np.ndarray, list, tuple)):
+        raise ArgumentTypeError(f"{name} must be a 1-d tensor, NumPy array or list, got {describe(value)}")
+    array = np.asarray(value)
+    if array.size and array.dtype.kind not in kinds:  # bool is kind "b": refused too
+        wanted = {"iu": "integers", "f": "floating-point numbers"}.get(kinds, "real numbers")
+        raise ArgumentTypeError(f"{name} must hold {wanted}, got dtype {array.dtype}")
+    if array.ndim != 1 or (length is not None and len(array) != length):
+        raise ValueError(f"{name} must have shape ({'B' if length is None else length},)"
+                         f"{' (one per entry of indices)' if length is not None else ''}, got {array.shape}")
+    return array
+
+
+def _first_bad(name: str, array: np.ndarray, bad: np.ndarray, allowed: str) -> None:  # names the first bad entry
+    if bad.any():
+        k = int(bad.argmax())
+        raise ValueError(f"{name}[{k}] = {array[k].item()!r}: {name} must be {allowed}")
+
+
+def _slots(name: str, value, high: int, what: str = "") -> np.ndarray:
+    """Non-empty ``(B,)`` integer indices in [0, high) as int64."""
+    array = _vector(name, value, "iu").astype(np.int64, copy=False)
+    if not len(array):
+        raise ValueError(f"{name} must hold at least one index, got an empty {describe(value)}")
+    if array.view(np.uint64).max() >= high:  # one pass: as unsigned, a negative index is huge
+        _first_bad(name, array, (array < 0) | (array >= high), f"in [0, {high}){what}")
+    return array
+
+
+def _check_leaf_update(tree, indices, values) -> None:  # values >= 0, finite (a min-tree also takes +inf)
+    values = _vector("values", values, length=len(_slots("indices", indices, tree.capacity))).astype(np.float64)
+    inf_ok = tree.neutral == math.inf
+    _first_bad("values", values, np.isnan(values) | (values < 0) | (np.isinf(values) & (not inf_ok)),
+               ">= 0 and finite" + (" (or +inf)" if inf_ok else ""))
+
+
+def _check_prefixes(tree, prefix) -> None:
+    if not tree.root > 0:
+        raise ValueError("the sum-tree is empty (its total is 0): update some leaves before looking up prefixes")
+    prefix = _vector("prefix", prefix).astype(np.float64)
+    _first_bad("prefix", prefix, ~np.isfinite(prefix) | (prefix < 0) | (prefix > tree.root),
+               f"a finite number in [0, {tree.root!r}] (the tree's total)")
+
+
+TOP_LEVELS = 10  # levels of at most 1024 nodes: cheaper to handle whole (update) or by one search (walk)
+
+
+def _level_views(nodes: np.ndarray, depth: int) -> tuple[np.ndarray, list]:
+    """A tree's shifts from a leaf to its ancestors below the top levels, ``(levels, 1)``, and for each top level,
+    bottom-up, the views (left children, right children, the level) that recompute it in one operation."""
+    top = min(depth, TOP_LEVELS)
+    widths = [1 << level for level in range(top - 1, -1, -1)]
+    return (np.arange(1, depth - top + 1)[:, None],
+            [(nodes[2 * w : 4 * w : 2], nodes[2 * w + 1 : 4 * w : 2], nodes[w : 2 * w]) for w in widths])
+
+
+def _last_writes(indices: np.ndarray) -> np.ndarray | slice:
+    """Positions of ``indices: (B,)`` to keep so that each index is written once, with its last value."""
+    ordered = np.sort(indices)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return slice(None)  # no repeat: the common case
+    _, last_reversed = np.unique(indices[::-1], return_index=True)
+    return len(indices) - 1 - last_reversed
 
 
 class SegmentTree:
-    """A complete binary tree over ``capacity`` leaves, stored in one flat ``float64`` array ``nodes``.
-
-    Node 1 is the root, node k has children 2k and 2k+1, leaf i sits at ``size + i`` where ``size`` is
-    ``capacity`` rounded up to a power of two. Every inner node holds ``combine`` of its two children;
-    unused leaves hold ``neutral``. Subclasses choose ``combine``: sums (``SumTree``) or minima (``MinTree``).
-    """
+    """A complete binary tree over ``capacity`` leaves in one flat float64 array ``nodes`` (root: node 1; node k's
+    children: 2k, 2k+1; leaf i: node ``size + i``). Inner nodes hold ``combine`` of their children."""
 
     combine = staticmethod(np.add)
     neutral = 0.0
@@ -59,83 +98,61 @@ class SegmentTree:
         self.capacity = check_count("capacity", capacity)
         self.size = 1 << (self.capacity - 1).bit_length()
         self.depth = self.size.bit_length() - 1  # levels below the root
-        self.nodes = np.full(2 * self.size, self.neutral)
-        self._levels_up = np.arange(1, self.depth + 1)[:, None]  # (depth, 1) shifts: leaf -> each ancestor
+        self.__setstate__({"nodes": np.full(2 * self.size, self.neutral)})
 
-    @property
-    def root(self) -> float:
-        """``combine`` over all leaves (the total for a sum-tree, the minimum for a min-tree)."""
-        return float(self.nodes[1])
+    def __setstate__(self, state: dict) -> None:  # also after a deepcopy: the views must see its own nodes
+        self.__dict__.update(state)
+        self._levels_up, self._whole = _level_views(self.nodes, self.depth)
 
-    @property
-    def leaves(self) -> np.ndarray:
-        """Read-only view of the ``(capacity,)`` leaf values."""
-        view = self.nodes[self.size : self.size + self.capacity].view()
-        view.flags.writeable = False
-        return view
+    root = property(lambda self: float(self.nodes[1]), doc="combine over all leaves: total, or minimum.")
+    leaves = property(lambda self: self.nodes[self.size : self.size + self.capacity].copy(), doc="Leaf values.")
 
+    @checked(_check_leaf_update)
     def update(self, indices, values) -> None:
-        """Set leaves ``indices: (B,)`` to ``values: (B,)`` (or one value for all), then recompute their
-        ancestors. A repeated index keeps its last value, as if the writes happened one after another."""
-        indices, values = _check_leaf_update(self, indices, values)
+        """Set leaves ``indices: (B,)`` to ``values: (B,)``; a repeated index keeps its last value."""
+        indices, values = np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.float64)
         keep = _last_writes(indices)
         self._update(indices[keep], values[keep])
 
     def _update(self, indices: np.ndarray, values: np.ndarray) -> None:
-        """``update`` without checks: ``indices: (B,)`` int64 in [0, capacity) without repeats, ``values: (B,)``."""
-        nodes = self.nodes
-        leaves = indices + self.size
-        nodes[leaves] = values
-        # The top levels, up to WHOLE_LEVELS_WIDTH nodes wide (or the batch's width), are recomputed whole,
-        # one strided operation each; below them only the written leaves' ancestors, level by level.
-        whole = min(self.depth, max(len(indices), WHOLE_LEVELS_WIDTH).bit_length())
-        parents = leaves >> self._levels_up[: self.depth - whole]  # row k: each leaf's ancestor k + 1 levels up
-        lefts = parents << 1
-        for parent, left, right in zip(parents, lefts, lefts + 1):
-            nodes[parent] = self.combine(nodes[left], nodes[right])  # recomputed, never nudged by a difference
-        width = 1 << whole
-        while width > 1:
-            self.combine(nodes[width : 2 * width : 2], nodes[width + 1 : 2 * width : 2], out=nodes[width // 2 : width])
-            width //= 2
+        node, nodes = indices + self.size, self.nodes
+        nodes[node] = values
+        if len(self._levels_up):  # the wide levels: only the written leaves' ancestors
+            parents = node >> self._levels_up  # row k: each leaf's ancestor k + 1 levels up
+            lefts = parents << 1
+            for parent, left, right in zip(parents, lefts, lefts + 1):  # one level up per row, all leaves at once
+                nodes[parent] = self.combine(nodes[left], nodes[right])
+        for left, right, level in self._whole:  # the narrow top levels: recomputed whole, one operation each
+            self.combine(left, right, out=level)
 
 
 class SumTree(SegmentTree):
     """Segment tree of sums: ``root`` is the total, ``find_prefix`` draws leaves in proportion to value."""
 
+    @checked(_check_prefixes)
     def find_prefix(self, prefix) -> np.ndarray:
         """Leaf index owning each prefix sum ``prefix: (B,)`` in ``[0, root]``; returns ``(B,)`` int64."""
-        return self._find_prefix(_check_prefixes(self, prefix))
+        return self._find_prefix(np.asarray(prefix, dtype=np.float64))
 
     def _find_prefix(self, prefix: np.ndarray) -> np.ndarray:
-        """``find_prefix`` without checks. All B walks go down together, one level per iteration; the top
-        ``SEARCH_LEVEL`` levels are one binary search over the running sums of the nodes below them."""
-        nodes = self.nodes
-        top = min(SEARCH_LEVEL, self.depth)
-        level = nodes[1 << top : 2 << top]  # the 2^top nodes of level `top`, left to right
+        top = min(self.depth, TOP_LEVELS)  # the top levels in one binary search over level `top`'s running sums
+        level = self.nodes[1 << top : 2 << top]
         running = np.cumsum(level)
-        start = np.minimum(np.searchsorted(running, prefix, side="right"), len(level) - 1)
-        remaining = prefix - (running[start] - level[start])  # the prefix left inside each start node
-        node = start + (1 << top)
-        for _ in range(self.depth - top):
-            node <<= 1  # the left child of every current node
-            left = nodes[node]
-            go_right = remaining >= left
-            remaining -= left * go_right
-            node += go_right
-        stranded = nodes[node] <= 0  # rounding at an interval's edge can end a walk on an empty leaf
-        if stranded.any():
-            node[stranded] = self._find_prefix_guarded(prefix[stranded])
+        start = np.searchsorted(running, prefix, side="right")
+        if prefix.max(initial=0.0) >= running[-1]:  # at the very end of the total: the last node with mass
+            start = np.minimum(start, np.flatnonzero(level)[-1])
+        remaining = np.maximum(prefix - (running[start] - level[start]), 0.0)  # the prefix left inside each start
+        node = self._walk(start + (1 << top), remaining.copy(), guarded=False)
+        stranded = self.nodes[node] <= 0  # rounding at an edge can step into a subtree without mass
+        if stranded.any():  # those few walk again, never into a subtree without mass
+            node[stranded] = self._walk(start[stranded] + (1 << top), remaining[stranded], guarded=True)
         return node - self.size
 
-    def _find_prefix_guarded(self, prefix: np.ndarray) -> np.ndarray:
-        """The same walk, but a step goes right only when the right subtree has mass; returns node ids."""
-        nodes = self.nodes
-        node = np.ones(len(prefix), dtype=np.int64)
-        remaining = prefix.copy()
-        for _ in range(self.depth):
-            node <<= 1
-            left = nodes[node]
-            go_right = (remaining >= left) & (nodes[node + 1] > 0)
+    def _walk(self, node: np.ndarray, remaining: np.ndarray, guarded: bool) -> np.ndarray:
+        for _ in range(self.depth - min(self.depth, TOP_LEVELS)):  # all walks go down together, a level a step
+            node <<= 1  # the left child of every current node
+            left = self.nodes[node]
+            go_right = (remaining >= left) & (self.nodes[node + 1] > 0) if guarded else remaining >= left
             remaining -= left * go_right
             node += go_right
         return node
@@ -148,189 +165,75 @@ class MinTree(SegmentTree):
     neutral = math.inf
 
 
-def _has_repeats(indices: np.ndarray) -> bool:
-    """Whether some index appears twice in ``indices: (B,)``."""
-    ordered = np.sort(indices)
-    return bool((ordered[1:] == ordered[:-1]).any())
-
-
-def _last_writes(indices: np.ndarray) -> np.ndarray:
-    """Positions in ``indices: (B,)`` to keep so each index is written once, with its last value, as if
-    the writes happened one after another (NumPy leaves the order of repeated writes undefined).
-    Returns ``(K,)`` int64 positions, sorted by index."""
-    if len(indices) < 2:
-        return np.arange(len(indices))
-    order = np.argsort(indices, kind="stable")  # equal indices keep their write order
-    ordered = indices[order]
-    last_of_run = np.append(ordered[1:] != ordered[:-1], True)
-    return order[last_of_run]
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _index_array(name: str, value, high: int, what: str = "") -> np.ndarray:
-    """``value`` (an int, or a 1-d integer tensor, NumPy array or list) as ``(B,)`` int64 in [0, high);
-    ``what`` says what those are in the error message."""
-    if isinstance(value, torch.Tensor):
-        array = value.detach().cpu().numpy()
-    elif isinstance(value, (np.ndarray, list, tuple)) or (_is_number(value) and isinstance(value, numbers.Integral)):
-        array = np.asarray(value)
-    else:
-        raise ArgumentTypeError(f"{name} must be a 1-d integer tensor, NumPy array or list, got {describe(value)}")
-    if array.size and array.dtype.kind not in "iu":
-        raise ArgumentTypeError(f"{name} must hold integers, got dtype {array.dtype}")
-    if array.ndim > 1:
-        raise ValueError(f"{name} must be 1-d, got shape {array.shape}")
-    array = array.reshape(-1).astype(np.int64, copy=False)
-    if array.size and array.view(np.uint64).max() >= high:  # one pass: as unsigned, a negative index is huge
-        k = int(((array < 0) | (array >= high)).argmax())
-        raise ValueError(f"{name}[{k}] = {array[k].item()}: {name} must be in [0, {high}){what}")
-    return array
-
-
-def _float_array(name: str, value, count: int | None = None) -> np.ndarray:
-    """``value`` (a number, or a 1-d tensor, NumPy array or list of numbers) as a 1-d float64 array, of
-    ``(count,)`` when ``count`` is given (a single number is then repeated)."""
-    if isinstance(value, torch.Tensor):
-        array = value.detach().cpu().numpy()
-    elif isinstance(value, (np.ndarray, list, tuple)) or _is_number(value):
-        array = np.asarray(value)
-    else:
-        raise ArgumentTypeError(f"{name} must be a number or a 1-d tensor, NumPy array or list, got {describe(value)}")
-    if array.size and array.dtype.kind not in "iuf":
-        raise ArgumentTypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if array.ndim == 0:
-        return np.full(1 if count is None else count, float(array))
-    if array.ndim != 1 or (count is not None and len(array) != count):
-        raise ValueError(f"{name} must have shape ({'B' if count is None else count},), got {array.shape}")
-    return array.astype(np.float64, copy=False)
-
-
-def _first_bad(name: str, array: np.ndarray, bad: np.ndarray, allowed: str, slots: np.ndarray | None = None) -> None:
-    """ValueError naming the first entry of ``array`` where ``bad`` holds (and its slot, when given)."""
-    if bad.any():
-        k = int(bad.argmax())
-        where = f" (slot {slots[k]})" if slots is not None else ""
-        raise ValueError(f"{name}[{k}] = {array[k].item()!r}{where}: {name} must be {allowed}")
-
-
-def _check_leaf_update(tree: SegmentTree, indices, values) -> tuple[np.ndarray, np.ndarray]:
-    """Leaf indices in [0, capacity); values >= 0, finite (a min-tree also takes +inf, its 'empty')."""
-    indices = _index_array("indices", indices, tree.capacity)
-    values = _float_array("values", values, len(indices))
-    allow_inf = isinstance(tree, MinTree)
-    bad = np.isnan(values) | (values < 0) | (np.isinf(values) if not allow_inf else False)
-    _first_bad("values", values, bad, ">= 0 and finite" + (" (or +inf)" if allow_inf else ""))
-    return indices, values
-
-
-def _check_prefixes(tree: SumTree, prefix) -> np.ndarray:
-    """Prefix sums: finite numbers in [0, root], and a tree with mass to draw from."""
-    if not tree.root > 0:
-        raise ValueError("the sum-tree is empty (its total is 0): update some leaves before looking up prefixes")
-    prefix = _float_array("prefix", prefix)
-    bad = ~np.isfinite(prefix) | (prefix < 0) | (prefix > tree.root)
-    _first_bad("prefix", prefix, bad, f"a finite number in [0, {tree.root!r}] (the tree's total)")
-    return prefix.copy()
-
-
 MAX_PRIORITY = 1e100  # p^alpha summed over MAX_SIZE slots stays far below float64's limit (1.8e308)
 
 
-def sampling_probabilities(priorities: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``P(i) = p_i^alpha / sum_k p_k^alpha`` for ``priorities: (N,)`` (all > 0); returns ``(N,)`` float64."""
-    priorities, alpha = _check_priorities(priorities), check_probability("alpha", alpha)
-    scaled = (priorities / priorities.max()) ** alpha  # divide by the largest first: the sum stays finite
-    return scaled / scaled.sum()
+def _positive_vector(name: str, value, high: float = math.inf) -> np.ndarray:
+    """A non-empty 1-d tensor of finite numbers in (0, high], as float64 NumPy."""
+    check_tensor(name, value, "N", dtype=None)
+    array = _vector(name, value, "iuf").astype(np.float64)
+    if not len(array):
+        raise ValueError(f"{name} must hold at least one number, got an empty tensor")
+    _first_bad(name, array, ~((array > 0) & (array <= high) & np.isfinite(array)), f"finite and in (0, {high:g}]")
+    return array
 
 
-def importance_weights(probabilities: torch.Tensor, num_items: int, beta: float, min_probability=None,
-                       normalise: bool = True) -> torch.Tensor:
-    """``w_i = (N * P(i))^-beta`` for ``probabilities: (B,)``, single-draw P(i) of items of a buffer holding
-    ``num_items`` (N) items. ``normalise`` (default): divided by the largest weight in the buffer, that of
-    the least likely item, so every weight is in (0, 1]. ``min_probability`` is that item's P; it
-    defaults to the smallest of ``probabilities``, which is only right when they cover all N items, so it
-    is required otherwise. Returns ``(B,)`` float64.
-
-    At ``beta = 1`` these weights remove the sampling bias exactly for batches drawn independently
-    (with replacement). For a batch drawn without replacement they are an approximation: item i is
-    then included with probability below ``B * P(i)`` when P(i) is large and above it when P(i) is
-    small, so likely items stay slightly under-weighted (notebook 04 measures the residual bias).
-    """
-    probabilities, min_probability, beta = _check_weight_inputs(probabilities, num_items, beta, min_probability,
-                                                                normalise)
-    if not normalise:
-        return (num_items * probabilities) ** -beta
-    return _normalised_weights(probabilities, min_probability, beta)
+def _check_probabilities(priorities, alpha) -> None:
+    _positive_vector("priorities", priorities)
+    check_probability("alpha", alpha)
 
 
-def _normalised_weights(probabilities, min_probability, beta: float):
-    """``(N P)^-beta / (N P_min)^-beta = (P / P_min)^-beta``: N cancels, so this stays exact for any N.
-    Works on tensors and NumPy arrays alike; P may be unnormalised (P / P_min is the same)."""
-    return (probabilities / min_probability) ** -beta
-
-
-def linear_beta(step: int, beta_start: float = 0.4, beta_steps: int = 10_000, beta_end: float = 1.0) -> float:
-    """Importance exponent after ``step`` (int >= 0) sampled batches: linear from ``beta_start`` to
-    ``beta_end`` (both in [0, 1]) over ``beta_steps`` (int >= 1) batches, then ``beta_end``."""
-    step = check_int("step", step, 0)
-    beta_start, beta_end = check_probability("beta_start", beta_start), check_probability("beta_end", beta_end)
-    beta_steps = check_count("beta_steps", beta_steps, high=MAX_SIZE)
-    return _linear_beta(step, beta_start, beta_steps, beta_end)
-
-
-def _linear_beta(step: int, beta_start: float, beta_steps: int, beta_end: float) -> float:
-    """``linear_beta`` without checks, for callers whose settings were checked once."""
-    return beta_start + (beta_end - beta_start) * min(1.0, step / beta_steps)
-
-
-def _check_priorities(priorities) -> torch.Tensor:
-    """A non-empty 1-d tensor of finite priorities > 0; returned as float64 on the CPU."""
-    check_tensor("priorities", priorities, "N", dtype=None)
-    if len(priorities) == 0 or priorities.dtype == torch.bool or priorities.is_complex():
-        raise ValueError(f"priorities must be a non-empty 1-d tensor of real numbers, got {describe(priorities)}")
-    priorities = priorities.detach().to("cpu", torch.float64)
-    array = priorities.numpy()
-    _first_bad("priorities", array, ~(array > 0) | ~np.isfinite(array), "finite and > 0 (add eps to losses)")
-    return priorities
-
-
-def _check_weight_inputs(probabilities, num_items, beta, min_probability, normalise):
-    """Probabilities finite in (0, 1]; min_probability the smallest of N probabilities (<= each of these
-    and <= 1/N); N a count, beta in [0, 1]."""
-    num_items = check_count("num_items", num_items)
-    beta = check_probability("beta", beta)
+def _check_weights(probabilities, num_items, beta, min_probability=None, normalise=True) -> None:
+    """min_probability: at most every given probability and 1/N; required when they do not cover all N."""
+    num_items, beta = check_count("num_items", num_items), check_probability("beta", beta)
     check_bool("normalise", normalise)
-    check_tensor("probabilities", probabilities, "B", dtype=None)
-    if probabilities.dtype == torch.bool or probabilities.is_complex() or len(probabilities) == 0:
-        raise ValueError(f"probabilities must be a non-empty 1-d tensor of real numbers, got {describe(probabilities)}")
-    probabilities = probabilities.detach().to("cpu", torch.float64)
-    array = probabilities.numpy()
-    _first_bad("probabilities", array, ~(array > 0) | ~(array <= 1), "finite and in (0, 1]")
+    array = _positive_vector("probabilities", probabilities, 1.0)
     if min_probability is None:
         if normalise and len(array) != num_items:
             raise ValueError(f"min_probability is needed: probabilities cover {len(array)} of num_items = "
                              f"{num_items} items, so their minimum need not be the buffer's")
-        return probabilities, float(array.min()), beta
-    if isinstance(min_probability, torch.Tensor) and min_probability.numel() == 1:
-        min_probability = min_probability.item()
+        return
     min_probability = check_float("min_probability", min_probability, 0.0, 1.0, low_open=True)
-    if min_probability > array.min():
-        k = int(array.argmin())
-        raise ValueError(f"min_probability = {min_probability!r} must be the smallest probability in the buffer, "
-                         f"but probabilities[{k}] = {array[k].item()!r} is smaller")
-    if min_probability > (1 + 1e-9) / num_items:
-        raise ValueError(f"min_probability = {min_probability!r} cannot be the smallest of num_items = {num_items} "
-                         f"probabilities that sum to 1 (it must be <= 1/{num_items})")
-    return probabilities, min_probability, beta
+    if min_probability > array.min() or min_probability > (1 + 1e-9) / num_items:
+        raise ValueError(f"min_probability = {min_probability!r} must be the smallest probability: <= 1/{num_items} "
+                         f"(num_items) and <= every one given (the smallest is {array.min().item()!r})")
+
+
+def _check_beta(step, beta_start=0.4, beta_steps=10_000, beta_end=1.0) -> None:
+    check_int("step", step, 0)
+    check_count("beta_steps", beta_steps)
+    check_probability("beta_start", beta_start)
+    check_probability("beta_end", beta_end)
+
+
+@checked(_check_probabilities)
+def sampling_probabilities(priorities: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``P(i) = p_i^alpha / sum_k p_k^alpha`` for ``priorities: (N,)`` (all > 0); returns ``(N,)`` float64."""
+    priorities = priorities.detach().to("cpu", torch.float64)
+    scaled = (priorities / priorities.max()) ** alpha  # divide by the largest first: the sum stays finite
+    return scaled / scaled.sum()
+
+
+@checked(_check_weights)
+def importance_weights(probabilities: torch.Tensor, num_items: int, beta: float, min_probability=None,
+                       normalise: bool = True) -> torch.Tensor:
+    """``w_i = (N P(i))^-beta`` for ``probabilities: (B,)`` of N = ``num_items`` items; ``normalise``: divided by
+    that of the least likely item (``min_probability``, default: the smallest given). Returns ``(B,)`` float64."""
+    probabilities = probabilities.detach().to("cpu", torch.float64)
+    if not normalise:
+        return (num_items * probabilities) ** -beta
+    min_probability = probabilities.min() if min_probability is None else min_probability
+    return (probabilities / min_probability) ** -beta  # (N P)^-beta / (N P_min)^-beta: N cancels
+
+
+@checked(_check_beta)
+def linear_beta(step: int, beta_start: float = 0.4, beta_steps: int = 10_000, beta_end: float = 1.0) -> float:
+    """Importance exponent after ``step`` batches: linear from ``beta_start`` to ``beta_end`` over ``beta_steps``."""
+    return beta_start + (beta_end - beta_start) * min(1.0, step / beta_steps)
 
 
 def extend_class(cls: type):
-    """Class decorator that adds the methods and properties of the decorated class body to ``cls``
-    and returns ``cls``: one class written across several notebook cells (``@extend_class(A)`` on
-    ``class A: ...``). The body must not use ``super()`` (it would refer to the body, not ``cls``)."""
+    """``@extend_class(A)`` on ``class A: ...`` adds that body's methods to ``A`` and returns ``A``."""
     check_instance("cls", cls, type, "a class")
 
     def add(body: type) -> type:
@@ -343,209 +246,30 @@ def extend_class(cls: type):
     return add
 
 
-@dataclass(frozen=True)
-class PrioritySample:
-    """Slots drawn by priority: ``indices: (B,)`` int64, ``probabilities: (B,)`` float64 single-draw P(i) and
-    ``weights: (B,)`` float64 importance weights divided by the largest in the store (all in (0, 1])."""
-
-    indices: torch.Tensor
-    probabilities: torch.Tensor
-    weights: torch.Tensor
-
-    def __post_init__(self):
-        _check_priority_sample(self)
-
-
-class PrioritySampler:
-    """Proportional prioritised sampling over ``capacity`` slots whose items are stored elsewhere.
-
-    A slot is *in use* once it has a priority ``p = |loss| + eps``. ``P(i) = p_i^alpha / sum_k p_k^alpha`` over
-    the slots in use; a sum-tree draws from it and a min-tree gives the smallest P for the importance
-    weights, so ``add``, ``update``, ``remove`` and ``sample`` cost O(B log capacity).
-
-    ``add(slots, losses=None)`` puts slots in use (no losses: at the largest priority so far, so new items
-    are drawn soon); ``update(slots, losses)`` re-prioritises slots in use; ``remove(slots)`` takes them
-    out of use; ``sample(batch_size, generator, beta)`` returns a ``PrioritySample``.
-    """
-
-    def __init__(self, capacity: int, alpha: float = 0.6, eps: float = 1e-3):
-        self.capacity = check_count("capacity", capacity)
-        self.alpha = check_probability("alpha", alpha)
-        self.eps = check_float("eps", eps, 0.0, 1.0, low_open=True)
-        self.sum_tree, self.min_tree = SumTree(self.capacity), MinTree(self.capacity)
-        self.priorities = np.zeros(self.capacity)  # raw p_i of every slot; 0: not in use
-        self.num_items = 0  # slots in use
-        self.max_priority = 1.0  # the largest p ever set (new items enter with it)
-
-    def __len__(self) -> int:
-        return self.num_items
-
-    def add(self, slots, losses=None) -> None:
-        """Put ``slots: (B,)`` in use with priorities ``|losses| + eps`` (``losses: (B,)``), or at the largest
-        priority so far. A slot already in use is overwritten, as for a new item."""
-        slots = _index_array("slots", slots, self.capacity)
-        raw = np.full(len(slots), self.max_priority) if losses is None else _priorities_from(self, losses, slots)
-        self._write(slots, raw)
-
-    def update(self, slots, losses) -> None:
-        """New priorities ``|losses| + eps`` for ``slots: (B,)`` in use (``losses: (B,)``, any device)."""
-        slots = _slots_in_use(self, "slots", slots)
-        self._write(slots, _priorities_from(self, losses, slots), in_use=True)
-
-    def remove(self, slots) -> None:
-        """Take ``slots: (B,)`` out of use: they are never drawn until added again."""
-        slots = _index_array("slots", slots, self.capacity)
-        slots = slots[_last_writes(slots)]  # each slot once
-        self.num_items -= int((self.priorities[slots] > 0).sum())
-        self.priorities[slots] = 0.0
-        self.sum_tree._update(slots, np.zeros(len(slots)))
-        self.min_tree._update(slots, np.full(len(slots), np.inf))
-
-    def _write(self, slots: np.ndarray, raw: np.ndarray, in_use: bool = False) -> None:
-        """Raw priorities ``raw: (B,)`` > 0 to ``slots: (B,)`` (checked; ``in_use``: all already in use); a
-        repeated slot keeps its last value."""
-        if len(raw):
-            self.max_priority = max(self.max_priority, float(raw.max()))  # every value written counts
-        if _has_repeats(slots):
-            keep = _last_writes(slots)
-            slots, raw = slots[keep], raw[keep]
-        if not in_use:
-            self.num_items += int(np.count_nonzero(self.priorities[slots] == 0))  # slots that were not in use
-        self.priorities[slots] = raw
-        scaled = raw**self.alpha
-        self.sum_tree._update(slots, scaled)
-        self.min_tree._update(slots, scaled)
-
-
-@extend_class(PrioritySampler)
-class PrioritySampler:
-    def sample(self, batch_size: int, generator: torch.Generator, beta: float = 1.0,
-               replace: bool | None = None) -> PrioritySample:
-        """Draw ``batch_size`` slots with probability P(i), using ``generator`` (a CPU ``torch.Generator``).
-        ``replace=None``: without replacement when the batch fits in the slots in use, else with; ``False``
-        raises if it does not fit; ``True`` draws independently (where the weights are exact at beta = 1).
-        ``beta`` in [0, 1] is the importance exponent."""
-        replace = _check_sample(self, batch_size, generator, beta, replace)
-        indices = self._draw(batch_size, generator) if replace else self._draw_distinct(batch_size, generator)
-        scaled = self.sum_tree.nodes[indices + self.sum_tree.size]  # p_i^alpha of the drawn slots
-        return _unchecked(PrioritySample, indices=torch.from_numpy(indices),
-                          probabilities=torch.from_numpy(scaled / self.sum_tree.root),
-                          weights=torch.from_numpy(_normalised_weights(scaled, self.min_tree.root, beta)))
-
-    def _draw(self, count: int, generator: torch.Generator) -> np.ndarray:
-        """``count`` independent draws (with replacement): one uniform prefix sum each, one tree walk for all."""
-        uniforms = torch.rand(count, dtype=torch.float64, generator=generator).numpy()
-        return self.sum_tree._find_prefix(uniforms * self.sum_tree.root)
-
-
-SMALL_STORE = 4096  # up to this many slots, one pass over all of them beats walks down the tree
-
-
-@extend_class(PrioritySampler)
-class PrioritySampler:
-    def _draw_distinct(self, count: int, generator: torch.Generator) -> np.ndarray:
-        """``count`` distinct slots, in the order successive sampling draws them (each next slot in
-        proportion to p^alpha among those not yet drawn): by exponential keys in a small store, by
-        walks down the tree in a large one."""
-        if self.capacity <= SMALL_STORE:
-            return self._draw_distinct_by_keys(count, generator)
-        return self._draw_distinct_by_walks(count, generator)
-
-    def _draw_distinct_by_keys(self, count: int, generator: torch.Generator) -> np.ndarray:
-        """One pass over every slot (Efraimidis & Spirakis 2006): slot i gets the key log(u_i) / w_i with
-        u_i uniform in (0, 1] and w_i = p_i^alpha, and the slots with the ``count`` largest keys, largest
-        first, are exactly a successive sample. O(capacity), but a few operations in all."""
-        weights = self.sum_tree.nodes[self.sum_tree.size : self.sum_tree.size + self.capacity]
-        uniforms = torch.rand(self.capacity, dtype=torch.float64, generator=generator).numpy()
-        with np.errstate(divide="ignore"):  # a slot not in use (w = 0) gets the key -inf: never drawn
-            keys = np.log1p(-uniforms) / weights  # log(1 - u): u is in [0, 1), so every log is finite
-        top = np.argpartition(keys, -count)[-count:]
-        return top[np.argsort(keys[top])[::-1]]
-
-    def _draw_distinct_by_walks(self, count: int, generator: torch.Generator) -> np.ndarray:
-        """Keep drawing independently and keep each slot's first draw, which is exactly successive
-        sampling. Once the chosen slots hold half the mass (or after three rounds), they are zeroed in
-        the sum-tree, and restored at the end, so that every further draw is new."""
-        chosen = self._draw(count, generator)
-        zeroed, saved = [], []
-        try:
-            for rounds in range(count + 4):  # after round 3 every draw is new: at most count rounds more
-                chosen = _first_draws(chosen, count)
-                missing = count - len(chosen)
-                if not missing:
-                    return chosen
-                held = self.sum_tree.nodes[chosen + self.sum_tree.size]  # 0 where already zeroed
-                if held.sum() > 0.5 * self.sum_tree.root or rounds >= 3:
-                    fresh = chosen[held > 0]
-                    zeroed.append(fresh)
-                    saved.append(held[held > 0])
-                    self.sum_tree._update(fresh, np.zeros(len(fresh)))
-                chosen = np.concatenate([chosen, self._draw(2 * missing, generator)])
-            raise RuntimeError("sampling without replacement did not finish")  # unreachable, see above
-        finally:
-            for slots, values in zip(zeroed, saved):
-                self.sum_tree._update(slots, values)
-
-
-def _first_draws(draws: np.ndarray, count: int) -> np.ndarray:
-    """The first ``count`` distinct values of ``draws: (K,)``, each at its first draw, in draw order."""
-    ordered = np.sort(draws)
-    if len(draws) <= count and not (ordered[1:] == ordered[:-1]).any():
-        return draws  # no repeats: the common case in a large buffer
-    _, first = np.unique(draws, return_index=True)
-    return draws[np.sort(first)[:count]]
-
-
-@extend_class(PrioritySampler)
-class PrioritySampler:
-    def state_dict(self) -> dict:
-        """Settings, raw priorities ``(capacity,)`` (0 = not in use) and the largest priority so far: plain
-        tensors and numbers, for ``torch.save`` and ``torch.load(..., weights_only=True)``."""
-        return {"config": self._config(), "priorities": torch.from_numpy(self.priorities.copy()),
-                "max_priority": self.max_priority}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a ``state_dict`` of a sampler with the same settings; checked whole before anything changes."""
-        check_keys("state", state, ("config", "priorities", "max_priority"))
-        _check_config("state['config']", state["config"], self._config())
-        priorities, max_priority = _check_priority_state(self, state["priorities"], state["max_priority"])
-        self.__dict__.update(self._rebuilt(priorities, max_priority).__dict__)
-
-    def _config(self) -> dict:
-        return {"capacity": self.capacity, "alpha": self.alpha, "eps": self.eps}
-
-    def _rebuilt(self, priorities: np.ndarray, max_priority: float) -> "PrioritySampler":
-        """A new sampler with these settings, raw ``priorities: (capacity,)`` and ``max_priority`` (checked)."""
-        fresh = PrioritySampler(self.capacity, self.alpha, self.eps)
-        used = np.flatnonzero(priorities)
-        fresh._write(used, priorities[used])
-        fresh.max_priority = max_priority
-        return fresh
-
-
-def _slots_in_use(sampler: PrioritySampler, name: str, slots) -> np.ndarray:
-    """``slots`` as int64 ``(B,)``: every entry a slot in use."""
-    slots = _index_array(name, slots, sampler.capacity)
-    unused = sampler.priorities[slots] == 0
-    _first_bad(name, slots, unused, "slots in use (add them first)")
-    return slots
-
-
-def _priorities_from(sampler: PrioritySampler, losses, slots: np.ndarray) -> np.ndarray:
-    """Raw priorities ``|losses| + eps`` for ``slots: (B,)``: losses finite, priorities <= MAX_PRIORITY."""
-    losses = _float_array("losses", losses, len(slots))
-    raw = np.abs(losses)
-    raw += sampler.eps
-    if len(raw) and not raw.max() <= MAX_PRIORITY:  # one pass: NaN fails the comparison too
+def _raw_priorities(losses, count: int, eps: float) -> np.ndarray:
+    """``|losses| + eps`` for floating ``losses: (count,)``, finite and at most MAX_PRIORITY."""
+    losses = _vector("losses", losses, "f", count).astype(np.float64, copy=False)
+    raw = np.abs(losses) + eps
+    if not raw.max() <= MAX_PRIORITY:  # one pass: NaN fails the comparison too
         _first_bad("losses", losses, ~(raw <= MAX_PRIORITY),
-                   f"finite, with |loss| + eps <= {MAX_PRIORITY:g} (a larger loss means training diverged)", slots)
+                   f"finite, with |loss| + eps <= {MAX_PRIORITY:g} (a larger loss means training diverged)")
     return raw
 
 
-def _check_sample(sampler: PrioritySampler, batch_size, generator, beta, replace) -> bool:
-    """Batch size in [1, MAX_BATCH] (at most the slots in use without replacement), a CPU torch.Generator,
-    beta in [0, 1], replace None/True/False. Returns whether to draw with replacement."""
-    if not (type(batch_size) is int and 1 <= batch_size <= MAX_BATCH):  # the common case, without a call
+def _check_add(sampler, slots, losses=None) -> None:
+    slots = _slots("slots", slots, sampler.capacity)
+    if losses is not None:
+        _raw_priorities(losses, len(slots), sampler.eps)
+
+
+def _check_cpu_generator(generator) -> None:
+    check_instance("generator", generator, torch.Generator)
+    if generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
+
+
+def _check_sample(sampler, batch_size, generator, beta=1.0, replace=None) -> None:
+    if not (type(batch_size) is int and 1 <= batch_size <= MAX_BATCH):  # the common case without a call
         batch_size = check_count("batch_size", batch_size, high=MAX_BATCH)
     if not (type(generator) is torch.Generator and generator.device.type == "cpu"):
         _check_cpu_generator(generator)
@@ -556,88 +280,152 @@ def _check_sample(sampler: PrioritySampler, batch_size, generator, beta, replace
     if sampler.num_items == 0:
         raise ValueError("cannot sample: no slot is in use (add some first)")
     if replace is False and batch_size > sampler.num_items:
-        raise ValueError(f"batch_size {batch_size} > {sampler.num_items} slots in use: "
-                         "cannot sample without replacement")
-    return bool(replace) or batch_size > sampler.num_items
+        raise ValueError(f"batch_size {batch_size} > {sampler.num_items} slots in use: cannot sample without "
+                         "replacement")
 
 
-def _unchecked(record_class: type, **fields):
-    """A record built by this module's own code, whose fields are right by construction: it skips the
-    record's field checks (meant for callers), which would cost more than the draw in a hot loop."""
-    record = object.__new__(record_class)
-    record.__dict__.update(fields)
-    return record
+class PrioritySampler:
+    """Proportional prioritised sampling over ``capacity`` slots whose items are stored elsewhere."""
+
+    def __init__(self, capacity: int, alpha: float = 0.6, eps: float = 1e-3):
+        self.capacity = check_count("capacity", capacity)
+        self.alpha = check_probability("alpha", alpha)
+        self.eps = check_float("eps", eps, 0.0, 1.0, low_open=True)
+        self.sum_tree, self.min_tree = SumTree(self.capacity), MinTree(self.capacity)
+        self.priorities = np.zeros(self.capacity)  # raw p_i of every slot; 0: not in use
+        self.num_items = 0  # slots in use
+        self.max_priority = 1.0  # the largest p so far (new items enter with it)
+
+    def __len__(self) -> int:
+        return self.num_items
+
+    @checked(_check_add)
+    def add(self, slots, losses=None) -> None:
+        """Set ``slots: (B,)`` to priorities ``|losses| + eps``, or to the largest priority so far."""
+        slots = _vector("slots", slots).astype(np.int64)
+        self._write(slots, np.full(len(slots), self.max_priority) if losses is None
+                    else _raw_priorities(losses, len(slots), self.eps))
+
+    def _write(self, slots: np.ndarray, raw: np.ndarray, in_use: bool = False) -> None:  # raw priorities > 0
+        self.max_priority = max(self.max_priority, float(raw.max(initial=0.0)))  # every value written counts
+        keep = _last_writes(slots)
+        slots, raw = slots[keep], raw[keep]
+        if not in_use:  # slots that held nothing now count
+            self.num_items += len(slots) - int(np.count_nonzero(self.priorities[slots]))
+        self.priorities[slots] = raw
+        scaled = raw**self.alpha
+        self.sum_tree._update(slots, scaled)
+        self.min_tree._update(slots, scaled)
 
 
-def _check_cpu_generator(generator) -> torch.Generator:
-    """A torch.Generator on the CPU (the tree and the eviction draws live there)."""
-    check_instance("generator", generator, torch.Generator)
-    if generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
-    return generator
+@extend_class(PrioritySampler)
+class PrioritySampler:
+    @checked(_check_sample)
+    def sample(self, batch_size: int, generator: torch.Generator, beta: float = 1.0, replace: bool | None = None):
+        """``(slots, P(slot), weight)``, each ``(batch_size,)``: without replacement when ``replace`` is None and
+        the batch fits, else independent draws (with exact weights at beta = 1)."""
+        if replace or batch_size > self.num_items:
+            slots = self._draw(batch_size, generator)
+        else:
+            slots = self._draw_distinct(batch_size, generator)
+        scaled = self.sum_tree.nodes[slots + self.sum_tree.size]  # p_i^alpha of the drawn slots
+        weights = (scaled / self.min_tree.root) ** -beta  # (P / P_min)^-beta
+        return torch.from_numpy(slots), torch.from_numpy(scaled / self.sum_tree.root), torch.from_numpy(weights)
+
+    def _draw(self, count: int, generator: torch.Generator) -> np.ndarray:  # one prefix sum each, one walk for all
+        uniforms = torch.rand(count, dtype=torch.float64, generator=generator).numpy()
+        return self.sum_tree._find_prefix(uniforms * self.sum_tree.root)
 
 
-def _check_priority_sample(sample: PrioritySample) -> None:
-    """indices (B,) int64; probabilities and weights (B,) float64."""
-    dims = {}
-    check_tensor("indices", sample.indices, "B", dims, dtype=torch.int64)
-    check_tensor("probabilities", sample.probabilities, "B", dims, dtype=torch.float64)
-    check_tensor("weights", sample.weights, "B", dims, dtype=torch.float64)
+SMALL_STORE = 4096  # up to this many slots, drawing without replacement by exponential keys is faster
 
 
-def _check_config(name: str, config, expected: dict, defaults: dict | None = None) -> None:
-    """Saved settings equal to this object's; keys in ``defaults`` (added since) may be missing at their default."""
-    check_instance(name, config, dict)
-    config = {**(defaults or {}), **config}
-    if config != expected:
-        raise ValueError(f"{name} was saved with settings {config!r}, this object has {expected}")
+@extend_class(PrioritySampler)
+class PrioritySampler:
+    def _draw_distinct(self, count: int, generator: torch.Generator) -> np.ndarray:
+        if self.capacity <= SMALL_STORE:
+            return _draw_by_keys(self.sum_tree.nodes[self.sum_tree.size :][: self.capacity], count, generator)
+        chosen = _first_draws(self._draw(count, generator))
+        for _ in range(2):  # after a repeat: draw on, keeping each slot's first draw (no tree update)
+            if len(chosen) < count:
+                chosen = _first_draws(np.concatenate([chosen, self._draw(2 * (count - len(chosen)), generator)]))
+        if len(chosen) >= count:
+            return chosen[:count]  # the common case in a large buffer
+        try:
+            while len(chosen) < count:  # every round adds at least one new slot
+                self.sum_tree._update(chosen, np.zeros(len(chosen)))  # chosen slots can no longer be drawn
+                chosen = np.concatenate([chosen, _first_draws(self._draw(count - len(chosen), generator))])
+        finally:
+            self.sum_tree._update(chosen, self.priorities[chosen] ** self.alpha)  # the mass goes back
+        return chosen
 
 
-def _check_priority_state(sampler: PrioritySampler, priorities, max_priority) -> tuple[np.ndarray, float]:
-    """Raw priorities: a float64 ``(capacity,)`` tensor, each 0 (not in use) or in (0, MAX_PRIORITY];
-    max_priority: at least 1 and every priority, at most MAX_PRIORITY."""
-    check_tensor("state['priorities']", priorities, (sampler.capacity,), dtype=torch.float64)
-    array = priorities.detach().cpu().numpy().copy()
-    _first_bad("state['priorities']", array, ~((array >= 0) & (array <= MAX_PRIORITY)),
-               f"0 (slot not in use) or a finite number in (0, {MAX_PRIORITY:g}]")
-    max_priority = check_float("state['max_priority']", max_priority, 1.0, MAX_PRIORITY)
-    if len(array) and max_priority < array.max():
-        raise ValueError(f"state['max_priority'] = {max_priority!r} must be at least the largest priority, "
-                         f"{array.max().item()!r}")
-    return array, max_priority
+def _first_draws(draws: np.ndarray) -> np.ndarray:
+    """The distinct values of ``draws``, each at its first draw, in draw order."""
+    ordered = np.sort(draws)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return draws  # no repeat: the common case in a large buffer
+    _, first = np.unique(draws, return_index=True)
+    return draws[np.sort(first)]
+
+
+def _draw_by_keys(weights: np.ndarray, count: int, generator: torch.Generator) -> np.ndarray:
+    """``count`` distinct slots drawn in proportion to ``weights: (capacity,)`` = p^alpha, in draw order."""
+    uniforms = torch.rand(len(weights), dtype=torch.float64, generator=generator).numpy()
+    with np.errstate(divide="ignore"):  # a slot not in use gets the key -inf: never drawn
+        keys = np.log1p(-uniforms) / weights
+    top = np.argpartition(keys, -count)[-count:]  # keys log(u) / p^alpha, largest first
+    return top[np.argsort(keys[top])[::-1]]
 
 
 EVICTION_POLICIES = ("fifo", "reservoir", "balanced")
+MAX_SEEN = 2**62  # items ever offered: any real stream, with room for int64 arithmetic
 
 
+def _check_stream_counts(num_seen, batch, capacity, generator=None) -> None:
+    check_int("num_seen", num_seen, 0, MAX_SEEN)
+    check_count("batch", batch)
+    check_count("capacity", capacity)
+
+
+def _check_reservoir(num_seen, batch, capacity, generator) -> None:
+    _check_stream_counts(num_seen, batch, capacity)
+    _check_cpu_generator(generator)
+
+
+def _check_balanced(stored_tasks, size, incoming_tasks, capacity, generator) -> None:
+    """stored_tasks (capacity,) int64, ids >= 0 in the first ``size``; incoming_tasks (B,) int64, B >= 1."""
+    capacity = check_count("capacity", capacity)
+    size = check_int("size", size, 0, capacity)
+    check_tensor("stored_tasks", stored_tasks, (capacity,), dtype=torch.int64, device="cpu")
+    check_tensor("incoming_tasks", incoming_tasks, "B", dtype=torch.int64, device="cpu", low=0, high=MAX_EPISODES)
+    if len(incoming_tasks) == 0:
+        raise ValueError("incoming_tasks must hold at least one task id, got an empty tensor")
+    check_tensor("stored_tasks[:size]", stored_tasks[:size], "N", dtype=torch.int64, low=0, high=MAX_EPISODES)
+    _check_cpu_generator(generator)
+
+
+@checked(_check_stream_counts)
 def fifo_slots(num_seen: int, batch: int, capacity: int) -> torch.Tensor:
     """Slots for ``batch`` new items in a ring buffer that has seen ``num_seen`` items; ``(batch,)`` int64."""
-    num_seen, batch, capacity = _check_stream_counts(num_seen, batch, capacity)
     return (num_seen + torch.arange(batch)) % capacity
 
 
+@checked(_check_reservoir)
 def reservoir_slots(num_seen: int, batch: int, capacity: int, generator: torch.Generator) -> torch.Tensor:
-    """Reservoir sampling (algorithm R) for ``batch`` new items; ``(batch,)`` int64, -1 = not stored.
-
-    Item number n (0-based, counting every item ever offered) fills slot n while n < capacity, and
-    afterwards replaces slot ``j ~ U{0..n}`` when ``j < capacity``.
-    """
-    num_seen, batch, capacity = _check_stream_counts(num_seen, batch, capacity)
-    _check_cpu_generator(generator)
+    """Algorithm R for ``batch`` new items; ``(batch,)`` int64, -1 = not stored. Item n (0-based, counting
+    every item ever offered) fills slot n while n < capacity, then replaces slot ``j ~ U{0..n}`` if j < capacity."""
     n = num_seen + torch.arange(batch)
     j = (torch.rand(batch, dtype=torch.float64, generator=generator) * (n + 1)).long().clamp_(max=n)
     slots = torch.where(n < capacity, n, j)
     return torch.where(slots < capacity, slots, torch.full_like(slots, -1))
 
 
-def balanced_slots(
-    stored_tasks: torch.Tensor, size: int, incoming_tasks: torch.Tensor, capacity: int, generator: torch.Generator
-) -> torch.Tensor:
-    """Task-balanced eviction; ``stored_tasks: (capacity,)`` task id per slot (first ``size`` used),
-    ``incoming_tasks: (B,)``. Returns ``(B,)`` int64 slots. Fills empty slots first; when full, a new
-    item replaces a random item of the task that would hold the most slots counting the newcomer
-    (ties: the newcomer's own task, else the smallest task id)."""
-    _check_balanced(stored_tasks, size, incoming_tasks, capacity, generator)
+@checked(_check_balanced)
+def balanced_slots(stored_tasks: torch.Tensor, size: int, incoming_tasks: torch.Tensor, capacity: int,
+                   generator: torch.Generator) -> torch.Tensor:
+    """Slots ``(B,)`` for ``incoming_tasks: (B,)`` given ``stored_tasks: (capacity,)`` (the first ``size`` in use):
+    empty slots first, then a random item of the task holding the most (ties: own task, else smallest id)."""
     uniforms = torch.rand(len(incoming_tasks), dtype=torch.float64, generator=generator).tolist()
     owners: dict[int, list[int]] = {}  # task id -> the slots it holds, in increasing order
     for slot, task in enumerate(stored_tasks[:size].tolist()):
@@ -651,37 +439,15 @@ def balanced_slots(
             most = max(held.values())
             largest = task if held.get(task) == most else min(t for t, n in held.items() if n == most)
             slot = owners[largest].pop(int(u * len(owners[largest])))
-        bisect.insort(owners.setdefault(task, []), slot)
+        bisect.insort(owners.setdefault(task, []), slot)  # kept sorted: u picks by rank
         slots.append(slot)
     return torch.tensor(slots, dtype=torch.long)
 
 
-MAX_SEEN = 2**62  # items ever offered: any real stream, with room for int64 arithmetic
-
-
-def _check_stream_counts(num_seen, batch, capacity) -> tuple[int, int, int]:
-    """num_seen an int in [0, MAX_SEEN]; batch and capacity in [1, MAX_SIZE]."""
-    return check_int("num_seen", num_seen, 0, MAX_SEEN), check_count("batch", batch), check_count("capacity", capacity)
-
-
-def _check_balanced(stored_tasks, size, incoming_tasks, capacity, generator) -> None:
-    """stored_tasks (capacity,) int64 (ids >= 0 in the first ``size`` slots); incoming_tasks (B,) int64 ids in
-    [0, MAX_EPISODES]; size in [0, capacity]."""
-    capacity = check_count("capacity", capacity)
-    size = check_int("size", size, 0, capacity)
-    check_tensor("stored_tasks", stored_tasks, (capacity,), dtype=torch.int64, device="cpu")
-    check_tensor("incoming_tasks", incoming_tasks, "B", dtype=torch.int64, device="cpu", low=0, high=MAX_EPISODES)
-    if len(incoming_tasks) == 0:
-        raise ValueError("incoming_tasks must hold at least one task id, got an empty tensor")
-    check_tensor("stored_tasks[:size]", stored_tasks[:size], "N", dtype=torch.int64, low=0, high=MAX_EPISODES)
-    _check_cpu_generator(generator)
-
-
 @dataclass
 class ReplayBatch:
-    """A sampled batch: ``items`` name -> ``(B, ...)`` tensors on the buffer's device, ``indices (B,)``
-    buffer slots (pass them to ``update_priorities``), ``task_ids (B,)``, ``weights (B,)`` normalised
-    importance weights (float32, on device) and ``probabilities (B,)`` single-draw P(i) (float64)."""
+    """``items``: name -> ``(B, ...)`` on the buffer's device; ``indices``, ``task_ids``: ``(B,)`` int64; ``weights``:
+    ``(B,)`` float32 on device, at most 1; ``probabilities``: ``(B,)`` float64, single-draw."""
 
     items: dict
     indices: torch.Tensor
@@ -689,29 +455,17 @@ class ReplayBatch:
     weights: torch.Tensor
     probabilities: torch.Tensor
 
-    def __post_init__(self):
-        _check_replay_batch(self)
-
 
 class ReplayBuffer:
-    """Prioritised replay over preallocated tensors with FIFO, reservoir or task-balanced eviction.
-
-    capacity: items held;  alpha: prioritisation exponent in [0, 1] (0 = uniform replay);  beta_start, beta_steps:
-    importance exponent schedule (``linear_beta``);  eps: added to |loss| so no priority is 0;
-    eviction: one of ``EVICTION_POLICIES``;  seed: private generator for eviction and sampling;
-    device: where items are stored. ``len(buffer)`` is the number of items held.
-
-    Importance weights use the single-draw probability P(i). They remove the sampling bias exactly
-    (at beta = 1) for batches drawn with replacement; the default draw is without replacement, where
-    they remove it only approximately (see ``importance_weights``).
-    """
+    """Prioritised replay over preallocated tensors on ``device``, with FIFO, reservoir or task-balanced eviction;
+    ``alpha`` 0: uniform; beta follows ``linear_beta``; ``seed``: eviction and sampling draws."""
 
     def __init__(self, capacity: int, alpha: float = 0.6, beta_start: float = 0.4, beta_steps: int = 10_000,
                  eps: float = 1e-3, eviction: str = "reservoir", seed: int = 0, device=None, beta_end: float = 1.0):
         self.sampler = PrioritySampler(capacity, alpha, eps)  # the priorities and both trees
         self.capacity = self.sampler.capacity
         self.beta_start = check_probability("beta_start", beta_start)
-        self.beta_steps = check_count("beta_steps", beta_steps, high=MAX_SIZE)
+        self.beta_steps = check_count("beta_steps", beta_steps)
         self.beta_end = check_probability("beta_end", beta_end)
         self.eviction = check_choice("eviction", eviction, EVICTION_POLICIES)
         self.generator = make_generator(check_seed("seed", seed))
@@ -725,145 +479,53 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    @property
-    def beta(self) -> float:
-        """Current importance exponent."""
-        return _linear_beta(self.num_sampled, self.beta_start, self.beta_steps, self.beta_end)
+
+@extend_class(ReplayBuffer)
+class ReplayBuffer:
+    beta = property(lambda self: linear_beta.__wrapped__(self.num_sampled, self.beta_start, self.beta_steps,
+                                                         self.beta_end), doc="The current importance exponent.")
 
     def task_counts(self, num_tasks: int = 0) -> torch.Tensor:
         """Items held per task id, ``(max(num_tasks, largest id + 1),)``."""
-        num_tasks = check_int("num_tasks", num_tasks, 0, MAX_EPISODES)
-        return torch.bincount(self.task_ids[: self.size], minlength=num_tasks)
+        return torch.bincount(self.task_ids[: self.size], minlength=check_int("num_tasks", num_tasks, 0, MAX_EPISODES))
 
     alpha = property(lambda self: self.sampler.alpha, doc="Prioritisation exponent.")
     eps = property(lambda self: self.sampler.eps, doc="Added to |loss| so no priority is 0.")
     max_priority = property(lambda self: self.sampler.max_priority, doc="Largest priority so far.")
-    sum_tree = property(lambda self: self.sampler.sum_tree, doc="Sum-tree over p^alpha (read it, do not write).")
-    min_tree = property(lambda self: self.sampler.min_tree, doc="Min-tree over p^alpha (read it, do not write).")
-
-    @property
-    def priorities(self) -> np.ndarray:
-        """Read-only view of the raw priorities ``(capacity,)`` (0 for empty slots)."""
-        view = self.sampler.priorities.view()
-        view.flags.writeable = False
-        return view
+    sum_tree = property(lambda self: self.sampler.sum_tree, doc="Sum-tree over p^alpha (read only).")
+    min_tree = property(lambda self: self.sampler.min_tree, doc="Min-tree over p^alpha (read only).")
+    priorities = property(lambda self: self.sampler.priorities.copy(), doc="Raw priorities (0: empty slot).")
 
     def _config(self) -> dict:
         return {"capacity": self.capacity, "alpha": self.alpha, "beta_start": self.beta_start,
                 "beta_steps": self.beta_steps, "beta_end": self.beta_end, "eps": self.eps, "eviction": self.eviction}
 
 
-@extend_class(ReplayBuffer)
-class ReplayBuffer:
-    def push(self, task_id, priorities=None, **items: torch.Tensor) -> torch.Tensor:
-        """Offer ``B`` items: keyword tensors ``(B, ...)`` sharing B, ``task_id`` an int or ``(B,)``,
-        optional initial ``priorities (B,)`` >= 0 (eps is added, as for losses; default: the largest
-        priority seen so far). Returns the ``(B,)`` slots written, -1 where the policy kept nothing."""
-        batch, task_ids, priorities, storage = _check_push(self, task_id, priorities, items)
-        if self.eviction == "fifo":
-            slots = fifo_slots(self.num_seen, batch, self.capacity)
-        elif self.eviction == "reservoir":
-            slots = reservoir_slots(self.num_seen, batch, self.capacity, self.generator)
-        else:
-            slots = balanced_slots(self.task_ids, self.size, task_ids, self.capacity, self.generator)
-        kept = np.flatnonzero(slots.numpy() >= 0)
-        kept = kept[_last_writes(slots.numpy()[kept])]  # two items sent to one slot: the later one stays
-        target, kept_items = slots[kept], torch.from_numpy(kept)
-        self.storage = storage
-        for name, value in items.items():
-            storage[name][target.to(self.device)] = value[kept_items.to(value.device)].to(self.device)
-        self.task_ids[target] = task_ids[kept_items]
-        self.sampler.add(target, None if priorities is None else priorities[kept])
-        self.num_seen += batch
-        if len(target):
-            self.size = max(self.size, int(target.max()) + 1)
-        return slots
-
-
-@extend_class(ReplayBuffer)
-class ReplayBuffer:
-    def sample(self, batch_size: int, replace: bool | None = None, generator=None) -> ReplayBatch:
-        """Draw ``batch_size`` items with probability ``P(i)`` (see ``PrioritySampler.sample`` for ``replace``).
-        ``generator``: a CPU ``torch.Generator`` to draw from instead of the buffer's own."""
-        if self.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer: push items first")
-        drawn = self.sampler.sample(batch_size, self.generator if generator is None else generator,
-                                    beta=self.beta, replace=replace)
-        self.num_sampled += 1
-        on_device = drawn.indices.to(self.device)
-        return _unchecked(
-            ReplayBatch,
-            items={name: store.index_select(0, on_device) for name, store in self.storage.items()},
-            indices=drawn.indices,
-            task_ids=self.task_ids.index_select(0, drawn.indices),
-            weights=torch.from_numpy(drawn.weights.numpy().astype(np.float32)).to(self.device),
-            probabilities=drawn.probabilities,
-        )
-
-    def update_priorities(self, indices, losses) -> None:
-        """Set ``p_i = |loss_i| + eps`` for buffer slots ``indices: (B,)`` from ``losses: (B,)`` (any
-        device, detached or not). NaN or infinite losses and slots not in use raise ValueError; a
-        repeated slot keeps its last loss. Call it before the next ``push``, which may reuse a sampled
-        slot for a new item."""
-        indices = _index_array("indices", indices, self.size, " (slots in use)")
-        self.sampler._write(indices, _priorities_from(self.sampler, losses, indices), in_use=True)
-
-
-@extend_class(ReplayBuffer)
-class ReplayBuffer:
-    def state_dict(self) -> dict:
-        """Everything needed to resume, as plain tensors, numbers and strings: ``torch.save`` it and
-        load it back with ``torch.load(..., weights_only=True)``."""
-        return {
-            "config": self._config(),
-            "storage": {name: store.cpu().clone() for name, store in self.storage.items()},
-            "task_ids": self.task_ids.clone(),
-            "priorities": torch.from_numpy(self.sampler.priorities.copy()),
-            "counters": {"size": self.size, "num_seen": self.num_seen, "num_sampled": self.num_sampled},
-            "max_priority": self.max_priority,
-            "generator": self.generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a ``state_dict`` of a buffer built with the same settings. The whole state is checked
-        (keys, shapes, dtypes, ranges, finiteness, counters against the capacity) before any of it is used;
-        the trees are rebuilt from the raw priorities."""
-        size, num_seen, num_sampled, priorities, max_priority = _check_buffer_state(self, state)
-        sampler = self.sampler._rebuilt(priorities, max_priority)
-        storage = {name: store.to(self.device, copy=True) for name, store in state["storage"].items()}
-        self.generator.set_state(state["generator"])  # checked on a scratch generator first
-        self.sampler, self.storage, self.task_ids = sampler, storage, state["task_ids"].clone()
-        self.size, self.num_seen, self.num_sampled = size, num_seen, num_sampled
-
-
-def _check_push(buffer: ReplayBuffer, task_id, priorities, items: dict):
-    """Items: named tensors (B, ...) sharing B in [1, MAX_SIZE], finite where floating, with the names,
-    trailing shapes and dtypes of the buffer's storage (set by the first push); task_id an int or (B,)
-    ints in [0, MAX_EPISODES]; priorities None or (B,) finite numbers >= 0. Returns the batch size,
-    task ids (B,), priorities (B,) float64 or None, and the storage to write to (allocated on first use)."""
+def _check_push(buffer: ReplayBuffer, task_id, priorities=None, **items) -> None:
+    """Items (B, ...) like the storage (set by the first push), finite; task ids in [0, MAX_EPISODES]."""
     if not items:
         raise ValueError("push needs at least one named tensor, e.g. push(task_id, x=x, y=y)")
-    dims = {}
-    for name, value in items.items():
-        _check_batched(f"item {name!r}", value, dims, finite=True)
-    batch = check_count("batch size of the items", dims["B"], high=MAX_SIZE)
+    dims = Dims()
     if buffer.storage and set(items) != set(buffer.storage):
         raise ValueError(f"items must be exactly {sorted(buffer.storage)}, got {sorted(items)}")
     for name, value in items.items():
+        _check_batched(f"item {name!r}", value, dims, finite=True)
         store = buffer.storage.get(name)
         if store is not None and (value.shape[1:] != store.shape[1:] or value.dtype != store.dtype):
             raise ValueError(f"item {name!r} must have shape (B, *{tuple(store.shape[1:])}) and dtype {store.dtype}, "
                              f"got {tuple(value.shape)} {value.dtype}")
-    task_ids = _task_id_tensor(task_id, batch)
+    batch = check_count("batch size of the items", dims["B"])
+    if isinstance(task_id, torch.Tensor):
+        check_tensor("task_id", task_id, "K", dtype=(torch.int64, torch.int32, torch.int16, torch.uint8),
+                     low=0, high=MAX_EPISODES)
+        if len(task_id) not in (1, batch):
+            raise ValueError(f"task_id must be an int or have shape ({batch},), got shape {tuple(task_id.shape)}")
+    else:
+        check_int("task_id", task_id, 0, MAX_EPISODES)
     if priorities is not None:
-        priorities = _float_array("priorities", priorities, batch)
-        _first_bad("priorities", priorities, ~((priorities >= 0) & (priorities + buffer.eps <= MAX_PRIORITY)),
+        array = _vector("priorities", priorities, "iuf", batch).astype(np.float64)
+        _first_bad("priorities", array, ~((array >= 0) & (array + buffer.eps <= MAX_PRIORITY)),
                    f"finite, >= 0 and <= {MAX_PRIORITY:g} - eps")
-    storage = buffer.storage or {  # first push: allocate every field once, for the whole capacity
-        name: torch.zeros((buffer.capacity, *value.shape[1:]), dtype=value.dtype, device=buffer.device)
-        for name, value in items.items()
-    }
-    return batch, task_ids, priorities, storage
 
 
 def _check_batched(name: str, value, dims: dict, finite: bool = False) -> None:
@@ -874,323 +536,120 @@ def _check_batched(name: str, value, dims: dict, finite: bool = False) -> None:
     check_tensor(name, value, ("B",) + (None,) * (value.ndim - 1), dims, dtype=None, finite=finite)
 
 
-def _task_id_tensor(task_id, batch: int) -> torch.Tensor:
-    """task_id: an int or a 1-d integer tensor of length 1 or ``batch``, ids in [0, MAX_EPISODES].
-    Returns ``(batch,)`` int64."""
-    if isinstance(task_id, torch.Tensor):
-        check_tensor("task_id", task_id, "K", dtype=(torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8),
-                     low=0, high=MAX_EPISODES)
-        if len(task_id) not in (1, batch):
-            raise ValueError(f"task_id must be an int or have shape ({batch},), got shape {tuple(task_id.shape)}")
-        return task_id.detach().to("cpu", torch.int64).expand(batch).clone()
-    return torch.full((batch,), check_int("task_id", task_id, 0, MAX_EPISODES), dtype=torch.int64)
+def _check_buffer_sample(buffer: ReplayBuffer, batch_size, replace=None, generator=None) -> None:
+    if buffer.size == 0:
+        raise ValueError("cannot sample from an empty replay buffer: push items first")
+    _check_sample(buffer.sampler, batch_size, buffer.generator if generator is None else generator, 0.0, replace)
 
 
-def _check_replay_batch(batch: ReplayBatch) -> None:
-    """indices, task_ids (B,) int64; weights (B,) floating; probabilities (B,) float64; items: a non-empty
-    dict of name -> (B, ...) tensors."""
-    dims = {}
-    check_tensor("indices", batch.indices, "B", dims, dtype=torch.int64)
-    check_tensor("task_ids", batch.task_ids, "B", dims, dtype=torch.int64)
-    check_tensor("weights", batch.weights, "B", dims)
-    check_tensor("probabilities", batch.probabilities, "B", dims, dtype=torch.float64)
-    check_instance("items", batch.items, dict)
-    if not batch.items:
-        raise ValueError("items must hold at least one named tensor, got an empty dict")
-    for name, value in batch.items.items():
-        _check_batched(f"items[{name!r}]", value, dims)
+@extend_class(ReplayBuffer)
+class ReplayBuffer:
+    @checked(_check_push)
+    def push(self, task_id, priorities=None, **items: torch.Tensor) -> torch.Tensor:
+        """Offer items ``(B, ...)`` of ``task_id`` (int or ``(B,)``) at ``priorities (B,)`` + eps (default: the
+        largest so far). Returns the ``(B,)`` slots, -1: not kept."""
+        batch = len(next(iter(items.values())))
+        if not self.storage:  # first push: allocate every field once, for the whole capacity
+            self.storage = {name: torch.zeros((self.capacity, *value.shape[1:]), dtype=value.dtype, device=self.device)
+                            for name, value in items.items()}
+        task_ids = torch.as_tensor(task_id).to("cpu", torch.int64).reshape(-1).expand(batch)
+        if self.eviction == "fifo":
+            slots = fifo_slots.__wrapped__(self.num_seen, batch, self.capacity)  # arguments checked by push
+        elif self.eviction == "reservoir":
+            slots = reservoir_slots.__wrapped__(self.num_seen, batch, self.capacity, self.generator)
+        else:
+            slots = balanced_slots.__wrapped__(self.task_ids, self.size, task_ids, self.capacity, self.generator)
+        kept = torch.from_numpy(np.flatnonzero(slots.numpy() >= 0))
+        kept = kept[_last_writes(slots[kept].numpy())]  # two items sent to one slot: the later one stays
+        target = slots[kept]
+        for name, value in items.items():
+            self.storage[name][target.to(self.device)] = value[kept.to(value.device)].to(self.device)
+        self.task_ids[target] = task_ids[kept]
+        raw = np.full(batch, self.max_priority) if priorities is None else _vector("priorities", priorities) + self.eps
+        self.sampler._write(target.numpy(), raw[kept.numpy()].astype(np.float64))
+        self.num_seen += batch
+        if len(target):  # every policy fills slots 0, 1, 2, ... first
+            self.size = max(self.size, int(target.max()) + 1)
+        return slots
 
 
-def _check_buffer_state(buffer: ReplayBuffer, state) -> tuple[int, int, int, np.ndarray, float]:
-    """Every part of a buffer state, before any is used: keys; settings equal to the buffer's; counters
-    (0 <= size <= capacity, size <= num_seen, FIFO and reservoir fill exactly min(capacity, num_seen)
-    slots); storage (capacity, ...) tensors, finite where floating; task ids (capacity,) int64, in
-    [0, MAX_EPISODES] in the first size slots and -1 after; raw priorities > 0 exactly in the first size
-    slots; the generator state."""
+@extend_class(ReplayBuffer)
+class ReplayBuffer:
+    @checked(_check_buffer_sample)
+    def sample(self, batch_size: int, replace: bool | None = None, generator=None) -> ReplayBatch:
+        """``batch_size`` items drawn with probability P(i) (``replace``: as in ``PrioritySampler.sample``)."""
+        slots, probabilities, weights = PrioritySampler.sample.__wrapped__(  # checked on entry, above
+            self.sampler, batch_size, self.generator if generator is None else generator, self.beta, replace)
+        self.num_sampled += 1
+        on_device = slots.to(self.device)
+        return ReplayBatch(items={name: store.index_select(0, on_device) for name, store in self.storage.items()},
+                           indices=slots, task_ids=self.task_ids.index_select(0, slots),
+                           weights=weights.float().to(self.device), probabilities=probabilities)
+
+    def update_priorities(self, indices, losses) -> None:
+        """``p_i = |loss_i| + eps`` for slots ``indices: (B,)``, ``losses: (B,)``; call it before the next ``push``."""
+        slots = _slots("indices", indices, self.size, " (slots in use)")  # checked while converted: a hot path
+        self.sampler._write(slots, _raw_priorities(losses, len(slots), self.eps), in_use=True)
+
+
+def _check_buffer_state(buffer: ReplayBuffer, state) -> None:
     check_keys("state", state, ("config", "storage", "task_ids", "priorities", "counters", "max_priority",
                                 "generator"))
-    _check_config("state['config']", state["config"], buffer._config(), defaults={"beta_end": 1.0})
+    config = {"beta_end": 1.0, **check_instance("state['config']", state["config"], dict)}
+    if config != buffer._config():
+        raise ValueError(f"state['config'] was saved with settings {config!r}, this buffer has {buffer._config()}")
     counters = check_keys("state['counters']", state["counters"], ("size", "num_seen", "num_sampled"))
     size = check_int("state['counters']['size']", counters["size"], 0, buffer.capacity)
     num_seen = check_int("state['counters']['num_seen']", counters["num_seen"], size, MAX_SEEN)
-    num_sampled = check_int("state['counters']['num_sampled']", counters["num_sampled"], 0, MAX_SEEN)
+    check_int("state['counters']['num_sampled']", counters["num_sampled"], 0, MAX_SEEN)
     if buffer.eviction != "balanced" and size != min(buffer.capacity, num_seen):
         raise ValueError(f"state['counters'] is inconsistent: a {buffer.eviction} buffer that has seen {num_seen} "
                          f"items holds {min(buffer.capacity, num_seen)}, not size = {size}")
     storage = check_instance("state['storage']", state["storage"], dict)
-    if size and not storage:
-        raise ValueError(f"state['storage'] is empty but size = {size} items are held")
+    if (size and not storage) or (buffer.storage and storage and set(storage) != set(buffer.storage)):
+        raise ValueError(f"state['storage'] must hold the items {sorted(buffer.storage)}, got {sorted(storage)}")
     for name, store in storage.items():
-        check_instance("a state['storage'] key", name, str)
         _check_batched(f"state['storage'][{name!r}]", store, {"B": buffer.capacity}, finite=True)
-    task_ids = state["task_ids"]
-    check_tensor("state['task_ids']", task_ids, (buffer.capacity,), dtype=torch.int64)
-    check_tensor("state['task_ids'][:size]", task_ids[:size], "N", dtype=torch.int64, low=0, high=MAX_EPISODES)
-    if (task_ids[size:] != -1).any():
+        own = buffer.storage.get(name, store)
+        if store.shape != own.shape or store.dtype != own.dtype:
+            raise ValueError(f"state['storage'][{name!r}] must have shape {tuple(own.shape)} and dtype {own.dtype} "
+                             f"like this buffer's, got {tuple(store.shape)} {store.dtype}")
+    check_tensor("state['task_ids']", state["task_ids"], (buffer.capacity,), dtype=torch.int64, device="cpu")
+    check_tensor("state['task_ids'][:size]", state["task_ids"][:size], "N", dtype=torch.int64, low=0, high=MAX_EPISODES)
+    if (state["task_ids"][size:] != -1).any():
         raise ValueError(f"state['task_ids'] must be -1 in the empty slots after size = {size}")
-    priorities, max_priority = _check_priority_state(buffer.sampler, state["priorities"], state["max_priority"])
-    in_use = priorities > 0
-    if not (in_use[:size].all() and not in_use[size:].any()):
-        raise ValueError(f"state['priorities'] must be > 0 in the first size = {size} slots and 0 after them")
-    generator_state = check_tensor("state['generator']", state["generator"],
-                                   tuple(buffer.generator.get_state().shape), dtype=torch.uint8)
+    check_tensor("state['priorities']", state["priorities"], (buffer.capacity,), dtype=torch.float64, device="cpu")
+    priorities = state["priorities"].numpy()
+    in_use = (priorities > 0) & (priorities <= MAX_PRIORITY)
+    if not (in_use[:size].all() and (priorities[size:] == 0).all()):
+        raise ValueError(f"state['priorities'] must be in (0, {MAX_PRIORITY:g}] in the first size = {size} slots "
+                         "and 0 after them")
+    check_float("state['max_priority']", state["max_priority"], max(1.0, priorities.max(initial=0)), MAX_PRIORITY)
+    check_tensor("state['generator']", state["generator"], tuple(buffer.generator.get_state().shape), dtype=torch.uint8)
     try:
         torch.Generator().set_state(state["generator"])
     except (RuntimeError, ValueError) as error:
         raise ValueError(f"state['generator'] is not a valid generator state: {error}") from None
-    del generator_state
-    return size, num_seen, num_sampled, priorities, max_priority
 
 
-def replay_step(model, optimizer, loss_fn, current: dict, buffer: ReplayBuffer | None, replay_batch_size: int,
-                replay_weight: float = 0.5, priority_fn: Callable | None = None) -> dict:
-    """One optimiser step on a current batch mixed with a prioritised replay batch.
+@extend_class(ReplayBuffer)
+class ReplayBuffer:
+    def state_dict(self) -> dict:
+        """Everything needed to resume, as tensors and numbers (for ``helpers.checkpoint.save_state``)."""
+        return {"config": self._config(),
+                "storage": {name: store.cpu().clone() for name, store in self.storage.items()},
+                "task_ids": self.task_ids.clone(), "priorities": torch.from_numpy(self.sampler.priorities.copy()),
+                "counters": {"size": self.size, "num_seen": self.num_seen, "num_sampled": self.num_sampled},
+                "max_priority": self.max_priority, "generator": self.generator.get_state()}
 
-    ``current``: dict name -> ``(B, ...)`` tensors with the buffer's item names (e.g. ``x: (B, D)``,
-    ``y: (B, 1)``); the replay batch is ``(R, ...)`` with ``R = replay_batch_size`` (int >= 1).
-    ``loss_fn(model, items) -> (B + R,)`` per-item losses for such a dict (both batches go through
-    one call, concatenated along dim 0). Loss = ``(1 - replay_weight) * mean(current) +
-    replay_weight * mean(w * replay)`` with ``w: (R,)`` the importance weights and ``replay_weight``
-    a number in [0, 1]; with no buffer, or an empty one, the current batch carries all of it.
-    Afterwards the replayed items' priorities are updated: ``priority_fn(losses) -> (R,)`` of their
-    detached ``(R,)`` losses (default: the losses; ``torch.sqrt`` turns squared errors into |residual|
-    priorities). Does not push ``current`` (the caller decides what is new). Returns ``{"loss",
-    "current", "replay"}`` floats (``replay`` is NaN when nothing was replayed).
-
-    A loss or priority that is not finite raises ValueError before anything changes: the model, the
-    optimiser and the buffer (its generator and counters) are left exactly as they were.
-    """
-    replay_weight = _check_replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size,
-                                       replay_weight, priority_fn)
-    return _replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size, replay_weight, priority_fn)
-
-
-def _replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size, replay_weight, priority_fn,
-                 report: bool = True) -> dict | None:
-    """``replay_step`` after its argument checks (``train_with_replay`` checks once for its whole loop and
-    asks for no report: the three losses as numbers cost a few operations per step)."""
-    replays = buffer is not None and len(buffer) > 0 and replay_weight > 0
-    sampling_state = (buffer.generator.get_state(), buffer.num_sampled) if replays else None
-    try:
-        if replays:
-            replay = buffer.sample(replay_batch_size)
-            # one forward pass over both batches: for small models the per-call overhead is the cost
-            both = {name: torch.cat([current[name], replay.items[name]]) for name in current}
-            losses = _one_loss_per_item(loss_fn(model, both), both)
-            current_loss, replay_losses = losses[: -replay_batch_size].mean(), losses[-replay_batch_size:]
-            loss = (1 - replay_weight) * current_loss + replay_weight * (replay.weights * replay_losses).mean()
-            detached = replay_losses.detach()
-            new_priorities = detached if priority_fn is None else priority_fn(detached)
-            new_priorities = _priorities_from(buffer.sampler, new_priorities, replay.indices.numpy())
-        else:
-            current_loss = _one_loss_per_item(loss_fn(model, current), current).mean()
-            loss = current_loss
-        if not torch.isfinite(loss):  # one NaN or inf among the per-item losses makes the total non-finite
-            raise ValueError(f"the loss is {loss.item()}: a step from a non-finite loss is never taken")
-        optimizer.zero_grad()
-        loss.backward()
-    except BaseException:
-        if sampling_state is not None:  # undo the draw: the buffer is left as it was
-            buffer.generator.set_state(sampling_state[0])
-            buffer.num_sampled = sampling_state[1]
-        raise
-    optimizer.step()
-    if replays:
-        buffer.sampler._write(replay.indices.numpy(), new_priorities, in_use=True)
-    if not report:
-        return None
-    replay_mean = replay_losses.mean().item() if replays else float("nan")
-    return {"loss": loss.item(), "current": current_loss.item(), "replay": replay_mean}
-
-
-def regression_losses(model, items: dict) -> torch.Tensor:
-    """Per-example squared error of ``model(items["x"])`` against ``items["y"]``.
-
-    ``items["x"]: (B, D)``, ``items["y"]: (B, O)`` with ``model: (B, D) -> (B, O)`` (O = 1 on the main
-    stream); returns ``(B,)``, the mean over the O outputs of each example."""
-    x, y = _check_regression_items(items)
-    prediction = model(x)
-    _check_prediction(prediction, y)  # no silent broadcasting
-    return F.mse_loss(prediction, y, reduction="none").mean(dim=1)
-
-
-def _regression_losses(model, items: dict) -> torch.Tensor:
-    """``regression_losses`` without checks, for a loop whose shapes were checked once."""
-    return F.mse_loss(model(items["x"]), items["y"], reduction="none").mean(dim=1)
-
-
-def train_with_replay(
-    model,
-    stream: TaskStream,
-    buffer: ReplayBuffer | None = None,
-    steps_per_task: int = 300,
-    batch_size: int = 32,
-    replay_batch_size: int = 32,
-    replay_weight: float = 0.5,
-    lr: float = 3e-3,
-    seed: int = 0,
-    device=None,
-    priority_fn: Callable | None = None,
-) -> StreamRun:
-    """Train task after task with ``replay_step`` (``buffer=None``: naive). Each task is visited in
-    shuffled epochs of ``batch_size`` examples (the last batch of an epoch may be smaller); examples are
-    pushed into the buffer once, after the step that first showed them, as ``x: (b, D)``, ``y: (b, 1)``.
-    ``steps_per_task`` in [1, MAX_STEPS], ``batch_size`` and ``replay_batch_size`` in [1, MAX_BATCH];
-    ``replay_weight`` in [0, 1]; ``lr`` > 0; ``priority_fn`` as in ``replay_step``.
-    Returns a ``StreamRun`` with R ``(T, T)`` (test MSE on every task after each of the T tasks) and
-    the untrained baseline ``(T,)``; no curves."""
-    device = _check_train_with_replay(model, stream, buffer, steps_per_task, batch_size, replay_batch_size,
-                                      replay_weight, lr, seed, device, priority_fn)
-    generator = make_generator(seed)
-    # the fused kernel updates all parameters in one call, cheaper than a loop over them for a small net
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda") or None)
-    baseline = task_errors(model, stream, device=device)
-    rows = []
-    # a step can still fail mid-stream (a loss that diverges): then put the model and buffer back as they were
-    saved = copy.deepcopy((model.state_dict(), None if buffer is None else buffer.state_dict()))
-    try:
-        _train_tasks(model, optimizer, stream, buffer, steps_per_task, batch_size, replay_batch_size, replay_weight,
-                     priority_fn, generator, device, rows)
-    except Exception:
-        model.load_state_dict(saved[0])
-        if buffer is not None:
-            buffer.load_state_dict(saved[1])
-        raise
-    return StreamRun(torch.stack(rows), baseline, torch.empty(0), torch.empty(0, len(stream)))
-
-
-def _train_tasks(model, optimizer, stream, buffer, steps_per_task, batch_size, replay_batch_size, replay_weight,
-                 priority_fn, generator, device, rows) -> None:
-    """The loop of ``train_with_replay``: learn each task in turn, appending its row of R to ``rows``."""
-    for task in progress(stream.tasks, desc="replay training" if buffer is not None else "naive training"):
-        x, y = task.train_x.to(device), task.train_y.to(device)
-        order, position, epoch = torch.randperm(len(x), generator=generator), 0, 0
-        for _ in range(steps_per_task):
-            if position >= len(x):  # next epoch: a fresh shuffle; pushed examples are not pushed again
-                order, position, epoch = torch.randperm(len(x), generator=generator), 0, epoch + 1
-            idx = order[position : position + batch_size].to(device)
-            position += batch_size
-            current = {"x": x[idx], "y": y[idx]}
-            _replay_step(model, optimizer, _regression_losses, current, buffer, replay_batch_size, replay_weight,
-                         priority_fn, report=False)
-            if buffer is not None and epoch == 0:
-                buffer.push(task.task_id, **current)
-        rows.append(task_errors(model, stream, device=device))
-
-
-def _batch_of(items: dict) -> int:
-    return len(next(iter(items.values())))
-
-
-def _check_replay_step(model, optimizer, loss_fn, current, buffer, replay_batch_size, replay_weight,
-                       priority_fn) -> float:
-    """model and loss_fn callable; optimizer a torch optimiser; buffer None or a ReplayBuffer; replay_weight
-    in [0, 1]; replay_batch_size in [1, MAX_BATCH] when something is replayed; priority_fn None or
-    callable; current: named tensors (B, ...) sharing B, which, when replaying, match the buffer's items
-    (names, trailing shapes, dtypes, device)."""
-    check_callable("model", model, "a callable model")
-    check_instance("optimizer", optimizer, torch.optim.Optimizer)
-    check_callable("loss_fn", loss_fn, "a callable loss_fn(model, items) -> (B,) per-item losses")
-    if buffer is not None:
-        check_instance("buffer", buffer, ReplayBuffer, "a ReplayBuffer or None")
-    replay_weight = check_probability("replay_weight", replay_weight)
-    if priority_fn is not None:
-        check_callable("priority_fn", priority_fn, "a callable priority_fn(losses) -> priorities, or None")
-    check_instance("current", current, dict)
-    if not current:
-        raise ValueError("current must hold at least one named tensor, got an empty dict")
-    dims = {}
-    if buffer is not None and len(buffer) > 0 and replay_weight > 0:
-        check_count("replay_batch_size", replay_batch_size, high=MAX_BATCH)
-        if set(current) != set(buffer.storage):
-            raise ValueError(f"current must have the buffer's item names {sorted(buffer.storage)}, "
-                             f"got {sorted(current)}")
-        for name, value in current.items():
-            check_instance(f"current[{name!r}]", value, torch.Tensor)
-            check_tensor(f"current[{name!r}]", value, ("B", *buffer.storage[name].shape[1:]), dims,
-                         dtype=buffer.storage[name].dtype, device=buffer.device)
-    else:
-        for name, value in current.items():
-            _check_batched(f"current[{name!r}]", value, dims)
-    check_count("the batch size of current", dims["B"], high=MAX_BATCH)
-    return replay_weight
-
-
-def _one_loss_per_item(losses, items: dict) -> torch.Tensor:
-    """loss_fn's output: a floating tensor with one loss per item, ``(B,)`` (finiteness: checked on the total)."""
-    count = _batch_of(items)
-    if not isinstance(losses, torch.Tensor) or losses.shape != (count,) or not losses.is_floating_point():
-        raise ValueError(f"loss_fn(model, items) must return one floating loss per item, shape ({count},), "
-                         f"got {describe(losses)}")
-    return losses
-
-
-def _check_regression_items(items) -> tuple[torch.Tensor, torch.Tensor]:
-    """items: {"x": (B, D), "y": (B, O)} floating tensors on one device (other keys are ignored)."""
-    check_instance("items", items, dict)
-    if "x" not in items or "y" not in items:
-        raise ValueError(f"items must have keys 'x' and 'y', got {sorted(map(str, items))}")
-    dims = check_tensor("items['x']", items["x"], "B D")
-    check_tensor("items['y']", items["y"], "B O", dims, like=items["x"])
-    return items["x"], items["y"]
-
-
-def _check_prediction(prediction, y: torch.Tensor) -> None:
-    """The model's output: a tensor with the shape, dtype and device of the targets ``items['y']``."""
-    check_instance("model(items['x'])", prediction, torch.Tensor)
-    if prediction.shape != y.shape:
-        raise ValueError(f"model(items['x']) must have the shape of items['y'], {tuple(y.shape)}, "
-                         f"got {tuple(prediction.shape)}")
-    check_tensor("model(items['x'])", prediction, None, like=y)
-
-
-def _check_train_with_replay(model, stream, buffer, steps_per_task, batch_size, replay_batch_size, replay_weight,
-                             lr, seed, device, priority_fn) -> torch.device:
-    """Every argument, before training starts; returns the device (default: the model's)."""
-    check_instance("model", model, torch.nn.Module)
-    check_instance("stream", stream, TaskStream)
-    if buffer is not None:
-        check_instance("buffer", buffer, ReplayBuffer, "a ReplayBuffer or None")
-        check_count("replay_batch_size", replay_batch_size, high=MAX_BATCH)
-    check_count("steps_per_task", steps_per_task, high=MAX_STEPS)
-    check_count("batch_size", batch_size, high=MAX_BATCH)
-    check_probability("replay_weight", replay_weight)
-    check_positive("lr", lr)
-    check_seed("seed", seed)
-    if priority_fn is not None:
-        check_callable("priority_fn", priority_fn, "a callable priority_fn(losses) -> priorities, or None")
-    parameter = next(model.parameters(), None)
-    if parameter is None:
-        raise ValueError("model has no parameters to train")
-    device = parameter.device if device is None else check_device("device", device)
-    task = stream.tasks[0]
-    with torch.no_grad():  # the shapes the unchecked loop relies on, checked once on two examples
-        regression_losses(model, {"x": task.train_x[:2].to(device), "y": task.train_y[:2].to(device)})
-    return device
-
-
-class RenormalisingSampler:
-    """The O(n) reference: raw priorities ``(capacity,)`` in a flat tensor; every ``sample``
-    renormalises all of them. Same interface as ``ReplayBuffer``'s sample/update for benchmarks."""
-
-    def __init__(self, priorities: torch.Tensor, alpha: float = 0.6, beta: float = 0.4, eps: float = 1e-3):
-        self.priorities = _check_priorities(priorities).clone()
-        self.alpha = check_probability("alpha", alpha)
-        self.beta = check_probability("beta", beta)
-        self.eps = check_float("eps", eps, 0.0, 1.0, low_open=True)
-
-    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(indices (B,), weights (B,))`` drawn without replacement (``batch_size`` at most the capacity)."""
-        check_count("batch_size", batch_size, high=min(MAX_BATCH, len(self.priorities)))
-        _check_cpu_generator(generator)
-        probs = sampling_probabilities(self.priorities, self.alpha)
-        indices = torch.multinomial(probs, batch_size, replacement=False, generator=generator)
-        return indices, importance_weights(probs[indices], len(probs), self.beta, probs.min())
-
-    def update_priorities(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
-        """``p_i = |loss_i| + eps`` for ``indices: (B,)``."""
-        indices = _index_array("indices", indices, len(self.priorities))
-        losses = _float_array("losses", losses, len(indices))
-        raw = np.abs(losses) + self.eps
-        _first_bad("losses", losses, ~np.isfinite(raw), "finite")
-        self.priorities[torch.from_numpy(indices)] = torch.from_numpy(raw)
+    @checked(_check_buffer_state)
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler = PrioritySampler(self.capacity, self.alpha, self.eps)  # trees rebuilt from the priorities
+        used = np.flatnonzero(state["priorities"].numpy())
+        self.sampler._write(used, state["priorities"].numpy()[used].copy())
+        self.sampler.max_priority = float(state["max_priority"])
+        self.storage = {name: store.to(self.device, copy=True) for name, store in state["storage"].items()}
+        self.task_ids = state["task_ids"].clone()
+        self.generator.set_state(state["generator"])
+        counters = state["counters"]
+        self.size, self.num_seen, self.num_sampled = counters["size"], counters["num_seen"], counters["num_sampled"]

@@ -18,20 +18,15 @@ from helpers.agent import (
     NUM_DIGIT_CLASSES,
     AgentConfig,
     AgentRun,
-    ContextMemoryNet,
     ContinualAgent,
     EncoderHead,
     EpisodicMemory,
     LocalAdaptation,
     content_read,
-    context_errors,
-    make_original_stream,
     make_split_digits,
     nearest_class_mean,
-    read_checkpoint,
-    sidecar_path,
-    train_context_net,
 )
+from helpers.checkpoint import load_state, save_state, sidecar_path
 from helpers.checks import ArgumentTypeError
 from helpers.foundations import make_main_stream
 
@@ -159,13 +154,13 @@ def test_memory_write_validates_before_storing(tasks):
     memory = EpisodicMemory(10, seed=0)
     x, y = tasks[0].train_x[:4], tasks[0].train_y[:4]
     memory.write(x, y, torch.zeros(4, 10), 0)
-    before = copy.deepcopy(memory.state_dict())
+    before = copy.deepcopy(memory.store.state_dict())
     for bad in (dict(y=torch.full((4,), 12)), dict(x=x.double()), dict(logits=torch.zeros(3, 10)),
                 dict(x=torch.full_like(x, math.nan)), dict(task=-1), dict(losses=-torch.ones(4))):
         args = dict(x=x, y=y, logits=torch.zeros(4, 10), task=0) | bad
         with pytest.raises(ValueError):
             memory.write(**args)
-        assert same_state(before, memory.state_dict())
+        assert same_state(before, memory.store.state_dict())
 
 
 # --- local adaptation --------------------------------------------------------------------------------
@@ -380,11 +375,52 @@ def test_a_pickle_in_a_checkpoint_never_runs(tmp_path):
 
     path = tmp_path / "evil.pt"
     buffer = io.BytesIO()
-    torch.save({"format": "helpers.agent.ContinualAgent", "version": 3, "payload": Boom()}, buffer,
-               pickle_module=pickle)
+    torch.save({"config": {}, "payload": Boom()}, buffer, pickle_module=pickle)
     path.write_bytes(buffer.getvalue())
     with pytest.raises(ValueError):
-        read_checkpoint(path, expected_sha256=hashlib.sha256(buffer.getvalue()).hexdigest())
+        ContinualAgent.from_checkpoint(path, expected_sha256=hashlib.sha256(buffer.getvalue()).hexdigest())
+
+
+def test_checkpoints_use_the_series_format(tasks, tmp_path):
+    agent = trained(tasks=tasks, until=1)
+    digest = agent.save(tmp_path / "a.safetensors")
+    state, _ = load_state(tmp_path / "a.safetensors")
+    assert sidecar_path(tmp_path / "a.safetensors").read_text().split()[0] == digest
+    assert same_state(state, agent.state_dict())
+
+
+def _adam_broken(state, how):
+    if how == "negative second moment":
+        state["optimizer"]["state"][0]["exp_avg_sq"][0, 0] = -1.0
+    elif how == "beta1 = 1":
+        state["optimizer"]["param_groups"][0]["betas"] = (1.0, 0.999)
+    elif how == "beta2 = 1.5":
+        state["optimizer"]["param_groups"][0]["betas"] = (0.9, 1.5)
+    elif how == "lr = 0":
+        state["optimizer"]["param_groups"][0]["lr"] = 0.0
+    elif how == "lr = -1":
+        state["optimizer"]["param_groups"][0]["lr"] = -1.0
+    elif how == "eps = 0":
+        state["optimizer"]["param_groups"][0]["eps"] = 0.0
+    elif how == "negative step":
+        state["optimizer"]["state"][0]["step"] = torch.tensor(-1.0)
+    return state
+
+
+@pytest.mark.parametrize("how", ["negative second moment", "beta1 = 1", "beta2 = 1.5", "lr = 0", "lr = -1",
+                                 "eps = 0", "negative step"])
+def test_impossible_optimiser_state_is_refused_at_load(tasks, tmp_path, how):
+    agent = trained(tasks=tasks, until=1)
+    path = tmp_path / "bad.safetensors"
+    save_state(path, _adam_broken(agent.state_dict(), how))  # valid digests, impossible Adam state
+    with pytest.raises(ValueError, match="optimizer|Adam"):
+        ContinualAgent.from_checkpoint(path)
+    before = copy.deepcopy(agent.state_dict())
+    with pytest.raises(ValueError, match="optimizer|Adam"):
+        agent.load(path)
+    assert same_state(before, agent.state_dict())
+    agent.learn_task(tasks[1], steps=2)  # the agent still trains to finite weights
+    assert all(torch.isfinite(p).all() for p in agent.net.parameters())
 
 
 def test_incompatible_checkpoints_are_refused(tasks, tmp_path):
@@ -395,21 +431,7 @@ def test_incompatible_checkpoints_are_refused(tasks, tmp_path):
         other.load(tmp_path / "a.pt")
 
 
-# --- working memory ----------------------------------------------------------------------------------
-
-def test_working_memory_learns_and_the_label_mean_is_scored():
-    stream = make_original_stream(train_size=30, test_size=40, seed=0)
-    net = ContextMemoryNet(64, 64, hidden_size=16, slot_size=8)
-    losses = train_context_net(net, stream, steps=30, batch_size=8, seed=0)
-    assert losses[-5:].mean() < losses[:5].mean()
-    errors = context_errors(net, stream, episodes=4, seed=1)
-    assert errors["model"].shape == errors["label_mean"].shape == (4,)
-    off = ContextMemoryNet(64, 64, hidden_size=16, slot_size=8, use_memory=False)
-    episode = stream[0].sample_episodes(2, 5, 3, torch.Generator().manual_seed(0))
-    out = off(episode["query_x"], episode["context_x"], episode["context_y"])
-    shuffled = off(episode["query_x"], episode["context_x"], episode["context_y"].flip(1) * 3)
-    assert torch.equal(out, shuffled)  # without memory the context cannot matter
-
+# --- the network ---------------------------------------------------------------------------------------
 
 def test_encoder_head_shapes():
     net = EncoderHead(64, 10, 8)
@@ -489,12 +511,10 @@ def test_learn_task_checks_the_task_classes(tasks, classes):
     (lambda: LocalAdaptation(1, 0.1, F.mse_loss).meta_loss(torch.nn.Linear(4, 3), torch.randn(2, 4),
                                                            torch.full((2, 3), math.nan), torch.randn(2, 3, 4),
                                                            torch.randn(2, 3, 3)), "query_targets"),
-    (lambda: sidecar_path(None), "path"),
     (lambda: AgentRun(torch.full((2, 2), math.nan), torch.zeros(2), 0.1), "R"),
     (lambda: AgentRun(torch.zeros(2, 2), torch.zeros(3), 0.1), "baseline"),
     (lambda: AgentRun(torch.zeros(2, 2), torch.zeros(2), math.nan), "train_seconds"),
     (lambda: AgentRun(torch.zeros(2, 2), torch.zeros(2), 0.1, 1), "higher_is_better"),
-    (lambda: train_context_net(ContextMemoryNet(64, 64, 8, 4), 3, 1), "stream"),
     (lambda: nearest_class_mean(torch.randn(2, 3), torch.randn(4, 3, device="meta"), torch.zeros(4).long(), 4),
      "item_keys"),
 ])
@@ -511,20 +531,18 @@ def test_evaluate_and_fit_stream_refuse_a_non_sequence(tasks_arg):
             call(tasks_arg)
 
 
-def test_train_context_net_puts_the_net_back_when_training_diverges():
-    from helpers.agent import ContextMemoryNet, make_original_stream, train_context_net
+def test_an_empty_training_split_is_refused_before_anything_changes(tasks):
+    from types import SimpleNamespace
 
-    class DivergesAtStep3(ContextMemoryNet):  # finite for two steps (which update the weights), then NaN
-        calls = 0
-
-        def forward(self, *args):
-            self.calls += 1
-            out = super().forward(*args)
-            return out * math.nan if self.calls == 3 else out
-
-    stream = make_original_stream(train_size=32, test_size=16, seed=0)
-    net = DivergesAtStep3(64, 64)
-    before = copy.deepcopy(net.state_dict())
-    with pytest.raises(ValueError, match="back as it was"):
-        train_context_net(net, stream, steps=5, batch_size=4, seed=0)
-    assert all(torch.equal(before[k], net.state_dict()[k]) for k in before)
+    empty = SimpleNamespace(task_id=1, classes=tasks[1].classes, train_x=tasks[1].train_x[:0],
+                            train_y=tasks[1].train_y[:0], test_x=tasks[1].test_x, test_y=tasks[1].test_y)
+    agent = trained(tasks=tasks, until=1)
+    before = copy.deepcopy(agent.state_dict())
+    with pytest.raises(ValueError, match="train_x"):
+        agent.learn_task(empty)
+    with pytest.raises(ValueError, match="train_x"):
+        agent.fit_stream([tasks[0], empty])
+    fresh = ContinualAgent(SMALL, 64, NUM_DIGIT_CLASSES)
+    with pytest.raises(ValueError, match="train_x"):
+        fresh.fit_stream([tasks[0], empty])
+    assert fresh.baseline is None and fresh.tasks_seen == 0 and same_state(before, agent.state_dict())

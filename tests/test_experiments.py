@@ -1,7 +1,8 @@
-"""helpers.experiments (notebook 07): the comparison runner, the Split Digits and main-stream methods, the
-playground."""
+"""helpers.experiments (notebook 07): the comparison runner, the Split Digits and main-stream methods."""
 
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,15 +18,19 @@ from helpers.experiments import (
     compare,
     digit_config,
     fit_jointly,
-    main_stream_methods,
     per_seed,
-    playground_run,
     results_table,
     run_methods,
     split_digits_methods,
     summarise,
 )
 from helpers.foundations import make_main_stream
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # bench_ablation holds main_stream_methods
+try:
+    from bench_ablation import main_stream_methods
+finally:
+    sys.path.pop(0)
 
 
 def fake_run(acc: float) -> AgentRun:
@@ -65,14 +70,21 @@ def test_compare_uses_the_paired_t_interval():
     assert errors["verdict"] == "better"
 
 
-@pytest.mark.parametrize("seeds", [[], [0, 0], ["0"], [1.5], "012", None, [-1]])
+@pytest.mark.parametrize("seeds", [[], [0, 0], ["0"], [1.5], "012", None, [-1], range(10**9), list(range(1001))])
 def test_bad_seeds_are_refused(seeds):
     with pytest.raises(ValueError, match="seeds"):
         check_seeds(seeds)
 
 
+def test_a_huge_seed_count_is_refused_at_once():
+    calls = []
+    with pytest.raises(ValueError, match=r"number of seeds must be an int in \[1, 1000\]"):
+        run_methods({"m": lambda s: calls.append(s)}, list(range(10**5)))
+    assert calls == [] and len(check_seeds(list(range(1000)))) == 1000
+
+
 def test_run_methods_checks_what_methods_return():
-    with pytest.raises(TypeError, match="AgentRun"):
+    with pytest.raises(TypeError, match=r"methods\['bad'\]\(0\): .*AgentRun"):
         run_methods({"bad": lambda s: 3}, [0])
     with pytest.raises(ArgumentTypeError):
         run_methods({"bad": 3}, [0])
@@ -112,15 +124,6 @@ def test_main_stream_methods_run():
     assert make_main_stream(train_size=32, test_size=16).input_dim == 10
 
 
-def test_playground_returns_one_accuracy_per_seed():
-    accuracies = playground_run(memory_size=10, seeds=[0, 1], steps_per_task=2)
-    assert accuracies.shape == (2,) and ((accuracies >= 0) & (accuracies <= 1)).all()
-    with pytest.raises(ValueError, match="beta must be"):
-        playground_run(beta=0.0, seeds=[0], steps_per_task=1)
-    with pytest.raises(ValueError, match="replay_weight"):
-        playground_run(replay_weight=1.5, seeds=[0], steps_per_task=1)
-
-
 @pytest.mark.parametrize("call, match", [
     (lambda: split_digits_methods(-1), "memory_size"),
     (lambda: split_digits_methods(6, scenario="nope"), "scenario"),
@@ -135,17 +138,18 @@ def test_playground_returns_one_accuracy_per_seed():
     (lambda: results_table(fake_results([0.1, 0.2]), scale=math.nan), "scale"),
     (lambda: summarise(fake_results([0.1, 0.2]), metrics="acc"), "metrics"),
     (lambda: summarise(fake_results([0.1, 0.2]), metrics=["nope"]), "metrics"),
+    (lambda: summarise(fake_results([0.1, 0.2]), metrics=None), "metrics"),
     (lambda: per_seed(3, "A"), "results"),
     (lambda: compare(fake_results([0.1, 0.2]), "nope", "B"), "first"),
     (lambda: compare(fake_results([0.1, 0.2]), "A", "nope"), "second"),
-    (lambda: RunResult("a", 0, torch.zeros(2, 3), {"acc": 0.5}), "R"),
-    (lambda: RunResult("a", 0, torch.full((2, 2), math.nan), {"acc": 0.5}), "R"),
-    (lambda: RunResult("a", 0, torch.zeros(2, 2), {"acc": math.nan}), "metrics"),
+    (lambda: compare(fake_results([0.1, 0.2]), "A", "B", higher_is_better=1), "higher_is_better"),
     (lambda: run_methods({"m": lambda s: AgentRun(torch.full((2, 2), math.nan), torch.zeros(2), 0.1)}, [0]),
      r"methods\['m'\]\(0\)"),
     (lambda: run_methods({"m": lambda s: AgentRun(torch.zeros(2, 3), torch.zeros(3), 0.1)}, [0]),
      r"methods\['m'\]\(0\)"),
     (lambda: fit_jointly([], AgentConfig(), 64, 10), "tasks"),
+    (lambda: fit_jointly(iter(make_split_digits(seed=0)), AgentConfig(), 64, 10), "tasks"),
+    (lambda: fit_jointly(make_split_digits(seed=0), AgentConfig(), 64, 10, scenario="nope"), "scenario"),
 ])
 def test_arguments_are_checked_up_front(call, match):
     with pytest.raises(ValueError, match=match):
@@ -163,16 +167,57 @@ def test_fit_readouts_checks_before_training(readouts):
     assert agent.steps_done == 0 and agent.tasks_seen == 0
 
 
-def test_fit_readouts_is_atomic_with_a_bad_second_task():
+def _loose_tasks():
     from types import SimpleNamespace
 
+    return [SimpleNamespace(task_id=t.task_id, classes=t.classes, train_x=t.train_x, train_y=t.train_y,
+                            test_x=t.test_x, test_y=t.test_y) for t in make_split_digits(seed=0)]
+
+
+def _small_agent():
     from helpers.agent import ContinualAgent
+
+    return ContinualAgent(AgentConfig(hidden_size=8, memory_size=6, steps_per_task=2), 64, 10)
+
+
+def test_fit_readouts_is_atomic_with_a_bad_second_task():
     from helpers.experiments import fit_readouts
 
-    tasks = [SimpleNamespace(task_id=t.task_id, classes=t.classes, train_x=t.train_x, train_y=t.train_y,
-                             test_x=t.test_x, test_y=t.test_y) for t in make_split_digits(seed=0)]
+    tasks = _loose_tasks()
     tasks[1].train_x = tasks[1].train_x.clone().fill_(math.nan)
-    agent = ContinualAgent(AgentConfig(hidden_size=8, memory_size=6, steps_per_task=2), 64, 10)
+    agent = _small_agent()
     with pytest.raises(ValueError, match="train_x"):
         fit_readouts(agent, tasks, {"ER": {}})
     assert agent.steps_done == 0 and agent.tasks_seen == 0
+
+
+def test_an_empty_training_split_is_refused_before_any_training():
+    from helpers.experiments import fit_readouts
+
+    tasks = _loose_tasks()
+    tasks[3].train_x, tasks[3].train_y = tasks[3].train_x[:0], tasks[3].train_y[:0]
+    agent = _small_agent()
+    with pytest.raises(ValueError, match="train_x"):
+        fit_readouts(agent, tasks, {"ER": {}})
+    assert agent.steps_done == 0 and agent.tasks_seen == 0 and len(agent.memory) == 0
+    with pytest.raises(ValueError, match="train_x"):
+        fit_jointly(tasks, AgentConfig(hidden_size=8), 64, 10, epochs=1)
+
+
+def test_every_readout_is_checked_before_the_first_is_trained():
+    from helpers.experiments import fit_readouts
+
+    agent = _small_agent()
+    readouts = {"ER": {}, "ER + NCM": {"readout": "ncm"}, "bad": {"read_weight": 1.5}}
+    with pytest.raises(ValueError, match="read_weight"):
+        fit_readouts(agent, make_split_digits(seed=0), readouts)
+    assert agent.steps_done == 0 and agent.tasks_seen == 0 and len(agent.memory) == 0
+    with pytest.raises(ValueError, match="tasks"):
+        fit_readouts(agent, iter(make_split_digits(seed=0)), {"ER": {}})
+
+
+def test_fit_jointly_checks_every_task_before_training_any():
+    tasks = _loose_tasks()
+    tasks[4].train_x = tasks[4].train_x[:, :10]
+    with pytest.raises(ValueError, match="train_x"):
+        fit_jointly(tasks, AgentConfig(hidden_size=8), 64, 10, epochs=1)

@@ -11,15 +11,12 @@ from scipy.stats import chisquare
 
 import helpers.replay
 from helpers.checks import ArgumentTypeError
-from helpers.foundations import make_generator, make_main_stream, make_mlp
+from helpers.foundations import make_generator, make_main_stream
 from helpers.replay import (
     EVICTION_POLICIES,
     MAX_PRIORITY,
     MinTree,
-    PrioritySample,
     PrioritySampler,
-    RenormalisingSampler,
-    ReplayBatch,
     ReplayBuffer,
     SegmentTree,
     SumTree,
@@ -28,11 +25,8 @@ from helpers.replay import (
     fifo_slots,
     importance_weights,
     linear_beta,
-    regression_losses,
-    replay_step,
     reservoir_slots,
     sampling_probabilities,
-    train_with_replay,
 )
 
 
@@ -226,7 +220,7 @@ def test_new_items_enter_at_max_priority_and_duplicates_last_wins():
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_bad_losses_name_the_index(bad):
     buffer = filled_buffer([1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match=r"losses\[1\].*slot 2"):
+    with pytest.raises(ValueError, match=r"losses\[1\]"):
         buffer.update_priorities(torch.tensor([0, 2]), torch.tensor([0.5, bad]))
 
 
@@ -317,41 +311,10 @@ def test_reservoir_keeps_every_item_with_equal_probability():
     assert chisquare(observed, np.full(60, runs * 0.2)).pvalue > 1e-3
 
 
-def test_replay_step_weights_losses_and_updates_priorities():
-    model = make_mlp(3, hidden=8, seed=0)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    buffer = ReplayBuffer(16, alpha=0.6, eviction="fifo", seed=0)
-    buffer.push(0, x=torch.randn(16, 3, generator=make_generator(1)), y=torch.zeros(16, 1))
-    current = {"x": torch.randn(8, 3, generator=make_generator(2)), "y": torch.ones(8, 1)}
-    before = buffer.priorities.copy()
-    stats = replay_step(model, optimizer, regression_losses, current, buffer, 4, replay_weight=0.25)
-    changed = np.nonzero(buffer.priorities != before)[0]
-    assert len(changed) == 4  # the four replayed items got their fresh losses as priorities
-    assert math.isclose(stats["loss"], 0.75 * stats["current"] + 0.25 * stats["replay"], rel_tol=1e-5)  # weights 1
-    alone = replay_step(model, optimizer, regression_losses, current, None, 4)
-    assert math.isclose(alone["loss"], alone["current"], rel_tol=1e-6) and math.isnan(alone["replay"])
-    with pytest.raises(ValueError, match="replay_weight"):
-        replay_step(model, optimizer, regression_losses, current, buffer, 4, replay_weight=1.5)
-
-
-def test_each_example_is_pushed_once_and_replay_reduces_forgetting():
-    stream = make_main_stream(3, 128, 64, seed=0)
-    buffer = ReplayBuffer(60, alpha=0.6, beta_steps=300, eviction="reservoir", seed=0)
-    naive = train_with_replay(make_mlp(stream.input_dim, seed=0), stream, None, 100, 32, 32)
-    replay = train_with_replay(make_mlp(stream.input_dim, seed=0), stream, buffer, 100, 32, 32)
-    assert buffer.num_seen == 3 * 128  # 100 steps x 32 = 25 epochs, but every example is pushed once
-    forgot_naive = (naive.R[-1, :-1] - naive.R.diagonal()[:-1]).mean()
-    forgot_replay = (replay.R[-1, :-1] - replay.R.diagonal()[:-1]).mean()
-    assert forgot_replay < 0.5 * forgot_naive
-
-
-def test_reference_sampler_agrees_with_the_buffer():
+def test_buffer_probabilities_match_the_renormalised_ones():
     buffer = filled_buffer(LOSSES)
-    reference = RenormalisingSampler(torch.as_tensor(LOSSES) + 1e-3, alpha=0.6, beta=0.4)
-    probs = sampling_probabilities(reference.priorities, 0.6).numpy()
+    probs = sampling_probabilities(torch.as_tensor(LOSSES) + 1e-3, 0.6).numpy()
     np.testing.assert_allclose(buffer.sum_tree.leaves / buffer.sum_tree.root, probs, rtol=1e-6)
-    indices, weights = reference.sample(5, make_generator(0))
-    assert len(set(indices.tolist())) == 5 and weights.max() <= 1.0
 
 
 def test_state_dict_round_trip_continues_identically():
@@ -412,26 +375,6 @@ def test_priority_writes_keep_the_last_write_of_a_repeated_slot():
     assert_tree_consistent(buffer)
 
 
-def test_train_with_replay_and_replay_step_name_bad_arguments():
-    stream = make_main_stream(2, 32, 16, seed=0)
-    model = make_mlp(stream.input_dim, hidden=8, seed=0)
-    for name, kwargs in (("batch_size", {"batch_size": 0}), ("steps_per_task", {"steps_per_task": 0}),
-                         ("replay_weight", {"replay_weight": None}), ("replay_weight", {"replay_weight": 1.5}),
-                         ("replay_batch_size", {"replay_batch_size": 0, "buffer": ReplayBuffer(8)})):
-        with pytest.raises(ValueError, match=name):
-            train_with_replay(model, stream, **kwargs)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    buffer = ReplayBuffer(8, seed=0)
-    buffer.push(0, x=torch.zeros(4, stream.input_dim), y=torch.zeros(4, 1))
-    current = {"x": torch.zeros(2, stream.input_dim), "y": torch.zeros(2, 1)}
-    for bad in (None, "0.5", -0.1, float("nan"), True):
-        with pytest.raises(ValueError, match="replay_weight"):
-            replay_step(model, optimizer, regression_losses, current, buffer, 2, replay_weight=bad)
-    with pytest.raises(ValueError, match="replay_batch_size"):
-        replay_step(model, optimizer, regression_losses, current, buffer, 0)
-    replay_step(model, optimizer, regression_losses, current, None, 0)  # nothing replayed: the size is unused
-
-
 def test_weights_are_exact_with_replacement_and_approximate_without():
     """At beta = 1, E[w_i * (times i is drawn)] / (B * P_min) is 1 for every item with independent draws;
     without replacement the likeliest item falls clearly short of it."""
@@ -455,11 +398,11 @@ def test_methods_added_in_later_cells_belong_to_one_class():
         method = getattr(ReplayBuffer, name)
         assert method.__qualname__ == f"ReplayBuffer.{name}" and not hasattr(helpers.replay, name)
     assert helpers.replay.ReplayBuffer is ReplayBuffer and ReplayBuffer.__mro__ == (ReplayBuffer, object)
-    for name in ("state_dict", "load_state_dict", "_draw_distinct"):
+    for name in ("sample", "_draw_distinct"):
         assert getattr(PrioritySampler, name).__qualname__ == f"PrioritySampler.{name}"
 
 
-# --- the sum-tree's fast walk and its rounding guard --------------------------------------------------------
+# --- the sum-tree's walk and its rounding guard --------------------------------------------------------
 
 
 @settings(max_examples=80, deadline=None)
@@ -467,16 +410,19 @@ def test_methods_added_in_later_cells_belong_to_one_class():
     values=st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 1e6)), min_size=1, max_size=70),
     fractions=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40),
 )
-def test_fast_walk_equals_the_guarded_walk_and_never_ends_on_an_empty_leaf(values, fractions):
+def test_walk_matches_searchsorted_and_never_ends_on_an_empty_leaf(values, fractions):
     tree = SumTree(len(values))
     tree.update(np.arange(len(values)), values)
     if tree.root == 0:
         return
     prefixes = np.array(fractions) * tree.root  # fraction 1.0: the prefix equals the total
     found = tree.find_prefix(prefixes)
-    guarded = tree._find_prefix_guarded(prefixes) - tree.size
-    np.testing.assert_array_equal(found, guarded)
     assert (tree.leaves[found] > 0).all()
+    edges = np.cumsum(tree.leaves)
+    inside = prefixes < edges[-1] * (1 - 1e-9)  # away from the total, where rounding decides
+    expected = np.minimum(np.searchsorted(edges, prefixes, side="right"), len(values) - 1)
+    close = np.abs(edges[np.minimum(expected, len(values) - 1)] - prefixes) < 1e-9 * edges[-1]
+    np.testing.assert_array_equal(found[inside & ~close], expected[inside & ~close])
 
 
 def test_tree_updates_of_any_batch_size_match_a_rebuild():
@@ -548,25 +494,16 @@ def test_priority_sampler_on_an_external_store():
         sampler.sample(1, make_generator(0))
     sampler.add([1, 4, 6], torch.tensor([1.0, 3.0, 0.0]))
     assert len(sampler) == 3
-    drawn = sampler.sample(30_000, make_generator(0), beta=1.0, replace=True)
-    shares = np.bincount(drawn.indices.numpy(), minlength=8) / 30_000
+    indices, probabilities, weights = sampler.sample(30_000, make_generator(0), beta=1.0, replace=True)
+    shares = np.bincount(indices.numpy(), minlength=8) / 30_000
     expected = np.zeros(8)
     expected[[1, 4, 6]] = np.array([1.001, 3.001, 0.001]) / 4.003
     np.testing.assert_allclose(shares, expected, atol=0.015)
-    assert isinstance(drawn, PrioritySample) and drawn.weights.max() == 1.0
-    np.testing.assert_allclose(drawn.probabilities.numpy(), expected[drawn.indices.numpy()])
-    batch = sampler.sample(3, make_generator(1))
-    assert sorted(batch.indices.tolist()) == [1, 4, 6]
-    sampler.remove([4])
-    assert len(sampler) == 2 and 4 not in sampler.sample(500, make_generator(2), replace=True).indices.tolist()
-    with pytest.raises(ValueError, match="slots in use"):
-        sampler.update([4], [1.0])
+    assert weights.max() == 1.0
+    np.testing.assert_allclose(probabilities.numpy(), expected[indices.numpy()])
+    assert sorted(sampler.sample(3, make_generator(1))[0].tolist()) == [1, 4, 6]
     sampler.add([1])  # re-adding a slot in use overwrites it at the largest priority so far
-    assert len(sampler) == 2 and sampler.priorities[1] == sampler.max_priority
-    restored = PrioritySampler(8, alpha=1.0, eps=1e-3)
-    restored.load_state_dict(sampler.state_dict())
-    np.testing.assert_array_equal(restored.sum_tree.nodes, sampler.sum_tree.nodes)
-    assert len(restored) == 2 and restored.max_priority == sampler.max_priority
+    assert len(sampler) == 3 and sampler.priorities[1] == sampler.max_priority
 
 
 def test_distinct_draws_from_a_skewed_sampler_restore_the_tree():
@@ -574,26 +511,9 @@ def test_distinct_draws_from_a_skewed_sampler_restore_the_tree():
     sampler.add(np.arange(50), np.r_[1e4, np.full(49, 1e-3)])  # one slot holds almost all the mass
     before = sampler.sum_tree.nodes.copy()
     for k in range(20):
-        batch = sampler.sample(50, make_generator(k))
-        assert sorted(batch.indices.tolist()) == list(range(50))
+        indices = sampler.sample(50, make_generator(k))[0]
+        assert sorted(indices.tolist()) == list(range(50))
     np.testing.assert_array_equal(sampler.sum_tree.nodes, before)
-
-
-def test_records_check_their_fields():
-    good = dict(indices=torch.arange(3), probabilities=torch.full((3,), 0.1, dtype=torch.float64),
-                weights=torch.ones(3, dtype=torch.float64))
-    PrioritySample(**good)
-    with pytest.raises(ValueError, match="indices"):
-        PrioritySample(**(good | {"indices": torch.arange(3.0)}))
-    with pytest.raises(ValueError, match="weights"):
-        PrioritySample(**(good | {"weights": torch.ones(4, dtype=torch.float64)}))
-    batch = dict(items={"x": torch.zeros(3, 2)}, indices=torch.arange(3), task_ids=torch.zeros(3, dtype=torch.long),
-                 weights=torch.ones(3), probabilities=torch.full((3,), 0.1, dtype=torch.float64))
-    ReplayBatch(**batch)
-    for field, bad in (("items", {"x": torch.zeros(2, 2)}), ("items", {}), ("items", [torch.zeros(3)]),
-                       ("task_ids", torch.zeros(3)), ("probabilities", torch.ones(3)), ("indices", [0, 1, 2])):
-        with pytest.raises(ValueError, match=field):
-            ReplayBatch(**(batch | {field: bad}))
 
 
 # --- fail before mutate -------------------------------------------------------------------------------------
@@ -735,56 +655,6 @@ def test_any_call_that_raises_leaves_state_and_generator_unchanged(policy, capac
         assert_tree_consistent(buffer)
 
 
-def test_replay_step_with_a_nan_loss_changes_nothing():
-    model = make_mlp(3, hidden=8, seed=0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    buffer = ReplayBuffer(16, alpha=0.6, seed=0)
-    buffer.push(0, x=torch.randn(16, 3, generator=make_generator(1)), y=torch.zeros(16, 1))
-    current = {"x": torch.randn(8, 3, generator=make_generator(2)), "y": torch.ones(8, 1)}
-    replay_step(model, optimizer, regression_losses, current, buffer, 4)  # the optimiser now has state
-    weights, optimizer_state, before = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()),
-                                        snapshot(buffer))
-    nan_current = {"x": current["x"], "y": torch.full((8, 1), math.nan)}
-    with pytest.raises(ValueError, match="finite"):
-        replay_step(model, optimizer, regression_losses, nan_current, buffer, 4)
-    with pytest.raises(ValueError, match="loss_fn"):
-        replay_step(model, optimizer, lambda m, items: torch.zeros(3), current, buffer, 4)
-    with pytest.raises(ValueError, match="finite"):
-        replay_step(model, optimizer, regression_losses, current, buffer, 4,
-                    priority_fn=lambda losses: losses * math.inf)
-    assert same(buffer, before)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), weights.values()))
-    assert str(optimizer.state_dict()) == str(optimizer_state)
-
-
-def test_regression_losses_refuse_silent_broadcasting():
-    model = make_mlp(3, hidden=4, output_dim=1, seed=0)
-    with pytest.raises(ValueError, match=r"model\(items\['x'\]\)"):
-        regression_losses(model, {"x": torch.zeros(5, 3), "y": torch.zeros(5, 2)})
-    with pytest.raises(ValueError, match=r"items\['y'\]"):
-        regression_losses(model, {"x": torch.zeros(5, 3), "y": torch.zeros(4, 1)})
-    with pytest.raises(ValueError, match="'x' and 'y'"):
-        regression_losses(model, {"x": torch.zeros(5, 3)})
-
-
-def test_priority_fn_sets_residual_priorities():
-    model = make_mlp(3, hidden=8, seed=0)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    buffer = ReplayBuffer(16, alpha=0.6, eviction="fifo", seed=0)
-    buffer.push(0, x=torch.randn(16, 3, generator=make_generator(1)), y=torch.zeros(16, 1))
-    current = {"x": torch.randn(8, 3, generator=make_generator(2)), "y": torch.ones(8, 1)}
-    state = buffer.generator.get_state()
-    replay_step(model, optimizer, regression_losses, current, buffer, 4, priority_fn=torch.sqrt)
-    buffer.generator.set_state(state)
-    replayed = buffer.sample(4, generator=make_generator(0)).indices  # any slots: compare with the model's losses
-    with torch.no_grad():
-        squared = regression_losses(model, {"x": buffer.storage["x"], "y": buffer.storage["y"]})
-    changed = np.flatnonzero(buffer.priorities != buffer.max_priority)
-    np.testing.assert_allclose(buffer.priorities[changed], squared[changed].sqrt().double().numpy() + buffer.eps,
-                               rtol=1e-5)
-    assert len(changed) == 4 and len(replayed) == 4
-
-
 # --- the public API refuses bad input clearly ---------------------------------------------------------------
 
 
@@ -792,8 +662,6 @@ def public_bad_inputs():
     """(argument name, call) pairs: every one must raise ValueError or TypeError whose message names it."""
     buffer = filled_state()
     g = make_generator(0)
-    stream = make_main_stream(2, 16, 8, seed=0)
-    model = make_mlp(stream.input_dim, hidden=4, seed=0)
     sampler = PrioritySampler(4)
     sampler.add([0, 1], [1.0, 2.0])
     cases = [
@@ -805,6 +673,10 @@ def public_bad_inputs():
         ("values", lambda: SumTree(4).update([0], [math.inf])),
         ("values", lambda: SumTree(4).update([0, 1], [1.0] * 3)),
         ("prefix", lambda: filled_state().sum_tree.find_prefix([-1.0])),
+        ("losses", lambda: buffer.update_priorities(torch.tensor([0, 1]), torch.tensor(0.5))),  # last axis dropped
+        ("losses", lambda: buffer.update_priorities(torch.tensor([0, 1]), torch.tensor([1, 2]))),  # int64
+        ("storage", lambda: buffer.load_state_dict(
+            buffer.state_dict() | {"storage": {k: v.double() for k, v in buffer.state_dict()["storage"].items()}})),
         ("prefix", lambda: filled_state().sum_tree.find_prefix([math.nan])),
         ("prefix", lambda: filled_state().sum_tree.find_prefix([1e9])),
         ("empty", lambda: SumTree(4).find_prefix([0.0])),
@@ -830,11 +702,9 @@ def public_bad_inputs():
         ("capacity", lambda: PrioritySampler(0)), ("alpha", lambda: PrioritySampler(4, alpha=-1)),
         ("eps", lambda: PrioritySampler(4, eps=0.0)), ("eps", lambda: PrioritySampler(4, eps=math.nan)),
         ("slots", lambda: sampler.add([9])), ("losses", lambda: sampler.add([2], [math.nan])),
-        ("slots", lambda: sampler.update([3], [1.0])), ("losses", lambda: sampler.update([0], [1e300])),
-        ("slots", lambda: sampler.remove([-1])),
+        ("losses", lambda: sampler.add([0], [1e300])),
         ("batch_size", lambda: sampler.sample(0, g)), ("generator", lambda: sampler.sample(1, None)),
         ("beta", lambda: sampler.sample(1, g, beta=3)), ("replace", lambda: sampler.sample(1, g, replace=1)),
-        ("state", lambda: sampler.load_state_dict({})),
         ("num_seen", lambda: fifo_slots(-1, 2, 4)), ("batch", lambda: fifo_slots(0, 0, 4)),
         ("capacity", lambda: fifo_slots(0, 2, 0)), ("num_seen", lambda: reservoir_slots(1.5, 2, 4, g)),
         ("generator", lambda: reservoir_slots(0, 2, 4, "g")),
@@ -852,35 +722,6 @@ def public_bad_inputs():
         ("num_tasks", lambda: buffer.task_counts(-1)),
         ("push needs", lambda: buffer.push(0)), ("item", lambda: buffer.push(0, x=[1.0, 2.0])),
         ("item", lambda: buffer.push(0, x=torch.tensor(1.0))),
-        ("replay_weight", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses,
-                                              {"x": torch.zeros(2, stream.input_dim), "y": torch.zeros(2, 1)}, None, 2,
-                                              replay_weight=1.5)),
-        ("optimizer", lambda: replay_step(model, None, regression_losses, {"x": torch.zeros(2, 3)}, None, 2)),
-        ("loss_fn", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), None, {}, None, 2)),
-        ("current", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses, {},
-                                        None, 2)),
-        ("current", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses,
-                                        {"x": torch.zeros(2, 3)}, buffer, 2)),
-        ("replay_batch_size", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses,
-                                                  {"x": torch.zeros(2, 2)}, buffer, 0)),
-        ("priority_fn", lambda: replay_step(model, torch.optim.SGD(model.parameters(), lr=0.1), regression_losses,
-                                            {"x": torch.zeros(2, 2)}, buffer, 2, priority_fn=3)),
-        ("items", lambda: regression_losses(model, [torch.zeros(2)])),
-        ("model", lambda: train_with_replay(None, stream)), ("stream", lambda: train_with_replay(model, [1, 2])),
-        ("steps_per_task", lambda: train_with_replay(model, stream, steps_per_task=10**7)),
-        ("batch_size", lambda: train_with_replay(model, stream, batch_size=0)),
-        ("lr", lambda: train_with_replay(model, stream, lr=math.nan)),
-        ("lr", lambda: train_with_replay(model, stream, lr=-1.0)),
-        ("seed", lambda: train_with_replay(model, stream, seed="0")),
-        ("buffer", lambda: train_with_replay(model, stream, buffer="yes")),
-        ("device", lambda: train_with_replay(model, stream, device="gpu")),
-        ("priorities", lambda: RenormalisingSampler(torch.tensor([math.nan]))),
-        ("batch_size", lambda: RenormalisingSampler(torch.ones(3)).sample(4, g)),
-        ("generator", lambda: RenormalisingSampler(torch.ones(3)).sample(2, None)),
-        ("indices", lambda: RenormalisingSampler(torch.ones(3)).update_priorities(torch.tensor([3]), torch.ones(1))),
-        ("losses", lambda: RenormalisingSampler(torch.ones(3)).update_priorities(torch.tensor([0]),
-                                                                                 torch.tensor([math.nan]))),
-        ("alpha", lambda: RenormalisingSampler(torch.ones(3), alpha=2.0)),
     ]
     return cases
 
@@ -899,7 +740,7 @@ def test_every_bad_input_to_the_public_api_is_refused_naming_the_argument():
         else:
             unclear.append((name, "accepted silently"))
     assert not unclear, unclear
-    assert len(cases) >= 100
+    assert len(cases) >= 70
 
 
 def test_wrong_types_raise_argument_type_errors():
@@ -919,3 +760,15 @@ def test_both_ways_of_drawing_distinct_slots_are_successive_sampling(capacity):
     observed = np.array([((pairs[:, 0] == i) & (pairs[:, 1] == j)).sum() for i, j in exact])
     assert chisquare(observed, np.array(list(exact.values())) * len(pairs)).pvalue > 1e-3
     assert sorted(sampler._draw_distinct(3, generator).tolist()) == [0, 1, 2]
+
+
+def test_state_round_trips_through_the_checkpoint_module(tmp_path):
+    from helpers.checkpoint import load_state, save_state
+
+    buffer = filled_state()
+    save_state(tmp_path / "buffer.safetensors", buffer.state_dict())
+    state, _ = load_state(tmp_path / "buffer.safetensors")
+    restored = ReplayBuffer(8, alpha=0.6, eviction="reservoir")
+    restored.load_state_dict(state)
+    assert torch.equal(restored.sample(4).indices, buffer.sample(4).indices)
+    np.testing.assert_array_equal(restored.sum_tree.nodes, buffer.sum_tree.nodes)

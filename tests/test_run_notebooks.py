@@ -52,6 +52,17 @@ def test_times_json_keeps_the_records_of_notebooks_not_rerun(tmp_path, monkeypat
     assert written["total_seconds"] == round(9.0 + summary["notebooks"]["02_new.ipynb"]["seconds"], 1)
 
 
+def test_figures_are_kept_even_when_ci_exports_mplbackend_agg(tmp_path, monkeypatch):
+    """The book shows the executed notebooks' figures: plt.show() must leave a PNG in the executed copy."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # what CI exports; restored after the test
+    plot = write_notebook(tmp_path / "01_plot.ipynb", "import matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()")
+    (tmp_path / "out").mkdir()
+    record = run_notebooks.run_one(plot, tmp_path / "out", timeout=120)
+    assert record["status"] == "pass", record
+    outputs = nbformat.read(tmp_path / "out" / "01_plot.ipynb", as_version=4).cells[0].outputs
+    assert any("image/png" in output.get("data", {}) for output in outputs), outputs
+
+
 def test_results_table_has_one_row_per_notebook_and_one_column_per_seed():
     runs = {f"seed {s}": {"total_seconds": 3.0, "notebooks": {
         "01_a.ipynb": {"status": "pass", "error": "", "seconds": 1.0},

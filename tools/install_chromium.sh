@@ -1,13 +1,12 @@
-#!/usr/bin/env bash
-# Install Debian's Chromium and chromedriver for the browser end-to-end test (tests/e2e), and Debian's
-# MathJax 2.7 (libjs-mathjax) so that tools/screenshot_book.py shows the book's formulas offline.
-# Idempotent: does nothing when all three are already installed. Needs root (or sudo) and apt-get.
+#!/bin/bash
+# Install Debian's Chromium and chromedriver for the browser end-to-end tests (tests/e2e: JupyterLab and the
+# book) and tools/screenshot_book.py. The book carries its own MathJax (from the jupyter-server-mathjax wheel).
+# Idempotent: does nothing when both are already installed. Needs root (or sudo) and apt-get.
 # Only Debian's packages are used: test tools' own browser downloads are not relied upon.
 set -euo pipefail
 
-MATHJAX=/usr/share/javascript/mathjax/MathJax.js
-if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -f "$MATHJAX" ]; then
-    echo "chromium, chromedriver and MathJax already installed: $(/usr/bin/chromium --version 2>/dev/null || true)"
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    echo "chromium and chromedriver already installed: $(/usr/bin/chromium --version 2>/dev/null || true)"
     exit 0
 fi
 
@@ -16,12 +15,12 @@ if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
         SUDO="sudo"
     else
-        echo "install_chromium.sh: need root (or sudo) to apt-get install chromium chromium-driver libjs-mathjax" >&2
+        echo "install_chromium.sh: need root (or sudo) to apt-get install chromium chromium-driver" >&2
         exit 1
     fi
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
-$SUDO apt-get install -y chromium chromium-driver libjs-mathjax
+$SUDO apt-get install -y chromium chromium-driver
 /usr/bin/chromium --version

@@ -8,7 +8,8 @@ one source of truth and the text form is never committed).
 Text form ("percent" format): a line `# %%` starts a code cell and `# %% [markdown]` a markdown
 cell, optionally followed by ` tags=["a", "b"]`; markdown lines carry a leading "# ". Outputs are
 never written: notebooks are committed with outputs cleared. A cell tagged "solution" (an exercise's
-worked solution) is written collapsed (``metadata.jupyter.source_hidden``), so a learner clicks to see it.
+worked solution) is written collapsed (``metadata.jupyter.source_hidden``), so a learner clicks to see it;
+a cell tagged "plumbing" (argument checks, file formats, bookkeeping) is written with its source folded.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def to_notebook(text: str) -> nbformat.NotebookNode:
             cell.metadata["tags"] = spec["tags"]
         if "solution" in spec["tags"]:  # exercise solutions start collapsed in JupyterLab
             cell.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
+        elif "plumbing" in spec["tags"]:  # plumbing (checks, file formats, bookkeeping) starts folded
+            cell.metadata["jupyter"] = {"source_hidden": True}
         cell["id"] = f"cell-{i:03d}"
         out.append(cell)
     nb = new_notebook(cells=out)

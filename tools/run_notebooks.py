@@ -87,6 +87,9 @@ def failure_summary(err: Exception) -> str:
 def run_one(path: Path, out_dir: Path, timeout: int) -> dict:
     """Execute ``path`` from a fresh kernel; write the executed copy into ``out_dir``; return its record."""
     nb = nbformat.read(path, as_version=4)
+    # CI exports MPLBACKEND=Agg; a kernel inheriting it draws nothing at plt.show(), and the executed notebooks
+    # (and so the book) would lose every figure. Kernels use their inline backend instead.
+    os.environ.pop("MPLBACKEND", None)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nma-kernel-") as socket_dir:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=kernel_config(socket_dir),
