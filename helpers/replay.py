@@ -360,15 +360,6 @@ class PrioritySampler:
         return chosen
 
 
-def _first_draws(draws: np.ndarray) -> np.ndarray:
-    """The distinct values of ``draws``, each at its first draw, in draw order."""
-    ordered = np.sort(draws)
-    if not (ordered[1:] == ordered[:-1]).any():
-        return draws  # no repeat: the common case in a large buffer
-    _, first = np.unique(draws, return_index=True)
-    return draws[np.sort(first)]
-
-
 def _draw_by_keys(weights: np.ndarray, count: int, generator: torch.Generator) -> np.ndarray:
     """``count`` distinct slots drawn in proportion to ``weights: (capacity,)`` = p^alpha, in draw order."""
     uniforms = torch.rand(len(weights), dtype=torch.float64, generator=generator).numpy()
@@ -376,6 +367,15 @@ def _draw_by_keys(weights: np.ndarray, count: int, generator: torch.Generator) -
         keys = np.log1p(-uniforms) / weights
     top = np.argpartition(keys, -count)[-count:]  # keys log(u) / p^alpha, largest first
     return top[np.argsort(keys[top])[::-1]]
+
+
+def _first_draws(draws: np.ndarray) -> np.ndarray:
+    """The distinct values of ``draws``, each at its first draw, in draw order."""
+    ordered = np.sort(draws)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return draws  # no repeat: the common case in a large buffer
+    _, first = np.unique(draws, return_index=True)
+    return draws[np.sort(first)]
 
 
 EVICTION_POLICIES = ("fifo", "reservoir", "balanced")
