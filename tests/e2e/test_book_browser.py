@@ -115,7 +115,14 @@ def test_chapter_formulas_are_typeset_offline_with_launch_buttons(book_page, boo
     page.wait_for_function("window.MathJax && MathJax.isReady === true", timeout=60_000)
     page.evaluate("MathJax.Hub.Queue(function () { window.bookMathDone = true; })")
     page.wait_for_function("window.bookMathDone === true", timeout=60_000)
-    typeset = page.evaluate("document.querySelectorAll('article .MathJax, article .MathJax_Display').length")
+    # Under load MathJax may still be inserting its output when the callback runs: wait for the first element
+    # (a page whose formulas never typeset still fails, after the timeout).
+    found = "document.querySelectorAll('article .MathJax, article .MathJax_Display').length"
+    try:
+        page.wait_for_function(f"{found} > 0", timeout=60_000)
+    except Exception:  # playwright's TimeoutError: the assert below says what is missing
+        pass
+    typeset = page.evaluate(found)
     errors = page.evaluate("document.querySelectorAll('article .MathJax_Error, article .merror').length")
     raw = page.evaluate("document.querySelector('article').innerText")
     assert typeset > 0, "no MathJax output elements in the chapter"
