@@ -24,7 +24,7 @@ from lab_harness import (
     SCRATCH,
     JupyterLabServer,
     Notebook,
-    launch_chromium,
+    chromium_session,
     write_scratch_notebook,
 )
 
@@ -104,17 +104,8 @@ def lab_server(tmp_path_factory, e2e_out):
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory, lab_server):
     """Headless Debian Chromium (fresh profile) driven by Playwright; always closed."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("NMA_E2E=1 but playwright is not installed: pip install -r requirements-test.txt")
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path_factory.mktemp("chromium-profile"))
-        context.set_default_timeout(30_000)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium_session(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 @pytest.fixture

@@ -267,6 +267,23 @@ def launch_chromium(playwright, user_data_dir: Path):
     )
 
 
+@contextlib.contextmanager
+def chromium_session(user_data_dir: Path):
+    """Playwright driving ``launch_chromium`` (30 s default timeout), closed on exit; a missing Playwright is
+    an error (the e2e tests run only when asked to, so they never skip silently)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as err:
+        raise RuntimeError("NMA_E2E=1 but playwright is not installed: pip install -r requirements-test.txt") from err
+    with sync_playwright() as playwright:
+        context = launch_chromium(playwright, user_data_dir)
+        context.set_default_timeout(30_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
 # -- notebook in a page ----------------------------------------------------------------------------
 _PROMPT_RUNNING = re.compile(r"\[\*\]")
 

@@ -74,21 +74,12 @@ def book_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def book_browser(tmp_path_factory):
     """Headless Debian Chromium (fresh profile, offline flags of lab_harness) without a JupyterLab server."""
-    from lab_harness import CHROMIUM, launch_chromium
+    from lab_harness import CHROMIUM, chromium_session
 
     if not CHROMIUM.exists():
         pytest.fail(f"NMA_E2E=1 but {CHROMIUM} is missing: run tools/install_chromium.sh (as root)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("NMA_E2E=1 but playwright is not installed: pip install -r requirements-test.txt")
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path_factory.mktemp("book-chromium-profile"))
-        context.set_default_timeout(30_000)
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium_session(tmp_path_factory.mktemp("book-chromium-profile")) as context:
+        yield context
 
 
 @pytest.fixture
