@@ -45,13 +45,13 @@ unit: setup
 	$(BIN)/python -m pytest -q tests
 
 notebooks: setup
-	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:randomly notebooks
+	NMA_BUILD_DIR=$(CURDIR)/build/nbval $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:randomly notebooks
 
 test: setup book-setup
 	$(BIN)/ruff check .
 	$(BIN)/actionlint -no-color -shellcheck=$(BIN)/shellcheck .github/workflows/*.yml
 	$(BIN)/python -m pytest -q tests
-	NMA_DEVICE=cpu $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -n 2 --dist loadscope notebooks
+	NMA_BUILD_DIR=$(CURDIR)/build/nbval NMA_DEVICE=cpu $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -n 2 --dist loadscope notebooks
 
 # Browser end-to-end test: JupyterLab + headless Debian Chromium; installs Chromium when missing.
 e2e: setup book-setup
@@ -75,7 +75,7 @@ export: setup
 	$(BIN)/python -m helpers.export
 
 launch: setup
-	$(BIN)/python -m helpers.launch
+	$(BIN)/python tools/launch.py
 
 # Longer runs whose tables the README shows (each script writes benchmarks/results/<name>.md).
 # bench_maml trains at the paper's budget (about 15 min on 2 cores); the others take seconds to minutes.

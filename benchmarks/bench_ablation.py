@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_ablation.py [--seeds 10] [--steps 200] [--memory 100]
 
-Methods (``helpers.experiments.MAIN_METHODS`` plus ``joint``, built by ``main_stream_methods`` below): naive;
+Methods (``MAIN_METHODS`` below, plus ``joint``, built by ``main_stream_methods`` below): naive;
 joint (the upper bound: all tasks so far together, to convergence); ER (uniform replay from a task-balanced
 memory of ``--memory`` examples); ER,
 prioritised (α = 0.6); DER++ (logit replay); memory read (DER++ plus the content read of the stored targets,
@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 from machine import machine_line  # benchmarks/machine.py (scripts run from benchmarks/)
 
-from helpers.agent import AgentRun, ContinualAgent
+from helpers.agent import AgentConfig, AgentRun, ContinualAgent
 from helpers.checks import MAX_EPISODES, check_count, checked
 from helpers.experiments import (
-    MAIN_CONFIG,
-    MAIN_METHODS,
+    LOGIT_WEIGHT,
+    META_WEIGHT,
     _check_builder,
     compare,
     fit_jointly,
@@ -38,6 +38,18 @@ from helpers.experiments import (
     run_methods,
 )
 from helpers.foundations import make_main_stream
+
+MAIN_CONFIG = AgentConfig(hidden_size=64, memory_size=100, balance="task", lr=3e-3, read_beta=30.0,
+                          steps_per_task=200)  # the regression learner of the main stream
+MAIN_METHODS = {  # method -> config changes from plain ER on the main stream
+    "naive": {"memory_size": 0, "replay_weight": 0.0},
+    "ER": {},
+    "ER, prioritised": {"alpha": 0.6},
+    "DER++": {"logit_weight": LOGIT_WEIGHT},
+    "memory read": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.5},
+    "agent": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.0, "adapt_steps": 1, "adapt_lr": 0.1,
+              "meta_weight": META_WEIGHT},
+}
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ablation.md"

@@ -97,6 +97,7 @@ class AgentConfig:
     read_weight: float = 0.0  # λ, the read's share of the answer (0: the head alone)
     replay_weight: float = 0.5  # w: loss = (1 - w) · current + w · replay (0: no replay)
     logit_weight: float = 0.0  # DER++: weight of matching the stored logits (0: plain experience replay)
+    ace: bool = False  # ER-ACE: the incoming batch's loss competes only over its own task's classes
     replay_batch_size: int = 32
     alpha: float = 0.0  # replay priority exponent (0: uniform replay)
     beta_start: float = 0.4  # importance-weight exponent, annealed to 1 over the run
@@ -105,6 +106,7 @@ class AgentConfig:
     adapt_lr: float = 1.0  # their step size
     meta_weight: float = 0.0  # coefficient of the meta-learning loss in training (0: a plainly trained head)
     meta_queries: int = 64  # queries per training step in the meta-loss
+    meta_every: int = 1  # the meta-loss on every k-th step only (a cheaper training signal)
     scenario: str = "class"  # "class"- or "task"-incremental
     batch_size: int = 32
     steps_per_task: int = 60
@@ -114,7 +116,8 @@ class AgentConfig:
     def __post_init__(self):  # every field in its range; meta-learning only with local adaptation
         for name, low, high in (("hidden_size", 1, MAX_BATCH), ("batch_size", 1, MAX_BATCH),
                                 ("replay_batch_size", 1, MAX_BATCH), ("neighbours", 1, MAX_BATCH),
-                                ("meta_queries", 1, MAX_BATCH), ("memory_size", 0, 1_000_000),
+                                ("meta_queries", 1, MAX_BATCH), ("meta_every", 1, MAX_STEPS),
+                                ("memory_size", 0, 1_000_000),
                                 ("read_top_k", 0, 1_000_000), ("adapt_steps", 0, 100),
                                 ("steps_per_task", 0, MAX_STEPS)):
             check_count(f"AgentConfig.{name}", getattr(self, name), low, high)
@@ -127,6 +130,7 @@ class AgentConfig:
         check_float("AgentConfig.logit_weight", self.logit_weight, 0.0, 100.0)
         check_float("AgentConfig.meta_weight", self.meta_weight, 0.0, 100.0)
         check_seed("AgentConfig.seed", self.seed)
+        check_bool("AgentConfig.ace", self.ace)
         if self.meta_weight > 0 and self.adapt_steps == 0:
             raise ValueError("AgentConfig.meta_weight > 0 meta-learns the head for local adaptation, so it needs "
                              "adapt_steps >= 1")
@@ -539,10 +543,11 @@ class ContinualAgent:
 class ContinualAgent:
     @checked(_check_observe)
     def observe(self, x: torch.Tensor, y: torch.Tensor, task_id: int, store: bool = True) -> dict[str, float]:
-        """One Adam step on the batch ``x (B, d_in)``, ``y`` and a replay batch from memory, then (``store``)
-        write the batch to memory. Loss = (1 - w) · current + w · replay (+ the meta-loss)."""
+        """One Adam step on ``x (B, d_in)``, ``y`` and a replayed batch; then (``store``) write the batch."""
         cfg, memory, B = self.config, self.memory, len(x)
         allowed_now, seen, classes = self._classes_with(y, task_id)
+        if cfg.ace and classes is not None:  # ER-ACE: new classes compete with each other, not with stored ones
+            allowed_now = classes.to(self.device).unsqueeze(0)
         with self._undo_sampling_on_error():
             replay = None
             if memory is not None and len(memory) and cfg.replay_weight > 0:
@@ -558,20 +563,20 @@ class ContinualAgent:
                 if cfg.logit_weight > 0:  # DER++: also match the logits the network gave the item when stored
                     replayed = replayed + cfg.logit_weight * (out[B:] - old["logits"]).pow(2).mean(dim=-1)
                 loss = (1 - cfg.replay_weight) * loss + cfg.replay_weight * (replay.weights * replayed).mean()
-            if cfg.meta_weight > 0 and memory is not None and len(memory) > cfg.neighbours:
+            if (cfg.meta_weight > 0 and memory is not None and len(memory) > cfg.neighbours
+                    and self.steps_done % cfg.meta_every == 0):
                 targets = y if replay is None else torch.cat([y, replay.items["y"]])
                 loss = loss + cfg.meta_weight * self._meta_loss(inputs, hidden, targets)
             self._step(loss)  # raises, changing nothing, if the loss or a gradient is not finite
-        prioritised = cfg.alpha > 0  # uniform replay never reads the priorities: skip their bookkeeping
-        if replay is not None and prioritised:
+        if replay is not None and cfg.alpha > 0:  # uniform replay never reads the priorities: skip them
             memory.store.update_priorities(replay.indices, replayed.detach())
         if store and memory is not None:
-            memory.write(x, y, out[:B].detach(), task_id, losses=current.detach() if prioritised else None)
+            memory.write(x, y, out[:B].detach(), task_id, losses=current.detach() if cfg.alpha > 0 else None)
         if classes is not None:
             self.seen, self.task_classes[task_id] = seen, classes
         self.steps_done += 1
-        return {"loss": loss.item(), "current": current.mean().item(),
-                "replay": float("nan") if replay is None else replayed.mean().item()}
+        replay_loss = float("nan") if replay is None else replayed.mean().item()
+        return {"loss": loss.item(), "current": current.mean().item(), "replay": replay_loss}
 
 
 @extend_class(ContinualAgent)

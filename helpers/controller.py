@@ -9,7 +9,6 @@ import dataclasses
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -27,14 +26,12 @@ from helpers.plumbing import progress
 
 class ControllerState(NamedTuple):
     """hidden, cell: (B, H) LSTM state;  memory: the ``MemoryState``;  reads: (B, H_r * D) last read vectors."""
-
     hidden: torch.Tensor
     cell: torch.Tensor
     memory: MemoryState
     reads: torch.Tensor
 
-    def detach(self) -> "ControllerState":
-        """The same state cut from the autograd graph (at episode or truncation boundaries)."""
+    def detach(self) -> "ControllerState":  # at episode or truncation boundaries
         return ControllerState(self.hidden.detach(), self.cell.detach(), self.memory.detach(), self.reads.detach())
 
 
@@ -67,12 +64,8 @@ def _check_forward(model, x, state=None, return_trace=False, generator=None) -> 
         raise ValueError(f"state.memory must be on {like.device} (like the model), got {state.memory.memory.device}")
 
 class _ControllerBase(nn.Module):
-    """``MemoryController``'s fresh state; ``_compiled_step``: set by ``benchmarks/compiled.py``'s ``compile_cell``."""
-
-    _compiled_step = None
-
+    _compiled_step = None  # set by benchmarks/compiled.py's compile_cell
     def initial_state(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> ControllerState:
-        """Zero LSTM state and reads, a fresh memory (see ``MemoryBank.initial_state``); on the model's device."""
         like = self.output.weight
         memory = self.bank.initial_state(batch_size, device=like.device if device is None else device,
                                          dtype=like.dtype, generator=generator)  # checks the arguments
@@ -146,12 +139,10 @@ class LSTMBaseline(nn.Module):
 
     @checked(_check_baseline_forward)
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """``state``: None or the LSTM's ``(h, c)``, each (1, B, hidden). Returns outputs and the new state."""
         hidden, state = self.lstm(x, state)
         return self.output(hidden), state
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
     check_instance("model", model, nn.Module, "a torch.nn.Module")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -165,7 +156,6 @@ def matched_lstm_hidden(input_size: int, output_size: int, target_parameters: in
 
 
 MAX_WIDTH = 4_096  # widest key, value or bit vector a task accepts
-
 def _check_sample(batch_size, length_name, length, extra_steps, width, generator, per_length=1) -> None:
     check_count("batch_size", batch_size, high=MAX_BATCH)
     check_count(length_name, length, high=MAX_STEPS)
@@ -178,26 +168,22 @@ def _check_sample(batch_size, length_name, length, extra_steps, width, generator
                          f"numbers per batch; at most {MAX_SIZE:,} fit here")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class RecallTask:
-    """Key-value recall: ``num_pairs`` (key, value-bits) pairs, then ``num_queries`` keys to answer.
-    Step input: ``[key (key_dim), value as ±1 (value_dim), store flag, query flag]``."""
-
+    """Key-value recall; step input ``[key (key_dim), value as ±1 (value_dim), store flag, query flag]``."""
     key_dim: int = 8
     value_dim: int = 8
     num_queries: int = 4
-
-    def __post_init__(self):
-        check_count("key_dim", self.key_dim, high=MAX_WIDTH)
-        check_count("value_dim", self.value_dim, high=MAX_WIDTH)
-        check_count("num_queries", self.num_queries, high=MAX_STEPS)
-
     input_size = property(lambda self: self.key_dim + self.value_dim + 2)
     output_size = property(lambda self: self.value_dim)
 
+    def __post_init__(self):
+        for name in ("key_dim", "value_dim"):
+            check_count(name, getattr(self, name), high=MAX_WIDTH)
+        check_count("num_queries", self.num_queries, high=MAX_STEPS)
+
     def sample(self, batch_size: int, num_pairs: int, generator: torch.Generator):
-        """``x (B, T, input_size)``, targets ``y (B, T, value_dim)`` in {0, 1}, ``mask (B, T)`` of scored
-        steps, with ``T = num_pairs + num_queries``. Queries ask distinct keys when there are enough."""
+        """``x``, ``y`` in {0, 1}, ``mask`` of scored steps, ``T = num_pairs + num_queries``; distinct keys asked."""
         _check_sample(batch_size, "num_pairs", num_pairs, self.num_queries, self.input_size, generator)
         B, K, Q, Dk, Dv = batch_size, num_pairs, self.num_queries, self.key_dim, self.value_dim
         keys = F.normalize(torch.randn(B, K, Dk, generator=generator), dim=-1) * Dk**0.5
@@ -206,19 +192,14 @@ class RecallTask:
                  else torch.randint(K, (B, Q), generator=generator))
         x = torch.zeros(B, K + Q, self.input_size)
         x[:, :K, :Dk], x[:, :K, Dk : Dk + Dv], x[:, :K, -2] = keys, 2 * values - 1, 1.0
-        x[:, K:, :Dk] = keys.gather(1, asked.unsqueeze(-1).expand(-1, -1, Dk))
-        x[:, K:, -1] = 1.0
+        x[:, K:, :Dk], x[:, K:, -1] = keys.gather(1, asked.unsqueeze(-1).expand(-1, -1, Dk)), 1.0
         y = torch.zeros(B, K + Q, Dv)
         y[:, K:] = values.gather(1, asked.unsqueeze(-1).expand(-1, -1, Dv))
-        mask = torch.zeros(B, K + Q)
-        mask[:, K:] = 1.0
-        return x, y, mask
+        return x, y, (torch.arange(K + Q) >= K).float().repeat(B, 1)
 
 
 KINDS = ("bce", "mse")
-
 def _check_data(name: str, value, shape, dims: dict | None = None, like=None, unit: bool = False) -> dict:
-    """A finite tensor of ``shape`` (like ``like``), on a device that holds data, in [0, 1] if ``unit``."""
     dims = check_tensor(name, value, shape, dims=dims, like=like)
     _check_values(name, value, 0.0 if unit else None, 1.0 if unit else None)
     return dims
@@ -265,8 +246,7 @@ def _check_evaluation(model, task, task_type, episodes, seed) -> None:  # task.s
 
 @contextmanager
 def _restored_on_error(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, weights: bool = True):
-    """On an exception, restore the model's modes, its state (unless ``weights`` is False: the block's only update
-    comes last) and the optimiser's state, and re-raise. A ``KeyboardInterrupt`` keeps what a run learned."""
+    """On an exception, restore modes, weights (if ``weights``) and optimiser state; not on ``KeyboardInterrupt``."""
     saved = {name: value.detach().clone() for name, value in model.state_dict().items()} if weights else None
     modes = [module.training for module in model.modules()]
     saved_optimizer = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
@@ -274,8 +254,7 @@ def _restored_on_error(model: nn.Module, optimizer: torch.optim.Optimizer | None
         yield
     except Exception:
         if saved is not None:
-            with torch.no_grad():
-                model.load_state_dict(saved)
+            model.load_state_dict(saved)  # copies under no_grad
         for module, mode in zip(model.modules(), modes):
             module.training = mode
         if optimizer is not None:
@@ -285,11 +264,7 @@ def _restored_on_error(model: nn.Module, optimizer: torch.optim.Optimizer | None
 
 @checked(_check_scored)
 def masked_loss(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, kind: str = "bce") -> torch.Tensor:
-    """Mean loss over scored steps. ``outputs, targets (B, T, O)``; ``mask (B, T)`` 1 where scored.
-    ``kind``: ``bce`` (outputs are logits, targets in [0, 1]) or ``mse``. Returns a scalar tensor."""
-    return _masked_loss(outputs, targets, mask, kind)
-
-def _masked_loss(outputs, targets, mask, kind):
+    """Mean loss over the steps where ``mask (B, T)`` is 1; ``bce`` takes logits and targets in [0, 1]."""
     if kind == "bce":
         per_entry = F.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
     else:
@@ -308,9 +283,7 @@ def bits_wrong(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                mask: torch.Tensor, kind: str = "bce", truncation: int | None = None,
                max_grad_norm: float = 10.0) -> float:
-    """One update on ``x (B, T, I)``, ``y (B, T, O)``, ``mask (B, T)``; with ``truncation = L``, one update per
-    chunk of L steps with the state carried over detached (truncated BPTT). Returns the mean loss.
-    Raises ``ValueError`` for a non-finite loss or gradient, with the model and optimiser restored."""
+    """One update per chunk of ``truncation`` steps (all: one update), state passed on detached; the mean loss."""
     chunk = x.shape[1] if truncation is None else truncation
     state, losses, several = None, [], chunk < x.shape[1]
     with _restored_on_error(model, optimizer if several else None, weights=several):  # one update: it comes last
@@ -319,7 +292,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
             piece = slice(start, start + chunk)
             outputs, state = model(x[:, piece], state)
             if mask[:, piece].any():
-                loss = _masked_loss(outputs, y[:, piece], mask[:, piece], kind)
+                loss = masked_loss.__wrapped__(outputs, y[:, piece], mask[:, piece], kind)  # checked already
                 optimizer.zero_grad()
                 loss.backward()
                 norm = nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
@@ -336,8 +309,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
 def fit(model: nn.Module, sample_batch: Callable[[int], tuple], steps: int, lr: float = 3e-3, kind: str = "bce",
         truncation: int | None = None, evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0,
         desc: str = "training", max_seconds: float | None = None) -> dict[str, torch.Tensor]:
-    """Adam on ``sample_batch(step) -> (x, y, mask)`` for ``steps`` updates or ``max_seconds`` of training, with
-    ``evaluate(model)`` every ``eval_every`` steps; returns the curves. A step that raises restores the model."""
+    """Adam for ``steps`` updates or ``max_seconds``, ``evaluate(model)`` every ``eval_every``; returns the curves."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses, evals, seconds = [], [], 0.0
     with _restored_on_error(model):
@@ -361,23 +333,19 @@ def fit(model: nn.Module, sample_batch: Callable[[int], tuple], steps: int, lr: 
 @torch.no_grad()
 def recall_errors(model: nn.Module, task: RecallTask, num_pairs: int, episodes: int, seed: int) -> float:
     """Bits wrong per query on ``episodes`` fresh episodes with ``num_pairs`` pairs. Leaves the model unchanged."""
-    x, y, mask = task.sample(episodes, num_pairs, make_generator(seed))  # checks num_pairs
-    logits, _ = model(x.to(next(model.parameters()).device))  # as it is: our models have no dropout or batch norm
-    return bits_wrong(logits.cpu(), y, mask)
+    x, y, mask = task.sample(episodes, num_pairs, make_generator(seed))  # checks num_pairs; no eval(): no dropout
+    return bits_wrong(model(x.to(next(model.parameters()).device))[0].cpu(), y, mask)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class CopyTask:
-    """NTM copy: ``length`` random ``bits``-bit vectors, a delimiter step, then ``length`` steps to repeat them.
-    Step input: ``[bits, delimiter flag]``; targets and mask are set on the last ``length`` steps."""
-
+    """NTM copy: ``length`` random bit vectors, a delimiter, then ``length`` steps to repeat them."""
     bits: int = 8
+    input_size = property(lambda self: self.bits + 1)
+    output_size = property(lambda self: self.bits)
 
     def __post_init__(self):
         check_count("bits", self.bits, high=MAX_WIDTH)
-
-    input_size = property(lambda self: self.bits + 1)
-    output_size = property(lambda self: self.bits)
 
     def sample(self, batch_size: int, length: int, generator: torch.Generator):
         """``x (B, 2L + 1, bits + 1)``, ``y (B, 2L + 1, bits)``, ``mask (B, 2L + 1)`` for ``L = length``."""
@@ -388,12 +356,10 @@ class CopyTask:
         x[:, :L, : self.bits], x[:, L, self.bits] = sequence, 1.0
         y = torch.zeros(B, 2 * L + 1, self.bits)
         y[:, L + 1 :] = sequence
-        mask = torch.zeros(B, 2 * L + 1)
-        mask[:, L + 1 :] = 1.0
-        return x, y, mask
+        return x, y, (torch.arange(2 * L + 1) > L).float().repeat(B, 1)
 
     def sampler(self, batch_size: int, min_length: int, max_length: int, seed: int, device="cpu"):
-        """A ``sample_batch(step)`` for ``fit``: each batch has one length drawn from ``min..max_length``."""
+        """A ``sample_batch(step)`` for ``fit``; each batch has one length in ``min..max_length``."""
         check_count("batch_size", batch_size, high=MAX_BATCH)
         check_count("max_length", max_length, high=MAX_STEPS)
         check_count("min_length", min_length, high=max_length)
@@ -402,7 +368,6 @@ class CopyTask:
         def sample(step: int):
             length = int(torch.randint(min_length, max_length + 1, (1,), generator=generator))
             return tuple(t.to(device) for t in self.sample(batch_size, length, generator))
-
         return sample
 
 
@@ -432,12 +397,9 @@ def with_memory_size(model: MemoryController, memory_size: int) -> MemoryControl
     return bigger.to(model.output.weight.device)
 
 @checked(lambda model, task, length, episodes, seed: _check_evaluation(model, task, CopyTask, episodes, seed))
-@torch.no_grad()
 def copy_errors(model: nn.Module, task: CopyTask, length: int, episodes: int, seed: int) -> float:
-    """Bits wrong per sequence (of ``length * bits``) on ``episodes`` fresh sequences of ``length`` items."""
-    x, y, mask = task.sample(episodes, length, make_generator(seed))  # checks length
-    logits, _ = model(x.to(next(model.parameters()).device))  # as it is: our models have no dropout or batch norm
-    return bits_wrong(logits.cpu(), y, mask) * length
+    """Bits wrong per sequence (of ``length * bits``): ``recall_errors``' score per step, times ``length``."""
+    return recall_errors.__wrapped__(model, task, length, episodes, seed) * length
 
 
 def load_weights(model: nn.Module, path, expected_sha256: str | None = None) -> nn.Module:
@@ -464,16 +426,13 @@ def save_weights(model: nn.Module, path) -> str:
 def _check_episode(episode) -> None:
     check_keys("episode", episode, ("context_x", "context_y", "query_x", "query_y"))
     dims = _check_data("episode['context_x']", episode["context_x"], "B K d")
-    like = episode["context_x"]
-    _check_data("episode['context_y']", episode["context_y"], "B K 1", dims=dims, like=like)
-    _check_data("episode['query_x']", episode["query_x"], "B Q d", dims=dims, like=like)
-    _check_data("episode['query_y']", episode["query_y"], "B Q 1", dims=dims, like=like)
+    for key, shape in (("context_y", "B K 1"), ("query_x", "B Q d"), ("query_y", "B Q 1")):
+        _check_data(f"episode[{key!r}]", episode[key], shape, dims=dims, like=episode["context_x"])
 
 
 @checked(_check_episode)
 def episode_to_sequence(episode: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """An episode (``context_x (B, K, d)``, ``context_y (B, K, 1)``, ``query_x (B, Q, d)``, ``query_y (B, Q, 1)``) as
-    a sequence ``x (B, K + Q, d + 2)`` (``[x, y, 1]``, then ``[x, 0, 0]``), ``y (B, K + Q, 1)``, ``mask (B, K + Q)``."""
+    """An episode as a sequence ``x (B, K + Q, d + 2)`` (``[x, y, 1]``, then ``[x, 0, 0]``), ``y``, ``mask``."""
     cx, cy, qx, qy = episode["context_x"], episode["context_y"], episode["query_x"], episode["query_y"]
     (B, K, _), Q, like = cx.shape, qx.shape[1], {"device": cx.device, "dtype": cx.dtype}
     context = torch.cat([cx, cy, torch.ones(B, K, 1, **like)], dim=2)

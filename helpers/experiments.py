@@ -185,6 +185,7 @@ READ_WEIGHT = 0.75  # λ, chosen on seeds 100-104 (bench_split_digits.py --valid
 DIGIT_METHODS = {  # method -> (config changes from plain ER, readout options)
     "naive": ({"memory_size": 0, "replay_weight": 0.0}, {}),
     "ER": ({}, {}),
+    "ER-ACE": ({"ace": True}, {}),
     "ER + NCM": ({}, {"readout": "ncm"}),
     "DER++": ({"logit_weight": LOGIT_WEIGHT}, {}),
     "memory read": ({"logit_weight": LOGIT_WEIGHT}, {"read_weight": READ_WEIGHT}),
@@ -254,16 +255,3 @@ def fit_jointly(tasks, config: AgentConfig, input_dim: int, output_dim: int, kin
         seconds += time.perf_counter() - start
         rows.append(agent.evaluate(tasks, scenario=scenario))
     return AgentRun(torch.stack(rows), baseline, seconds, kind == "classification")
-
-
-MAIN_CONFIG = AgentConfig(hidden_size=64, memory_size=100, balance="task", lr=3e-3, read_beta=30.0,
-                          steps_per_task=200)  # the regression learner of the main stream
-MAIN_METHODS = {  # method -> config changes from plain ER on the main stream
-    "naive": {"memory_size": 0, "replay_weight": 0.0},
-    "ER": {},
-    "ER, prioritised": {"alpha": 0.6},
-    "DER++": {"logit_weight": LOGIT_WEIGHT},
-    "memory read": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.5},
-    "agent": {"logit_weight": LOGIT_WEIGHT, "read_weight": 0.0, "adapt_steps": 1, "adapt_lr": 0.1,
-              "meta_weight": META_WEIGHT},
-}

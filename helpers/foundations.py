@@ -24,11 +24,9 @@ from helpers.plumbing import progress
 
 def _check_pick_device(setting="auto", verbose=True) -> None:
     check_bool("verbose", verbose)
-
 def _check_seeding(seed=0, verbose=True) -> None:
     check_seed("seed", seed)
     check_bool("verbose", verbose)
-
 def _check_generator(seed, device="cpu") -> None:
     check_seed("seed", seed)
     check_device("device", device)
@@ -37,9 +35,7 @@ def _check_generator(seed, device="cpu") -> None:
 @checked(_check_pick_device)
 def pick_device(setting: str | torch.device | None = "auto", verbose: bool = True) -> torch.device:
     """``"auto"``/None: CUDA, then MPS, then CPU; else that device, which must exist. ``NMA_DEVICE`` overrides."""
-    name = "setting"
-    if os.environ.get("NMA_DEVICE"):
-        setting, name = os.environ["NMA_DEVICE"], "NMA_DEVICE"
+    name, setting = ("NMA_DEVICE", os.environ["NMA_DEVICE"]) if os.environ.get("NMA_DEVICE") else ("setting", setting)
     if setting is None or (isinstance(setting, str) and setting.strip().lower() == "auto"):
         device = torch.device(next(kind for kind in ("cuda", "mps", "cpu") if device_available(kind)))
         why = {"cuda": "CUDA GPU found", "mps": "Apple MPS found", "cpu": "no GPU found"}[device.type]
@@ -52,7 +48,6 @@ def pick_device(setting: str | torch.device | None = "auto", verbose: bool = Tru
     if verbose:
         print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else device.type} ({why})")
     return device
-
 @checked(_check_seeding)
 def seed_everything(seed: int = 0, verbose: bool = True) -> int:
     """Seed Python's, NumPy's and torch's global generators (CPU and CUDA); ``NMA_SEED`` overrides ``seed``."""
@@ -66,7 +61,6 @@ def seed_everything(seed: int = 0, verbose: bool = True) -> int:
     if verbose:
         print(f"seed: {seed}")
     return seed
-
 @checked(_check_generator)
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     """A private ``torch.Generator`` seeded with ``seed``: data drawn from it never moves the global RNG."""
@@ -81,10 +75,8 @@ def _check_memory_config(config) -> None:  # laptop-sized bounds: a typo of 10**
     object.__setattr__(config, "memory_init_value",
                        check_float("MemoryConfig.memory_init_value", config.memory_init_value, 0.0, 1.0))
     object.__setattr__(config, "output_clip", check_positive("MemoryConfig.output_clip", config.output_clip, 1e6))
-
 def _check_inputs(x) -> None:
     check_tensor("x", x, "n 64", finite=True)
-
 def _check_samples(num_samples, seed=0) -> None:
     check_count("num_samples", num_samples, high=MAX_EPISODES)
     check_seed("seed", seed)
@@ -111,14 +103,12 @@ def original_task_targets(x: torch.Tensor) -> torch.Tensor:
     """Targets of all four original tasks for inputs ``x: (n, 64)``; returns ``(4, n, 64)``."""
     mean = x.mean(dim=1, keepdim=True).expand_as(x)
     return torch.stack([torch.sin(mean), 0.5 * torch.cos(mean), torch.tanh(0.5 * x + 2), torch.tanh(0.5 * x + 3)])
-
 @checked(_check_samples)
 def make_original_tasks(num_samples: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Fresh ``(x, y)`` pairs, each ``(num_samples, 64)``, of the four original tasks, from a private generator."""
     generator = make_generator(seed)
     xs = [torch.randn(num_samples, 64, generator=generator) for _ in range(4)]
     return [(x, original_task_targets(x)[k]) for k, x in enumerate(xs)]
-
 @checked(_check_samples)
 def original_task_floors(num_samples: int = 20_000, seed: int = 0) -> dict[str, float]:
     """Average MSE of the best predictor of x alone (the targets' mean) and of one constant per task."""
@@ -134,20 +124,13 @@ def _as_float64(name: str, value) -> torch.Tensor:
         return torch.as_tensor(value, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError) as err:
         raise ArgumentTypeError(f"{name} must be numbers (a tensor, array or nested list): {err}") from None
-
-def _as_result_matrix(R) -> torch.Tensor:
-    R = _as_float64("R", R)
-    if R.ndim != 2 or R.shape[0] != R.shape[1] or not 2 <= R.shape[0] <= 10_000:
-        raise ValueError(f"R must be a square (T, T) matrix with 2 <= T <= 10000, got shape {tuple(R.shape)}")
-    check_tensor("R", R, finite=True)
-    return R
-
 def _check_metrics(R, higher_is_better=True, baseline=None) -> None:
-    T = len(_as_result_matrix(R))
+    dims = check_tensor("R", _as_float64("R", R), "T T", finite=True)
+    if not 2 <= dims["T"] <= 10_000:
+        raise ValueError(f"R must be a square (T, T) matrix with 2 <= T <= 10000, got T = {dims['T']}")
     check_bool("higher_is_better", higher_is_better)
     if baseline is not None:
-        check_tensor("baseline", _as_float64("baseline", baseline), (T,), finite=True)
-
+        check_tensor("baseline", _as_float64("baseline", baseline), "T", dims=dims, finite=True)
 def _check_task(task) -> None:
     check_int("Task.task_id", task.task_id, 0, MAX_EPISODES)
     dims = check_tensor("Task.cue", task.cue, "C", finite=True)
@@ -157,13 +140,11 @@ def _check_task(task) -> None:
     if min(n, m, k) < 1 or D <= C:
         raise ValueError(f"Task {task.task_id} needs >= 1 train and test example, >= 1 output and >= 1 feature "
                          f"before the cue; got n={n}, m={m}, output width {k}, input width {D}, cue width {C}")
-    for name, x in (("train_x", task.train_x), ("test_x", task.test_x)):
-        if C and not torch.equal(x[:, D - C :], task.cue.expand(len(x), C)):
-            raise ValueError(f"Task.{name} of task {task.task_id} must end with the task's cue in every row")
+    if C and not all(torch.equal(x[:, D - C :], task.cue.expand(len(x), C)) for x in (task.train_x, task.test_x)):
+        raise ValueError(f"Task.train_x and test_x of task {task.task_id} must end with the task's cue in every row")
     distinct = torch.cat([task.train_x.unique(dim=0), task.test_x.unique(dim=0)])  # sorting, not all pairs
     if len(distinct.unique(dim=0)) < len(distinct):
         raise ValueError(f"Task {task.task_id}: test inputs also occur in training (train and test must not overlap)")
-
 def _check_stream(stream) -> tuple:
     tasks = tuple(check_instance("TaskStream.tasks", stream.tasks, (tuple, list), "a tuple of Task objects"))
     check_count("number of tasks", len(tasks), high=MAX_EPISODES)
@@ -174,11 +155,9 @@ def _check_stream(stream) -> tuple:
                      task.cue, "C", dims=dims)
         check_tensor(f"task {task.task_id}'s train_x", task.train_x, "n D", dims=dims, like=tasks[0].train_x)
         check_tensor(f"task {task.task_id}'s train_y", task.train_y, "* k", dims=dims)
-    ids = [task.task_id for task in tasks]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"task ids must be distinct, got {ids}")
+    if len({task.task_id for task in tasks}) < len(tasks):
+        raise ValueError(f"task ids must be distinct, got {[task.task_id for task in tasks]}")
     return tasks
-
 def _check_stream_args(num_tasks=5, train_size=512, test_size=256, feature_dim=2, cue_dim=8, frequency=3.0,
                        noise_std=0.05, seed=0) -> None:
     for name, value, high in (("num_tasks", num_tasks, 1_000), ("train_size", train_size, MAX_EPISODES),
@@ -190,17 +169,14 @@ def _check_stream_args(num_tasks=5, train_size=512, test_size=256, feature_dim=2
     check_seed("seed", seed)
     numbers = num_tasks * (train_size + test_size) * (feature_dim + cue_dim + 1)
     if numbers > MAX_SIZE:
-        raise ValueError(f"the stream would hold {numbers:,} numbers, more than MAX_SIZE = {MAX_SIZE:,}: "
-                         "lower num_tasks, train_size, test_size or the widths")
-
+        raise ValueError(f"the stream would hold {numbers:,} numbers, more than MAX_SIZE = {MAX_SIZE:,}: shrink it")
 def _check_episode_request(task, batch_size, context_size, query_size, generator, split="train") -> None:
     check_count("batch_size", batch_size, high=MAX_BATCH)
     check_count("context_size", context_size, high=MAX_EPISODES)
     check_count("query_size", query_size, high=MAX_EPISODES)
     if check_instance("generator", generator, torch.Generator).device.type != "cpu":
         raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
-    available = len(task.split(split)[0])
-    if context_size + query_size > available:
+    if context_size + query_size > (available := len(task.split(split)[0])):
         raise ValueError(f"context_size + query_size = {context_size + query_size} exceeds the {available} "
                          f"{split} examples")
 
@@ -218,19 +194,16 @@ class Task:
     def __post_init__(self):
         _check_task(self)
 
-    def split(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x, y)`` of the ``"train"`` or ``"test"`` split."""
+    def split(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:  # (x, y) of one split
         check_choice("split", split, ("train", "test"))
         return (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
 
     @checked(_check_episode_request)
     def sample_episodes(self, batch_size: int, context_size: int, query_size: int, generator: torch.Generator,
                         split: str = "train") -> dict[str, torch.Tensor]:
-        """B episodes of K distinct labelled pairs, then Q queries, from one split: ``context_x (B, K, input_dim)``,
-        ``context_y (B, K, 1)``, ``query_x (B, Q, input_dim)``, ``query_y (B, Q, 1)``."""
+        """B episodes of K distinct labelled pairs, then Q queries: ``context_* (B, K, ·)``, ``query_* (B, Q, ·)``."""
         x, y = self.split(split)
-        # argsort of uniform noise = one random permutation per episode, drawn in a single call
-        order = torch.rand(batch_size, len(x), generator=generator).argsort(dim=1)
+        order = torch.rand(batch_size, len(x), generator=generator).argsort(dim=1)  # a permutation per episode
         ctx, qry = order[:, :context_size], order[:, context_size : context_size + query_size]
         return {"context_x": x[ctx], "context_y": y[ctx], "query_x": x[qry], "query_y": y[qry]}
 
@@ -293,16 +266,15 @@ def continual_metrics(R, higher_is_better: bool = True, baseline=None) -> dict[s
     sign = 1.0 if higher_is_better else -1.0
     best_before = (sign * R[:-1, :-1]).max(dim=0).values  # best earlier result of tasks 0..T-2
     forgetting = (best_before - sign * final[:-1]).mean().item()
-    fwt = float("nan")
-    if baseline is not None:
-        fwt = (R.diagonal(offset=1) - torch.as_tensor(baseline, dtype=torch.float64)[1:]).mean().item()
+    baseline = None if baseline is None else torch.as_tensor(baseline, dtype=torch.float64)
+    fwt = float("nan") if baseline is None else (R.diagonal(offset=1) - baseline[1:]).mean().item()
     return {"acc": final.mean().item(), "bwt": bwt, "fwt": fwt, "forgetting": forgetting}
 
 
 def _model_placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:  # of its first float tensor
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
     tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
     return (tensors[0].device, tensors[0].dtype) if tensors else (torch.device("cpu"), torch.get_default_dtype())
-
 @contextmanager
 def _modes_kept(model: nn.Module):  # every module's train/eval mode back as it was after the block
     modes = [module.training for module in model.modules()]
@@ -311,7 +283,6 @@ def _modes_kept(model: nn.Module):  # every module's train/eval mode back as it 
     finally:
         for module, training in zip(model.modules(), modes):
             module.training = training
-
 def _check_model_output(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     try:
         with _modes_kept(model), torch.no_grad():
@@ -321,9 +292,7 @@ def _check_model_output(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> N
     if not isinstance(prediction, torch.Tensor) or prediction.shape[1:] != y.shape[1:]:
         got = tuple(prediction.shape[1:]) if isinstance(prediction, torch.Tensor) else type(prediction).__name__
         raise ValueError(f"model must output {tuple(y.shape[1:])} per example, like y, got {got}")
-
 def _check_training_call(model, optimizer, x, y, steps, batch_size, generator) -> None:
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
     device, dtype = _model_placement(model)
     dims = check_tensor("x", x, "n d", dtype=dtype, device=device, finite=True)
     check_tensor("y", y, "n k", dims=dims, dtype=dtype, device=device, finite=True)
@@ -337,41 +306,32 @@ def _check_training_call(model, optimizer, x, y, steps, batch_size, generator) -
         raise ValueError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
     check_int("steps", steps, 0, MAX_STEPS)
     check_count("batch_size", batch_size, high=MAX_BATCH)
-
 def _check_evaluation_call(model, stream, split="test", device=None) -> None:
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    check_instance("stream", stream, TaskStream)
-    check_choice("split", split, ("train", "test"))
     model_device = _model_placement(model)[0]
+    check_instance("stream", stream, TaskStream)
     # torch.empty(0, device=...) resolves "cuda" to the current CUDA device, so "cuda" and "cuda:0" can match
     if device is not None and torch.empty(0, device=check_device("device", device)).device != model_device:
         raise ValueError(f"device must be None or the model's device {model_device}, got {device!r}")
-    x, y = stream[0].split(split)
+    x, y = stream[0].split(split)  # checks split
     _check_model_output(model, x[:1].to(model_device), y)
-
 def _check_stream_call(model, stream, mode="naive", steps_per_task=300, batch_size=64, lr=3e-3, seed=0,
                        eval_every=0, device=None) -> None:
     check_choice("mode", mode, ("naive", "joint"))
     _check_evaluation_call(model, stream, "train", device)
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("model must have trainable parameters")
-    check_count("steps_per_task", steps_per_task, high=MAX_STEPS // len(stream))
-    check_count("batch_size", batch_size, high=MAX_BATCH)
+    check_count("steps_per_task", steps_per_task, high=MAX_STEPS // len(stream))  # batch_size: train_steps checks it
     check_positive("lr", lr, high=10.0)
     check_int("eval_every", eval_every, 0, MAX_STEPS)
-
 def _check_mlp(input_dim, hidden=64, output_dim=1, seed=0) -> None:
     for name, width in (("input_dim", input_dim), ("hidden", hidden), ("output_dim", output_dim)):
         check_count(name, width, high=65_536)
     check_seed("seed", seed)
-
 @contextmanager
-def _restored_on_error(model: nn.Module, optimizer=None, generator=None):
-    """Snapshot weights, gradients, modes, optimizer and generator state; if the block raises, restore them."""
+def _restored_on_error(model: nn.Module, optimizer=None, generator=None):  # if the block raises, undo everything
     weights, grads, optimizer_state = copy.deepcopy((model.state_dict(), [p.grad for p in model.parameters()],
                                                      optimizer.state_dict() if optimizer is not None else None))
-    modes = [module.training for module in model.modules()]
-    generator_state = generator.get_state() if generator is not None else None
+    modes, generator_state = [m.training for m in model.modules()], generator and generator.get_state()
     try:
         yield
     except Exception:
@@ -405,8 +365,7 @@ def train_steps(model, optimizer, x, y, steps: int, batch_size: int, generator: 
             idx = torch.randint(len(x), (batch_size,), generator=generator).to(x.device)
             loss = F.mse_loss(model(x[idx]), y[idx])
             if not torch.isfinite(loss):  # stepping on it would make every weight NaN
-                raise ValueError(f"the training loss at step {step} is {loss.item()}, so no update was applied and "
-                                 "model, optimizer and generator are back as before this call (lr too large?)")
+                raise ValueError(f"the training loss at step {step} is {loss.item()}: nothing updated (lr too large?)")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -25,7 +25,6 @@ MAX_HIDDEN = 4_096  # widest sine MLP: 16 M weights in its middle layer
 MAX_LR = 1e12  # the largest step size accepted: refuses typos like 1e308; the divergence guards do the rest
 MAX_INNER_STEPS = 1_000  # inner steps of one adaptation: far more than any use here, few enough never to hang
 
-
 def _check_examples(name, value, count: str, kind: str, dims: dict, like=None, device=None) -> None:
     """``value: (T, count, *trailing)``, trailing axes shared by all tensors of one ``kind`` (x or y)."""
     check_instance(name, value, torch.Tensor, f"a torch.Tensor of shape (T, {count}, ...)")
@@ -35,7 +34,6 @@ def _check_examples(name, value, count: str, kind: str, dims: dict, like=None, d
                          f"integer labels, got {tuple(value.shape)}, {value.dtype}")
     check_tensor(name, value, ["T", count] + [f"{kind}{i}" for i in range(rank - 2)], dims,
                  dtype=FLOATING if kind == "x" else None, like=like, device=device, finite=True)
-
 
 def _check_task_batch(tasks) -> None:
     dims, sx = {}, tasks.support_x
@@ -53,7 +51,6 @@ def _check_task_batch(tasks) -> None:
         if value is not None and not (isinstance(value, torch.Tensor) and value.numel() == 0):
             check_tensor(name, value, "T", dims, finite=True)
 
-
 def _check_sine_targets(amplitude, phase, x) -> None:
     dims = check_tensor("amplitude", amplitude, "T", finite=True)
     try:  # a dtype or device mismatch may lie in amplitude as well: name it
@@ -62,13 +59,11 @@ def _check_sine_targets(amplitude, phase, x) -> None:
     except ValueError as error:
         raise type(error)(f"{error} (amplitude: {amplitude.dtype} on {amplitude.device})") from None
 
-
 def _check_sample(num_tasks, k_support, k_query, generator) -> None:
     check_count("num_tasks", num_tasks, 1, MAX_EPISODES)
     check_count("k_support", k_support, 1, MAX_BATCH)
     check_count("k_query", k_query, 1, MAX_BATCH)
     check_instance("generator", generator, torch.Generator)
-
 
 def make_sine_mlp(hidden: int = 40, seed: int = 0) -> nn.Sequential:
     """The paper's regressor, 1 -> hidden -> hidden -> 1 with ReLU; its initial weights depend only on ``seed``."""
@@ -82,8 +77,7 @@ def make_sine_mlp(hidden: int = 40, seed: int = 0) -> nn.Sequential:
 
 @dataclass(frozen=True)
 class TaskBatch:
-    """T few-shot tasks: ``support_x: (T, K, *features)``, ``support_y: (T, K, *targets)``, ``query_x,
-    query_y: (T, Q, ...)``; targets are floats or integer labels. Sine tasks keep ``amplitude, phase: (T,)``."""
+    """T tasks: ``support_x/y: (T, K, ...)``, ``query_x/y: (T, Q, ...)``; sines keep ``amplitude, phase: (T,)``."""
 
     support_x: torch.Tensor
     support_y: torch.Tensor
@@ -98,12 +92,10 @@ class TaskBatch:
     def __len__(self) -> int:
         return self.support_x.shape[0]
 
-
 @checked(_check_sine_targets)
 def sine_targets(amplitude: torch.Tensor, phase: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``A sin(x + phi)`` for ``amplitude, phase: (T,)`` and ``x: (T, n, 1)``; returns ``(T, n, 1)``."""
     return amplitude.view(-1, 1, 1) * torch.sin(x + phase.view(-1, 1, 1))
-
 
 @checked(_check_sample)
 def sample_sine_tasks(num_tasks: int, k_support: int, k_query: int, generator: torch.Generator) -> TaskBatch:
@@ -119,7 +111,6 @@ def sample_sine_tasks(num_tasks: int, k_support: int, k_query: int, generator: t
 Params = dict[str, torch.Tensor]
 LearningRate = float | dict[str, torch.Tensor]
 
-
 def mse_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error over every entry; ``output`` and ``target`` must have the same shape."""
     if output.shape != target.shape:
@@ -127,11 +118,9 @@ def mse_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
                          f"shape {tuple(target.shape)}; mse_loss never broadcasts one to the other")
     return (output - target).square().mean()
 
-
 def inner_loop(model, params: Params, buffers: Params, x, y, steps: int, lr: LearningRate, first_order=False,
                loss_fn: Callable = mse_loss, functional=True) -> Params:
-    """``steps`` gradient steps on one task's support loss, each at the *current* adapted weights; ``lr``: a
-    number or (Meta-SGD) a dict of tensors; ``functional=False``: autograd, for a forward pass that writes buffers."""
+    """``steps`` gradient steps on the support loss at the *current* weights; ``functional=False``: autograd."""
     def support_loss(p: Params) -> torch.Tensor:
         return loss_fn(functional_call(model, (p, buffers), (x,)), y)
 
@@ -151,13 +140,11 @@ def inner_loop(model, params: Params, buffers: Params, x, y, steps: int, lr: Lea
 
 
 def _check_model(model) -> torch.Tensor:
-    """``model`` must be an ``nn.Module`` with floating parameters; returns its first one (dtype and device)."""
     check_instance("model", model, nn.Module)
     first = next((p for p in model.parameters() if p.is_floating_point()), None)
     if first is None:
         raise ValueError(f"model must have floating-point parameters to adapt, got a {type(model).__name__} with none")
     return first
-
 
 def _check_call(model, steps_name, steps, lr, params, first_order, loss_fn, reset, batched="loop") -> None:
     """Everything but the data. Meta-SGD's rates may take either sign while being learned (Li et al. 2017)."""
@@ -185,7 +172,6 @@ def _check_call(model, steps_name, steps, lr, params, first_order, loss_fn, rese
     if reset is not None:
         check_callable("reset", reset, "a function reset(model), or None")
 
-
 def _check_adapt(model, support_x, support_y, steps=1, lr=0.01, *, params=None, first_order=False,
                  loss_fn=mse_loss, reset=None) -> None:
     first = _check_model(model)
@@ -198,19 +184,15 @@ def _check_adapt(model, support_x, support_y, steps=1, lr=0.01, *, params=None, 
                          f"{tuple(support_x.shape)} and {tuple(support_y.shape)}")
     _check_call(model, "steps", steps, lr, params, first_order, loss_fn, reset)
 
-
 @contextmanager
 def _fitting(support_x, support_y):
-    """Name the data when the model cannot run on it (a wrong feature width, targets of another shape)."""
     try:
         yield
     except (RuntimeError, ValueError) as error:
         raise ValueError(f"the model does not fit support_x of shape {tuple(support_x.shape)} and support_y of "
                          f"shape {tuple(support_y.shape)}: {error}") from None
 
-
 def _require_finite(values, what: str, steps: int, lr: LearningRate):
-    """``values``: (T, ...) per task, or adapted weights; the inputs were finite, so NaN means divergence."""
     rows, unit = ((torch.stack([p.isfinite().all() for p in values.values()]), "weight tensors")
                   if isinstance(values, dict) else (values.isfinite().reshape(len(values), -1).all(1), "tasks"))
     if not bool(rows.all()):
@@ -225,8 +207,7 @@ def _require_finite(values, what: str, steps: int, lr: LearningRate):
 def adapt(model: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor, steps: int = 1, lr: LearningRate = 0.01,
           *, params: Params | None = None, first_order: bool = False, loss_fn: Callable = mse_loss,
           reset: Callable[[nn.Module], None] | None = None) -> Params:
-    """Adapted weights for one task, ``support_x: (K, *features)``, ``support_y: (K, *targets)``, differentiable
-    w.r.t. ``params`` (default: the module's own), which never change; ``reset(model)`` runs first."""
+    """Adapted weights for one task (``support_x: (K, ...)``), differentiable w.r.t. ``params``, which never change."""
     params = dict(model.named_parameters()) if params is None else params
     if reset is not None:
         reset(model)
@@ -243,9 +224,9 @@ def _check_query_losses(model, tasks, steps, lr, *, params=None, first_order=Fal
     _check_call(model, "steps", steps, lr, params, first_order, loss_fn, reset, batched)
 
 
-def _over_tasks(model: nn.Module, per_task: Callable, batched: str, reset, *tensors: torch.Tensor) -> torch.Tensor:
-    """Stack ``per_task(buffers, *one_task, functional)`` over the leading axis of ``tensors``: with ``vmap``
-    (buffers shared, read-only), or one by one, each after ``reset(model)`` with fresh clones of the buffers."""
+def _over_tasks(model: nn.Module, per_task: Callable, batched: str, reset, tasks: TaskBatch) -> torch.Tensor:
+    """Stack ``per_task(buffers, sx, sy, qx, qy, functional)`` over tasks: ``vmap``, or a loop with fresh buffers."""
+    tensors = (tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
     if batched == "vmap":
         buffers = dict(model.named_buffers())
         return vmap(lambda *task: per_task(buffers, *task, True))(*tensors)
@@ -256,7 +237,6 @@ def _over_tasks(model: nn.Module, per_task: Callable, batched: str, reset, *tens
         buffers = {k: b.clone() for k, b in model.named_buffers()}
         results.append(per_task(buffers, *(x[t] for x in tensors), False))
     return torch.stack(results)
-
 
 @checked(_check_query_losses)
 def query_losses(model: nn.Module, tasks: TaskBatch, steps: int, lr: LearningRate, *, params: Params | None = None,
@@ -269,15 +249,13 @@ def query_losses(model: nn.Module, tasks: TaskBatch, steps: int, lr: LearningRat
         adapted = inner_loop(model, params, buffers, sx, sy, steps, lr, first_order, loss_fn, functional)
         return loss_fn(functional_call(model, (adapted, buffers), (qx,)), qy)
 
-    losses = _over_tasks(model, per_task, batched, reset, tasks.support_x, tasks.support_y, tasks.query_x,
-                         tasks.query_y)
+    losses = _over_tasks(model, per_task, batched, reset, tasks)
     return _require_finite(losses, "query loss", steps, lr)
 
 
 def _check_curve(model, tasks, max_steps=10, lr=0.01, **options) -> None:
     check_int("max_steps", max_steps, 0, MAX_INNER_STEPS)
     _check_query_losses(model, tasks, max_steps, lr, **options)
-
 
 def mean_ci95(values) -> tuple[float, float]:
     """Mean and half-width of the normal-approximation 95% confidence interval of ``values: (n,)``, n >= 2."""
@@ -309,8 +287,7 @@ def adaptation_curve(model: nn.Module, tasks: TaskBatch, max_steps: int = 10, lr
                 weights = {k: p.detach() for k, p in weights.items()}
         return torch.stack(losses)
 
-    curve = _over_tasks(model, per_task, batched, reset, tasks.support_x, tasks.support_y, tasks.query_x,
-                        tasks.query_y).detach()
+    curve = _over_tasks(model, per_task, batched, reset, tasks).detach()
     return _require_finite(curve, "query loss", max_steps, lr)
 
 
@@ -334,19 +311,16 @@ def _check_maml(_self, model, inner_lr=0.01, inner_steps=1, outer_lr=1e-3, first
     check_bool("meta_sgd", meta_sgd)
     _check_call(model, "inner_steps", inner_steps, inner_lr, None, first_order, loss_fn, reset, batched)
 
-
 def _check_fit(_self, sample_tasks, iterations, seed=0, desc="meta-training") -> None:
     check_callable("sample_tasks", sample_tasks, "a function sample_tasks(generator) -> TaskBatch")
     check_int("iterations", iterations, 0, MAX_STEPS)
     check_seed("seed", seed)
-
 
 def _sampled(sample_tasks: Callable, generator: torch.Generator) -> TaskBatch:
     tasks = sample_tasks(generator)
     if not isinstance(tasks, TaskBatch):
         raise ValueError(f"sample_tasks must return a TaskBatch, got a {type(tasks).__name__}")
     return tasks
-
 
 @contextmanager
 def _undone_on_error(what: dict, modules: list, optimizer: torch.optim.Optimizer):
@@ -366,21 +340,16 @@ def _undone_on_error(what: dict, modules: list, optimizer: torch.optim.Optimizer
         raise type(error)(f"{what.get('step', 'training')}: {error} (on a batch from sample_tasks; nothing of "
                           "this call was kept: every weight and the optimiser are as they were before it)") from error
 
-
 def _adam(parameters: list, lr: float) -> torch.optim.Adam:
-    """Adam, with the fused kernel (~4x cheaper on a model this small) on the CPU and CUDA."""
-    return torch.optim.Adam(parameters, lr=lr, fused=parameters[0].device.type in ("cpu", "cuda"))
-
+    return torch.optim.Adam(parameters, lr=lr, fused=parameters[0].device.type in ("cpu", "cuda"))  # ~4x cheaper
 
 def _require_finite_step(loss: torch.Tensor, what: str, optimizer: torch.optim.Optimizer) -> None:
-    """After backward, before the update: raise (gradients cleared) when ``loss`` or a gradient is not finite."""
     grads = [p.grad.flatten() for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
     if not bool(torch.isfinite(loss)) or (grads and not bool(torch.isfinite(torch.cat(grads)).all())):
         optimizer.zero_grad()
         raise ValueError(f"{what} or its gradient is not finite ({what}: {loss.item()}), so no update was applied; "
                          f"the inputs are finite, so the outer step size {optimizer.param_groups[0]['lr']:g} or the "
                          "data's scale is too large")
-
 
 class _Adapted:
     """Evaluation with a ``MAML`` learner's own step sizes, loss, batching and reset."""
@@ -406,8 +375,7 @@ class _Adapted:
 
 
 class MAML(_Adapted):
-    """MAML (Finn et al. 2017) of ``model``'s initial weights; ``meta_sgd`` also learns a step size per weight
-    (Li et al. 2017). ``batched="loop"`` for models vmap cannot batch; ``reset(model)`` runs before each task."""
+    """MAML (Finn et al. 2017) of ``model``'s initial weights; ``meta_sgd``: also a step size per weight (Li et al.)."""
 
     @checked(_check_maml)
     def __init__(self, model: nn.Module, inner_lr: float = 0.01, inner_steps: int = 1, outer_lr: float = 1e-3,
@@ -451,8 +419,7 @@ def _check_pretrain(model, sample_tasks, iterations, lr=1e-3, seed=0, desc="pret
 def pretrain_multitask(model: nn.Module, sample_tasks: Callable[[torch.Generator], TaskBatch], iterations: int,
                        lr: float = 1e-3, seed: int = 0, desc: str = "pretraining", *,
                        loss_fn: Callable = mse_loss) -> torch.Tensor:
-    """The paper's "pretrained" baseline: Adam on every batch's support and query points pooled, so the
-    model never sees which task a point came from. Returns the losses; a failed step undoes the call."""
+    """The paper's "pretrained" baseline: Adam on support and query points pooled, blind to the task."""
     generator, optimizer, losses, running = make_generator(seed), _adam(list(model.parameters()), lr), [], {}
     with _undone_on_error(running, [model], optimizer):
         for i in progress(range(iterations), desc=desc):

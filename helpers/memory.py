@@ -4,6 +4,7 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 (or `make export`). tests/test_export_sync.py fails when this file and the notebook drift.
 """
 
+import collections
 import functools
 import math
 from typing import NamedTuple
@@ -29,18 +30,13 @@ class MemoryState(NamedTuple):
         return MemoryState(*(t.detach() for t in self))
 
 
-class MemoryInterface(NamedTuple):
-    """What a controller tells the memory in one step, already squashed into range."""
-    read_keys: torch.Tensor  # (B, H_r, D)
-    read_strengths: torch.Tensor  # (B, H_r), β >= 0
-    write_keys: torch.Tensor  # (B, H_w, D)
-    write_strengths: torch.Tensor  # (B, H_w), β >= 0
-    erase: torch.Tensor  # (B, H_w, D), in [0, 1]
-    add: torch.Tensor  # (B, H_w, D)
-    free_gates: torch.Tensor  # (B, H_r), in [0, 1]
-    allocation_gates: torch.Tensor  # (B, H_w), in [0, 1]
-    write_gates: torch.Tensor  # (B, H_w), in [0, 1]
-    read_modes: torch.Tensor | None = None  # (B, H_r, 3) over (backward, content, forward); temporal links only
+STATE_SPECS = {"memory": "B N D", "usage": "B N:unit", "read_weights": "B H_r N:unit",
+               "write_weights": "B H_w N:unit", "link": "B H_w N N:unit", "precedence": "B H_w N:unit"}
+INTERFACE_SPECS = {"read_keys": "B H_r D", "read_strengths": "B H_r:β", "write_keys": "B H_w D", "write_strengths":
+                   "B H_w:β", "erase": "B H_w D:unit", "add": "B H_w D", "free_gates": "B H_r:unit", "allocation_gates":
+                   "B H_w:unit", "write_gates": "B H_w:unit", "read_modes": "B H_r 3:unit"}
+# what a controller tells the memory in one step, already squashed into range (read_modes: temporal links only)
+MemoryInterface = collections.namedtuple("MemoryInterface", INTERFACE_SPECS, defaults=(None,))
 
 RANGES = {"": (None, None), "unit": (-1e-5, 1 + 1e-5), "β": (0.0, None)}  # [0, 1] up to float32 rounding
 
@@ -177,17 +173,10 @@ def directional_weights(link: torch.Tensor, read_weights: torch.Tensor):
     return forward.sum(dim=1), backward.sum(dim=1)
 
 
-# the functions above without their checks, for per-step code (the bank's write and read)
 (_cosine_similarity, _content_weights, _erase_and_add, _read_memory, _usage_after_write, _usage_after_free,
  _allocation_weights, _write_weighting, _update_links, _directional_weights) = (f.__wrapped__ for f in (
     cosine_similarity, content_weights, erase_and_add, read_memory, usage_after_write, usage_after_free,
     allocation_weights, write_weighting, update_links, directional_weights))
-
-STATE_SPECS = {"memory": "B N D", "usage": "B N:unit", "read_weights": "B H_r N:unit",
-               "write_weights": "B H_w N:unit", "link": "B H_w N N:unit", "precedence": "B H_w N:unit"}
-INTERFACE_SPECS = {"read_keys": "B H_r D", "read_strengths": "B H_r:β", "write_keys": "B H_w D", "write_strengths":
-                   "B H_w:β", "erase": "B H_w D:unit", "add": "B H_w D", "free_gates": "B H_r:unit", "allocation_gates":
-                   "B H_w:unit", "write_gates": "B H_w:unit", "read_modes": "B H_r 3:unit"}
 
 def _check_initial_state(bank, batch_size, device="cpu", dtype=torch.float32, generator=None) -> None:
     batch_size, device = check_count("batch_size", batch_size, high=MAX_BATCH), check_device("device", device)

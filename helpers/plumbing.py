@@ -1,7 +1,7 @@
 """Hand-written plumbing that no notebook teaches: where the repository lives (for the launch
 badges), where figures go, the series' figure style, and quiet-by-default progress bars.
 
-The repository URL and git ref below are the *one place* they are set. `python -m helpers.launch`
+The repository URL and git ref below are the *one place* they are set. `python tools/launch.py`
 stamps them into every notebook's badge and setup cells (tests/test_launch.py fails if a notebook
 disagrees), and the book's Colab and Binder buttons read them (tools/book/conf.py). A fork that
 publishes changes REPOSITORY, then runs `make launch`.

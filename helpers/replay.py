@@ -17,8 +17,7 @@ from helpers.checks import (MAX_BATCH, MAX_EPISODES, ArgumentTypeError, Dims, ch
 from helpers.foundations import make_generator
 
 
-def _vector(name: str, value, kinds: str = "iuf", length: int | None = None) -> np.ndarray:
-    """A 1-d tensor, array or list as NumPy of dtype kind in ``kinds``, of ``(length,)`` when given."""
+def _vector(name: str, value, kinds: str = "iuf", length: int | None = None) -> np.ndarray:  # as 1-d NumPy
     if isinstance(value, torch.Tensor):
         if value.device.type == "meta":
             raise ValueError(f"{name} must be on a device that holds data (cpu, cuda or mps), got meta")
@@ -42,10 +41,8 @@ def _first_bad(name: str, array: np.ndarray, bad: np.ndarray, allowed: str) -> N
 
 
 def _slots(name: str, value, high: int, what: str = "") -> np.ndarray:
-    """Non-empty ``(B,)`` integer indices in [0, high) as int64."""
     array = _vector(name, value, "iu").astype(np.int64, copy=False)
-    if not len(array):
-        raise ValueError(f"{name} must hold at least one index, got an empty {describe(value)}")
+    check_int(f"the number of {name}", len(array), 1)
     if array.view(np.uint64).max() >= high:  # one pass: as unsigned, a negative index is huge
         _first_bad(name, array, (array < 0) | (array >= high), f"in [0, {high}){what}")
     return array
@@ -69,27 +66,18 @@ def _check_prefixes(tree, prefix) -> None:
 TOP_LEVELS = 10  # levels of at most 1024 nodes: cheaper to handle whole (update) or by one search (walk)
 
 
-def _level_views(nodes: np.ndarray, depth: int) -> tuple[np.ndarray, list]:
-    """A tree's shifts from a leaf to its ancestors below the top levels, ``(levels, 1)``, and for each top level,
-    bottom-up, the views (left children, right children, the level) that recompute it in one operation."""
-    top = min(depth, TOP_LEVELS)
-    widths = [1 << level for level in range(top - 1, -1, -1)]
-    return (np.arange(1, depth - top + 1)[:, None],
-            [(nodes[2 * w : 4 * w : 2], nodes[2 * w + 1 : 4 * w : 2], nodes[w : 2 * w]) for w in widths])
-
-
-def _last_writes(indices: np.ndarray) -> np.ndarray | slice:
-    """Positions of ``indices: (B,)`` to keep so that each index is written once, with its last value."""
-    ordered = np.sort(indices)
+def _once(values: np.ndarray, last: bool = False) -> np.ndarray | slice:
+    """Positions in ``values: (B,)`` that keep each value once: its first occurrence (in order), or its ``last``."""
+    ordered = np.sort(values)
     if not (ordered[1:] == ordered[:-1]).any():
         return slice(None)  # no repeat: the common case
-    _, last_reversed = np.unique(indices[::-1], return_index=True)
-    return len(indices) - 1 - last_reversed
+    if last:
+        return len(values) - 1 - np.unique(values[::-1], return_index=True)[1]
+    return np.sort(np.unique(values, return_index=True)[1])
 
 
 class SegmentTree:
-    """A complete binary tree over ``capacity`` leaves in one flat float64 array ``nodes`` (root: node 1; node k's
-    children: 2k, 2k+1; leaf i: node ``size + i``). Inner nodes hold ``combine`` of their children."""
+    """Binary tree over ``capacity`` leaves in one flat float64 array ``nodes``, inner nodes ``combine`` children."""
 
     combine = staticmethod(np.add)
     neutral = 0.0
@@ -102,7 +90,10 @@ class SegmentTree:
 
     def __setstate__(self, state: dict) -> None:  # also after a deepcopy: the views must see its own nodes
         self.__dict__.update(state)
-        self._levels_up, self._whole = _level_views(self.nodes, self.depth)
+        top, nodes = min(self.depth, TOP_LEVELS), self.nodes
+        self._levels_up = np.arange(1, self.depth - top + 1)[:, None]  # shifts from a leaf to its lower ancestors
+        self._whole = [(nodes[2 * w : 4 * w : 2], nodes[2 * w + 1 : 4 * w : 2], nodes[w : 2 * w])  # top levels,
+                       for w in (1 << level for level in range(top - 1, -1, -1))]  # bottom-up: left, right, level
 
     root = property(lambda self: float(self.nodes[1]), doc="combine over all leaves: total, or minimum.")
     leaves = property(lambda self: self.nodes[self.size : self.size + self.capacity].copy(), doc="Leaf values.")
@@ -111,17 +102,16 @@ class SegmentTree:
     def update(self, indices, values) -> None:
         """Set leaves ``indices: (B,)`` to ``values: (B,)``; a repeated index keeps its last value."""
         indices, values = np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.float64)
-        keep = _last_writes(indices)
+        keep = _once(indices, last=True)
         self._update(indices[keep], values[keep])
 
     def _update(self, indices: np.ndarray, values: np.ndarray) -> None:
         node, nodes = indices + self.size, self.nodes
         nodes[node] = values
-        if len(self._levels_up):  # the wide levels: only the written leaves' ancestors
-            parents = node >> self._levels_up  # row k: each leaf's ancestor k + 1 levels up
-            lefts = parents << 1
-            for parent, left, right in zip(parents, lefts, lefts + 1):  # one level up per row, all leaves at once
-                nodes[parent] = self.combine(nodes[left], nodes[right])
+        parents = node >> self._levels_up  # the wide levels, row k: each leaf's ancestor k + 1 levels up
+        lefts = parents << 1
+        for parent, left, right in zip(parents, lefts, lefts + 1):  # one level up per row, all leaves at once
+            nodes[parent] = self.combine(nodes[left], nodes[right])
         for left, right, level in self._whole:  # the narrow top levels: recomputed whole, one operation each
             self.combine(left, right, out=level)
 
@@ -169,11 +159,9 @@ MAX_PRIORITY = 1e100  # p^alpha summed over MAX_SIZE slots stays far below float
 
 
 def _positive_vector(name: str, value, high: float = math.inf) -> np.ndarray:
-    """A non-empty 1-d tensor of finite numbers in (0, high], as float64 NumPy."""
     check_tensor(name, value, "N", dtype=None)
     array = _vector(name, value, "iuf").astype(np.float64)
-    if not len(array):
-        raise ValueError(f"{name} must hold at least one number, got an empty tensor")
+    check_int(f"the number of {name}", len(array), 1)
     _first_bad(name, array, ~((array > 0) & (array <= high) & np.isfinite(array)), f"finite and in (0, {high:g}]")
     return array
 
@@ -184,14 +172,12 @@ def _check_probabilities(priorities, alpha) -> None:
 
 
 def _check_weights(probabilities, num_items, beta, min_probability=None, normalise=True) -> None:
-    """min_probability: at most every given probability and 1/N; required when they do not cover all N."""
     num_items, beta = check_count("num_items", num_items), check_probability("beta", beta)
     check_bool("normalise", normalise)
     array = _positive_vector("probabilities", probabilities, 1.0)
     if min_probability is None:
         if normalise and len(array) != num_items:
-            raise ValueError(f"min_probability is needed: probabilities cover {len(array)} of num_items = "
-                             f"{num_items} items, so their minimum need not be the buffer's")
+            raise ValueError(f"min_probability is needed: probabilities cover {len(array)} of {num_items} (num_items)")
         return
     min_probability = check_float("min_probability", min_probability, 0.0, 1.0, low_open=True)
     if min_probability > array.min() or min_probability > (1 + 1e-9) / num_items:
@@ -217,8 +203,7 @@ def sampling_probabilities(priorities: torch.Tensor, alpha: float) -> torch.Tens
 @checked(_check_weights)
 def importance_weights(probabilities: torch.Tensor, num_items: int, beta: float, min_probability=None,
                        normalise: bool = True) -> torch.Tensor:
-    """``w_i = (N P(i))^-beta`` for ``probabilities: (B,)`` of N = ``num_items`` items; ``normalise``: divided by
-    that of the least likely item (``min_probability``, default: the smallest given). Returns ``(B,)`` float64."""
+    """``w_i = (N P(i))^-beta``, ``normalise``: divided by that of ``min_probability`` (default: the smallest)."""
     probabilities = probabilities.detach().to("cpu", torch.float64)
     if not normalise:
         return (num_items * probabilities) ** -beta
@@ -247,19 +232,12 @@ def extend_class(cls: type):
 
 
 def _raw_priorities(losses, count: int, eps: float) -> np.ndarray:
-    """``|losses| + eps`` for floating ``losses: (count,)``, finite and at most MAX_PRIORITY."""
     losses = _vector("losses", losses, "f", count).astype(np.float64, copy=False)
     raw = np.abs(losses) + eps
     if not raw.max() <= MAX_PRIORITY:  # one pass: NaN fails the comparison too
         _first_bad("losses", losses, ~(raw <= MAX_PRIORITY),
                    f"finite, with |loss| + eps <= {MAX_PRIORITY:g} (a larger loss means training diverged)")
     return raw
-
-
-def _check_add(sampler, slots, losses=None) -> None:
-    slots = _slots("slots", slots, sampler.capacity)
-    if losses is not None:
-        _raw_priorities(losses, len(slots), sampler.eps)
 
 
 def _check_cpu_generator(generator) -> None:
@@ -269,19 +247,15 @@ def _check_cpu_generator(generator) -> None:
 
 
 def _check_sample(sampler, batch_size, generator, beta=1.0, replace=None) -> None:
-    if not (type(batch_size) is int and 1 <= batch_size <= MAX_BATCH):  # the common case without a call
-        batch_size = check_count("batch_size", batch_size, high=MAX_BATCH)
-    if not (type(generator) is torch.Generator and generator.device.type == "cpu"):
-        _check_cpu_generator(generator)
-    if not (type(beta) is float and 0.0 <= beta <= 1.0):
-        check_probability("beta", beta)
+    batch_size = check_count("batch_size", batch_size, high=MAX_BATCH)
+    _check_cpu_generator(generator)
+    check_probability("beta", beta)
     if replace is not None:
         check_bool("replace", replace)
     if sampler.num_items == 0:
-        raise ValueError("cannot sample: no slot is in use (add some first)")
+        raise ValueError("cannot sample from an empty replay buffer or sampler: no slot is in use (add items first)")
     if replace is False and batch_size > sampler.num_items:
-        raise ValueError(f"batch_size {batch_size} > {sampler.num_items} slots in use: cannot sample without "
-                         "replacement")
+        raise ValueError(f"batch_size {batch_size} > {sampler.num_items} slots in use: too many without replacement")
 
 
 class PrioritySampler:
@@ -299,16 +273,15 @@ class PrioritySampler:
     def __len__(self) -> int:
         return self.num_items
 
-    @checked(_check_add)
     def add(self, slots, losses=None) -> None:
         """Set ``slots: (B,)`` to priorities ``|losses| + eps``, or to the largest priority so far."""
-        slots = _vector("slots", slots).astype(np.int64)
+        slots = _slots("slots", slots, self.capacity)  # checked while converted, before any write
         self._write(slots, np.full(len(slots), self.max_priority) if losses is None
                     else _raw_priorities(losses, len(slots), self.eps))
 
     def _write(self, slots: np.ndarray, raw: np.ndarray, in_use: bool = False) -> None:  # raw priorities > 0
         self.max_priority = max(self.max_priority, float(raw.max(initial=0.0)))  # every value written counts
-        keep = _last_writes(slots)
+        keep = _once(slots, last=True)
         slots, raw = slots[keep], raw[keep]
         if not in_use:  # slots that held nothing now count
             self.num_items += len(slots) - int(np.count_nonzero(self.priorities[slots]))
@@ -318,16 +291,16 @@ class PrioritySampler:
         self.min_tree._update(slots, scaled)
 
 
+SMALL_STORE = 4096  # up to this many slots, drawing without replacement by exponential keys is faster
+
+
 @extend_class(PrioritySampler)
 class PrioritySampler:
     @checked(_check_sample)
     def sample(self, batch_size: int, generator: torch.Generator, beta: float = 1.0, replace: bool | None = None):
-        """``(slots, P(slot), weight)``, each ``(batch_size,)``: without replacement when ``replace`` is None and
-        the batch fits, else independent draws (with exact weights at beta = 1)."""
-        if replace or batch_size > self.num_items:
-            slots = self._draw(batch_size, generator)
-        else:
-            slots = self._draw_distinct(batch_size, generator)
+        """``(slots, P(slot), weight)``, each ``(batch_size,)``; ``replace`` None: without, if the batch fits."""
+        distinct = not replace and batch_size <= self.num_items
+        slots = self._draw_distinct(batch_size, generator) if distinct else self._draw(batch_size, generator)
         scaled = self.sum_tree.nodes[slots + self.sum_tree.size]  # p_i^alpha of the drawn slots
         weights = (scaled / self.min_tree.root) ** -beta  # (P / P_min)^-beta
         return torch.from_numpy(slots), torch.from_numpy(scaled / self.sum_tree.root), torch.from_numpy(weights)
@@ -336,25 +309,21 @@ class PrioritySampler:
         uniforms = torch.rand(count, dtype=torch.float64, generator=generator).numpy()
         return self.sum_tree._find_prefix(uniforms * self.sum_tree.root)
 
-
-SMALL_STORE = 4096  # up to this many slots, drawing without replacement by exponential keys is faster
-
-
-@extend_class(PrioritySampler)
-class PrioritySampler:
-    def _draw_distinct(self, count: int, generator: torch.Generator) -> np.ndarray:
+    def _draw_distinct(self, count: int, generator: torch.Generator) -> np.ndarray:  # the rounds, as described
         if self.capacity <= SMALL_STORE:
             return _draw_by_keys(self.sum_tree.nodes[self.sum_tree.size :][: self.capacity], count, generator)
-        chosen = _first_draws(self._draw(count, generator))
-        for _ in range(2):  # after a repeat: draw on, keeping each slot's first draw (no tree update)
+        chosen = np.zeros(0, dtype=np.int64)
+        for factor in (1, 2, 2):  # draw; after a repeat, draw on, keeping each slot's first draw (no tree update)
             if len(chosen) < count:
-                chosen = _first_draws(np.concatenate([chosen, self._draw(2 * (count - len(chosen)), generator)]))
+                chosen = np.concatenate([chosen, self._draw(factor * (count - len(chosen)), generator)])
+                chosen = chosen[_once(chosen)]
         if len(chosen) >= count:
             return chosen[:count]  # the common case in a large buffer
         try:
             while len(chosen) < count:  # every round adds at least one new slot
                 self.sum_tree._update(chosen, np.zeros(len(chosen)))  # chosen slots can no longer be drawn
-                chosen = np.concatenate([chosen, _first_draws(self._draw(count - len(chosen), generator))])
+                more = self._draw(count - len(chosen), generator)
+                chosen = np.concatenate([chosen, more[_once(more)]])
         finally:
             self.sum_tree._update(chosen, self.priorities[chosen] ** self.alpha)  # the mass goes back
         return chosen
@@ -369,38 +338,24 @@ def _draw_by_keys(weights: np.ndarray, count: int, generator: torch.Generator) -
     return top[np.argsort(keys[top])[::-1]]
 
 
-def _first_draws(draws: np.ndarray) -> np.ndarray:
-    """The distinct values of ``draws``, each at its first draw, in draw order."""
-    ordered = np.sort(draws)
-    if not (ordered[1:] == ordered[:-1]).any():
-        return draws  # no repeat: the common case in a large buffer
-    _, first = np.unique(draws, return_index=True)
-    return draws[np.sort(first)]
-
-
 EVICTION_POLICIES = ("fifo", "reservoir", "balanced")
 MAX_SEEN = 2**62  # items ever offered: any real stream, with room for int64 arithmetic
 
 
-def _check_stream_counts(num_seen, batch, capacity, generator=None) -> None:
+def _check_stream_counts(num_seen, batch, capacity, generator=torch.Generator) -> None:  # default: fifo_slots'
     check_int("num_seen", num_seen, 0, MAX_SEEN)
     check_count("batch", batch)
     check_count("capacity", capacity)
-
-
-def _check_reservoir(num_seen, batch, capacity, generator) -> None:
-    _check_stream_counts(num_seen, batch, capacity)
-    _check_cpu_generator(generator)
+    if generator is not torch.Generator:  # reservoir_slots' generator
+        _check_cpu_generator(generator)
 
 
 def _check_balanced(stored_tasks, size, incoming_tasks, capacity, generator) -> None:
-    """stored_tasks (capacity,) int64, ids >= 0 in the first ``size``; incoming_tasks (B,) int64, B >= 1."""
     capacity = check_count("capacity", capacity)
     size = check_int("size", size, 0, capacity)
     check_tensor("stored_tasks", stored_tasks, (capacity,), dtype=torch.int64, device="cpu")
     check_tensor("incoming_tasks", incoming_tasks, "B", dtype=torch.int64, device="cpu", low=0, high=MAX_EPISODES)
-    if len(incoming_tasks) == 0:
-        raise ValueError("incoming_tasks must hold at least one task id, got an empty tensor")
+    check_int("the number of incoming_tasks", len(incoming_tasks), 1)
     check_tensor("stored_tasks[:size]", stored_tasks[:size], "N", dtype=torch.int64, low=0, high=MAX_EPISODES)
     _check_cpu_generator(generator)
 
@@ -411,10 +366,9 @@ def fifo_slots(num_seen: int, batch: int, capacity: int) -> torch.Tensor:
     return (num_seen + torch.arange(batch)) % capacity
 
 
-@checked(_check_reservoir)
+@checked(_check_stream_counts)
 def reservoir_slots(num_seen: int, batch: int, capacity: int, generator: torch.Generator) -> torch.Tensor:
-    """Algorithm R for ``batch`` new items; ``(batch,)`` int64, -1 = not stored. Item n (0-based, counting
-    every item ever offered) fills slot n while n < capacity, then replaces slot ``j ~ U{0..n}`` if j < capacity."""
+    """Algorithm R: item n fills slot n while n < capacity, then slot ``j ~ U{0..n}`` if j < capacity, else -1."""
     n = num_seen + torch.arange(batch)
     j = (torch.rand(batch, dtype=torch.float64, generator=generator) * (n + 1)).long().clamp_(max=n)
     slots = torch.where(n < capacity, n, j)
@@ -424,8 +378,7 @@ def reservoir_slots(num_seen: int, batch: int, capacity: int, generator: torch.G
 @checked(_check_balanced)
 def balanced_slots(stored_tasks: torch.Tensor, size: int, incoming_tasks: torch.Tensor, capacity: int,
                    generator: torch.Generator) -> torch.Tensor:
-    """Slots ``(B,)`` for ``incoming_tasks: (B,)`` given ``stored_tasks: (capacity,)`` (the first ``size`` in use):
-    empty slots first, then a random item of the task holding the most (ties: own task, else smallest id)."""
+    """Slots ``(B,)``: empty ones first, then a random item of the task holding the most (ties: own, else smallest)."""
     uniforms = torch.rand(len(incoming_tasks), dtype=torch.float64, generator=generator).tolist()
     owners: dict[int, list[int]] = {}  # task id -> the slots it holds, in increasing order
     for slot, task in enumerate(stored_tasks[:size].tolist()):
@@ -446,8 +399,7 @@ def balanced_slots(stored_tasks: torch.Tensor, size: int, incoming_tasks: torch.
 
 @dataclass
 class ReplayBatch:
-    """``items``: name -> ``(B, ...)`` on the buffer's device; ``indices``, ``task_ids``: ``(B,)`` int64; ``weights``:
-    ``(B,)`` float32 on device, at most 1; ``probabilities``: ``(B,)`` float64, single-draw."""
+    """Items ``(B, ...)`` on device; int64 indices and task ids, float32 weights <= 1, float64 probabilities."""
 
     items: dict
     indices: torch.Tensor
@@ -457,8 +409,7 @@ class ReplayBatch:
 
 
 class ReplayBuffer:
-    """Prioritised replay over preallocated tensors on ``device``, with FIFO, reservoir or task-balanced eviction;
-    ``alpha`` 0: uniform; beta follows ``linear_beta``; ``seed``: eviction and sampling draws."""
+    """Prioritised replay (``alpha`` 0: uniform) over preallocated tensors; FIFO, reservoir or balanced eviction."""
 
     def __init__(self, capacity: int, alpha: float = 0.6, beta_start: float = 0.4, beta_steps: int = 10_000,
                  eps: float = 1e-3, eviction: str = "reservoir", seed: int = 0, device=None, beta_end: float = 1.0):
@@ -480,40 +431,14 @@ class ReplayBuffer:
         return self.size
 
 
-@extend_class(ReplayBuffer)
-class ReplayBuffer:
-    beta = property(lambda self: linear_beta.__wrapped__(self.num_sampled, self.beta_start, self.beta_steps,
-                                                         self.beta_end), doc="The current importance exponent.")
-
-    def task_counts(self, num_tasks: int = 0) -> torch.Tensor:
-        """Items held per task id, ``(max(num_tasks, largest id + 1),)``."""
-        return torch.bincount(self.task_ids[: self.size], minlength=check_int("num_tasks", num_tasks, 0, MAX_EPISODES))
-
-    alpha = property(lambda self: self.sampler.alpha, doc="Prioritisation exponent.")
-    eps = property(lambda self: self.sampler.eps, doc="Added to |loss| so no priority is 0.")
-    max_priority = property(lambda self: self.sampler.max_priority, doc="Largest priority so far.")
-    sum_tree = property(lambda self: self.sampler.sum_tree, doc="Sum-tree over p^alpha (read only).")
-    min_tree = property(lambda self: self.sampler.min_tree, doc="Min-tree over p^alpha (read only).")
-    priorities = property(lambda self: self.sampler.priorities.copy(), doc="Raw priorities (0: empty slot).")
-
-    def _config(self) -> dict:
-        return {"capacity": self.capacity, "alpha": self.alpha, "beta_start": self.beta_start,
-                "beta_steps": self.beta_steps, "beta_end": self.beta_end, "eps": self.eps, "eviction": self.eviction}
-
-
 def _check_push(buffer: ReplayBuffer, task_id, priorities=None, **items) -> None:
-    """Items (B, ...) like the storage (set by the first push), finite; task ids in [0, MAX_EPISODES]."""
     if not items:
         raise ValueError("push needs at least one named tensor, e.g. push(task_id, x=x, y=y)")
     dims = Dims()
     if buffer.storage and set(items) != set(buffer.storage):
         raise ValueError(f"items must be exactly {sorted(buffer.storage)}, got {sorted(items)}")
     for name, value in items.items():
-        _check_batched(f"item {name!r}", value, dims, finite=True)
-        store = buffer.storage.get(name)
-        if store is not None and (value.shape[1:] != store.shape[1:] or value.dtype != store.dtype):
-            raise ValueError(f"item {name!r} must have shape (B, *{tuple(store.shape[1:])}) and dtype {store.dtype}, "
-                             f"got {tuple(value.shape)} {value.dtype}")
+        _check_batched(f"item {name!r}", value, dims, buffer.storage.get(name))
     batch = check_count("batch size of the items", dims["B"])
     if isinstance(task_id, torch.Tensor):
         check_tensor("task_id", task_id, "K", dtype=(torch.int64, torch.int32, torch.int16, torch.uint8),
@@ -528,26 +453,21 @@ def _check_push(buffer: ReplayBuffer, task_id, priorities=None, **items) -> None
                    f"finite, >= 0 and <= {MAX_PRIORITY:g} - eps")
 
 
-def _check_batched(name: str, value, dims: dict, finite: bool = False) -> None:
-    """A tensor of any dtype with a leading batch axis ``B`` (bound in ``dims``); finite where floating."""
+def _check_batched(name: str, value, dims: dict, like=None) -> None:  # finite, leading axis B, else like ``like``
     check_instance(name, value, torch.Tensor, "a tensor with a leading batch dimension")
     if value.ndim < 1:
         raise ValueError(f"{name} must have a leading batch dimension, got a 0-d tensor")
-    check_tensor(name, value, ("B",) + (None,) * (value.ndim - 1), dims, dtype=None, finite=finite)
-
-
-def _check_buffer_sample(buffer: ReplayBuffer, batch_size, replace=None, generator=None) -> None:
-    if buffer.size == 0:
-        raise ValueError("cannot sample from an empty replay buffer: push items first")
-    _check_sample(buffer.sampler, batch_size, buffer.generator if generator is None else generator, 0.0, replace)
+    check_tensor(name, value, ("B",) + (None,) * (value.ndim - 1), dims, dtype=None, finite=True)
+    if like is not None and (value.shape[1:] != like.shape[1:] or value.dtype != like.dtype):
+        raise ValueError(f"{name} must have shape (B, *{tuple(like.shape[1:])}) and dtype {like.dtype} like the "
+                         f"buffer's storage, got {tuple(value.shape)} {value.dtype}")
 
 
 @extend_class(ReplayBuffer)
 class ReplayBuffer:
     @checked(_check_push)
     def push(self, task_id, priorities=None, **items: torch.Tensor) -> torch.Tensor:
-        """Offer items ``(B, ...)`` of ``task_id`` (int or ``(B,)``) at ``priorities (B,)`` + eps (default: the
-        largest so far). Returns the ``(B,)`` slots, -1: not kept."""
+        """Offer items ``(B, ...)`` at ``priorities`` + eps (default: the largest so far); slots, -1: dropped."""
         batch = len(next(iter(items.values())))
         if not self.storage:  # first push: allocate every field once, for the whole capacity
             self.storage = {name: torch.zeros((self.capacity, *value.shape[1:]), dtype=value.dtype, device=self.device)
@@ -560,7 +480,7 @@ class ReplayBuffer:
         else:
             slots = balanced_slots.__wrapped__(self.task_ids, self.size, task_ids, self.capacity, self.generator)
         kept = torch.from_numpy(np.flatnonzero(slots.numpy() >= 0))
-        kept = kept[_last_writes(slots[kept].numpy())]  # two items sent to one slot: the later one stays
+        kept = kept[_once(slots[kept].numpy(), last=True)]  # two items sent to one slot: the later one stays
         target = slots[kept]
         for name, value in items.items():
             self.storage[name][target.to(self.device)] = value[kept.to(value.device)].to(self.device)
@@ -575,11 +495,10 @@ class ReplayBuffer:
 
 @extend_class(ReplayBuffer)
 class ReplayBuffer:
-    @checked(_check_buffer_sample)
     def sample(self, batch_size: int, replace: bool | None = None, generator=None) -> ReplayBatch:
         """``batch_size`` items drawn with probability P(i) (``replace``: as in ``PrioritySampler.sample``)."""
-        slots, probabilities, weights = PrioritySampler.sample.__wrapped__(  # checked on entry, above
-            self.sampler, batch_size, self.generator if generator is None else generator, self.beta, replace)
+        slots, probabilities, weights = self.sampler.sample(  # which checks every argument before drawing
+            batch_size, self.generator if generator is None else generator, self.beta, replace)
         self.num_sampled += 1
         on_device = slots.to(self.device)
         return ReplayBatch(items={name: store.index_select(0, on_device) for name, store in self.storage.items()},
@@ -609,11 +528,7 @@ def _check_buffer_state(buffer: ReplayBuffer, state) -> None:
     if (size and not storage) or (buffer.storage and storage and set(storage) != set(buffer.storage)):
         raise ValueError(f"state['storage'] must hold the items {sorted(buffer.storage)}, got {sorted(storage)}")
     for name, store in storage.items():
-        _check_batched(f"state['storage'][{name!r}]", store, {"B": buffer.capacity}, finite=True)
-        own = buffer.storage.get(name, store)
-        if store.shape != own.shape or store.dtype != own.dtype:
-            raise ValueError(f"state['storage'][{name!r}] must have shape {tuple(own.shape)} and dtype {own.dtype} "
-                             f"like this buffer's, got {tuple(store.shape)} {store.dtype}")
+        _check_batched(f"state['storage'][{name!r}]", store, {"B": buffer.capacity}, buffer.storage.get(name))
     check_tensor("state['task_ids']", state["task_ids"], (buffer.capacity,), dtype=torch.int64, device="cpu")
     check_tensor("state['task_ids'][:size]", state["task_ids"][:size], "N", dtype=torch.int64, low=0, high=MAX_EPISODES)
     if (state["task_ids"][size:] != -1).any():
@@ -622,8 +537,7 @@ def _check_buffer_state(buffer: ReplayBuffer, state) -> None:
     priorities = state["priorities"].numpy()
     in_use = (priorities > 0) & (priorities <= MAX_PRIORITY)
     if not (in_use[:size].all() and (priorities[size:] == 0).all()):
-        raise ValueError(f"state['priorities'] must be in (0, {MAX_PRIORITY:g}] in the first size = {size} slots "
-                         "and 0 after them")
+        raise ValueError(f"state['priorities'] must be in (0, {MAX_PRIORITY:g}] in the first {size} slots, 0 after")
     check_float("state['max_priority']", state["max_priority"], max(1.0, priorities.max(initial=0)), MAX_PRIORITY)
     check_tensor("state['generator']", state["generator"], tuple(buffer.generator.get_state().shape), dtype=torch.uint8)
     try:
@@ -634,10 +548,27 @@ def _check_buffer_state(buffer: ReplayBuffer, state) -> None:
 
 @extend_class(ReplayBuffer)
 class ReplayBuffer:
+    beta = property(lambda self: linear_beta.__wrapped__(self.num_sampled, self.beta_start, self.beta_steps,
+                                                         self.beta_end), doc="The current importance exponent.")
+
+    def task_counts(self, num_tasks: int = 0) -> torch.Tensor:
+        """Items held per task id, ``(max(num_tasks, largest id + 1),)``."""
+        return torch.bincount(self.task_ids[: self.size], minlength=check_int("num_tasks", num_tasks, 0, MAX_EPISODES))
+
+    alpha = property(lambda self: self.sampler.alpha, doc="Prioritisation exponent.")
+    eps = property(lambda self: self.sampler.eps, doc="Added to |loss| so no priority is 0.")
+    max_priority = property(lambda self: self.sampler.max_priority, doc="Largest priority so far.")
+    sum_tree = property(lambda self: self.sampler.sum_tree, doc="Sum-tree over p^alpha (read only).")
+    min_tree = property(lambda self: self.sampler.min_tree, doc="Min-tree over p^alpha (read only).")
+    priorities = property(lambda self: self.sampler.priorities.copy(), doc="Raw priorities (0: empty slot).")
+
+    def _config(self) -> dict:
+        return {"capacity": self.capacity, "alpha": self.alpha, "beta_start": self.beta_start,
+                "beta_steps": self.beta_steps, "beta_end": self.beta_end, "eps": self.eps, "eviction": self.eviction}
+
     def state_dict(self) -> dict:
         """Everything needed to resume, as tensors and numbers (for ``helpers.checkpoint.save_state``)."""
-        return {"config": self._config(),
-                "storage": {name: store.cpu().clone() for name, store in self.storage.items()},
+        return {"config": self._config(), "storage": {name: data.cpu().clone() for name, data in self.storage.items()},
                 "task_ids": self.task_ids.clone(), "priorities": torch.from_numpy(self.sampler.priorities.copy()),
                 "counters": {"size": self.size, "num_seen": self.num_seen, "num_sampled": self.num_sampled},
                 "max_priority": self.max_priority, "generator": self.generator.get_state()}
@@ -651,5 +582,4 @@ class ReplayBuffer:
         self.storage = {name: store.to(self.device, copy=True) for name, store in state["storage"].items()}
         self.task_ids = state["task_ids"].clone()
         self.generator.set_state(state["generator"])
-        counters = state["counters"]
-        self.size, self.num_seen, self.num_sampled = counters["size"], counters["num_seen"], counters["num_sampled"]
+        self.size, self.num_seen, self.num_sampled = (state["counters"][k] for k in ("size", "num_seen", "num_sampled"))

@@ -82,11 +82,37 @@ def test_split_digits_rejects_bad_arguments(kwargs):
     ("memory_size", -1), ("memory_size", 2.5), ("batch_size", True), ("lr", 0.0), ("lr", math.nan),
     ("replay_weight", 1.5), ("read_weight", -0.1), ("read_beta", math.inf), ("alpha", 2.0), ("balance", "fifo"),
     ("scenario", "domain"), ("steps_per_task", 10**7), ("seed", -3), ("seed", "3"), ("adapt_steps", 1000),
+    ("ace", 1), ("meta_every", 0),
 ])
 def test_config_names_field_and_value(field, value):
     with pytest.raises(ValueError) as err:
         dataclasses.replace(SMALL, **{field: value})
     assert f"AgentConfig.{field}" in str(err.value) and repr(value)[:6] in str(err.value)
+
+
+def test_ace_restricts_only_the_incoming_batch_to_its_task(tasks):
+    """ER-ACE: the new batch's cross-entropy is over its task's classes; the replayed batch's over all seen."""
+    plain, ace = (ContinualAgent(dataclasses.replace(SMALL, ace=flag), 64, NUM_DIGIT_CLASSES) for flag in (False, True))
+    for agent in (plain, ace):
+        agent.learn_task(tasks[0])
+    x, y = tasks[1].train_x[:8], tasks[1].train_y[:8]
+    with torch.no_grad():
+        out = ace.net(x)
+    only_task = torch.full_like(out, float("-inf"))
+    present = y.unique()  # the task's classes known so far: here, those in the batch
+    only_task[:, present] = out[:, present]
+    expected = F.cross_entropy(only_task, y).item()
+    assert ace.observe(x, y, 1)["current"] == pytest.approx(expected, rel=1e-5)
+    assert plain.observe(x, y, 1)["current"] > expected  # the old classes compete too, so the loss is larger
+
+
+def test_meta_every_skips_the_meta_loss_between_its_steps(tasks, monkeypatch):
+    agent = ContinualAgent(dataclasses.replace(AGENT, meta_every=3, steps_per_task=12), 64, NUM_DIGIT_CLASSES)
+    calls = []
+    original = agent._meta_loss
+    monkeypatch.setattr(agent, "_meta_loss", lambda *a: calls.append(agent.steps_done) or original(*a))
+    agent.learn_task(tasks[0])
+    assert calls and all(step % 3 == 0 for step in calls)
 
 
 def test_meta_learning_needs_adaptation_steps():

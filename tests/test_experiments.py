@@ -12,7 +12,6 @@ from helpers.checks import ArgumentTypeError
 from helpers.experiments import (
     CONTINUAL_METHODS,
     DIGIT_METHODS,
-    MAIN_METHODS,
     RunResult,
     check_seeds,
     compare,
@@ -99,7 +98,6 @@ def test_method_tables_are_consistent():
     assert digit_config("agent", 20, 0).meta_weight > 0 and digit_config("ER", 20, 0).read_weight == 0
     with pytest.raises(ValueError, match="method"):
         digit_config("EWC", 20, 0)
-    assert "joint" not in MAIN_METHODS and "agent" in MAIN_METHODS
 
 
 def test_split_digits_methods_share_a_training_run_between_readouts():
@@ -221,3 +219,32 @@ def test_fit_jointly_checks_every_task_before_training_any():
     tasks[4].train_x = tasks[4].train_x[:, :10]
     with pytest.raises(ValueError, match="train_x"):
         fit_jointly(tasks, AgentConfig(hidden_size=8), 64, 10, epochs=1)
+
+
+def test_the_shipped_fair_race_record_is_complete():
+    """Notebooks 06 and 07 read this record (benchmarks/fair_race.py): every method at every budget and size."""
+    import json
+
+    from helpers.plumbing import weights_dir
+
+    race = json.loads((weights_dir() / "fair_race.json").read_text())
+    assert race["reported_seeds"] == list(range(10)) and min(race["held_out_seeds"]) >= 100
+    for size in ("20", "50", "200"):
+        assert set(race["report"][size]) == set(race["spaces"])
+        for runs in race["report"][size].values():
+            assert sorted(runs, key=int) == [str(b) for b in race["budgets"]]
+            assert all(len(r["acc"]) == 10 and r["timed_seconds"] > 0 for r in runs.values())
+        assert {"meta-loss off", "inner step 1e-3", "test-time adaptation off"} <= set(race["controls"][size])
+    assert len(race["joint"]["acc"]) == 10 and race["goals"]["joint_gap_at_200"] is not None
+
+
+def test_the_dnc_record_shipped_with_the_package_is_the_benchmarks():
+    import json
+    from pathlib import Path
+
+    from helpers.plumbing import weights_dir
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = json.loads((weights_dir() / "bench_dnc.json").read_text())
+    assert shipped.pop("source") == "benchmarks/results/dnc.json"
+    assert shipped == json.loads((root / "benchmarks/results/dnc.json").read_text())

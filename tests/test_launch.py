@@ -1,13 +1,19 @@
 """Every notebook opens the same way and launches from the one configured repository and ref."""
 
+import importlib.util
 import json
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from helpers.launch import NOTEBOOK_DIR, binder_url, colab_url, launch_problems, setup_source
 from helpers.plumbing import GIT_REF, REPOSITORY
+
+_spec = importlib.util.spec_from_file_location("launch", Path(__file__).resolve().parents[1] / "tools" / "launch.py")
+launch = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(launch)
+NOTEBOOK_DIR, binder_url, colab_url, launch_problems, setup_source = (
+    launch.NOTEBOOK_DIR, launch.binder_url, launch.colab_url, launch.launch_problems, launch.setup_source)
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 OPENING = ["launch-badges", "colab-setup", "device-switch", "parameters"]
@@ -60,6 +66,6 @@ def test_a_stale_badge_is_reported(tmp_path: Path):
 
 
 def test_readme_badges_point_to_the_configured_repository():
-    from helpers.launch import readme_problems
+    readme_problems = launch.readme_problems
 
     assert readme_problems() == []

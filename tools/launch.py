@@ -1,7 +1,7 @@
 """Hand-written plumbing: the launch badges and the Colab setup cell every notebook opens with.
 
 Their text is generated from `helpers.plumbing.REPOSITORY` and `GIT_REF` (the one place both are
-set). After changing either, run `python -m helpers.launch` (or `make launch`) to restamp every
+set). After changing either, run `python tools/launch.py` (or `make launch`) to restamp every
 notebook; tests/test_launch.py fails while any notebook disagrees.
 
 Cells are found by tag: the markdown cell tagged ``launch-badges`` and the code cell tagged
@@ -64,7 +64,7 @@ def launch_problems(path: Path) -> list[str]:
         if len(cells) != 1:
             problems.append(f"{path.name}: expected one cell tagged {tag!r}, found {len(cells)}")
         elif cells[0].source != expected:
-            problems.append(f"{path.name}: cell tagged {tag!r} is stale; run `python -m helpers.launch`")
+            problems.append(f"{path.name}: cell tagged {tag!r} is stale; run `python tools/launch.py`")
     return problems
 
 
