@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export NMA_DEVICE ?= auto
 
-.PHONY: setup book-setup lab test lint unit notebooks run seeds book export launch e2e bench weights hooks clean
+.PHONY: setup book-setup lab test lint unit notebooks run seeds book export launch e2e bench race weights hooks clean
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed"'
@@ -89,6 +89,13 @@ bench: setup
 	$(BIN)/python benchmarks/bench_dnc.py --compile
 	$(BIN)/python benchmarks/bench_maml.py
 	$(BIN)/python benchmarks/bench_maml_speed.py
+
+# The fair race on Split Digits (benchmarks/fair_race.py; notebook 07, section 5): about 75 min on 2 cores,
+# one shard per core; `joint` runs twice (the held-out curve picks the epochs, then seeds 0-9 at them).
+race: setup
+	cd benchmarks && for phase in select report controls joint joint time; do \
+	  ../$(BIN)/python fair_race.py $$phase --shard 0/2 & ../$(BIN)/python fair_race.py $$phase --shard 1/2 & wait; \
+	done && ../$(BIN)/python fair_race.py table
 
 # Fuzz the public API with bad inputs (about 5 min on 2 cores): categories per module, every unclear case.
 .PHONY: fuzz

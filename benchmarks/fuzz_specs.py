@@ -1104,7 +1104,8 @@ def agent_specs() -> list[Spec]:
         from helpers.agent import AgentConfig
 
         return Call(AgentConfig, {"balance": "class", "read_beta": 30.0, "read_top_k": 0, "beta_start": 0.4,
-                                  "replay_weight": 0.5, "scenario": "class", "lr": 1e-3, **FULL_AGENT})
+                                  "replay_weight": 0.5, "scenario": "class", "lr": 1e-3, "ace": False, "meta_every": 1,
+                                  **FULL_AGENT})
 
     def read(ctx):
         from helpers.agent import content_read
