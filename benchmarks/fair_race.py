@@ -9,7 +9,8 @@ Protocol
     2. ``report``: each method's best trial per (memory size, budget) on seeds 0-9, scored after every task
        (the accuracy matrix R), with the training seconds (evaluation excluded).
     3. ``joint``: the joint bound (a fresh network trained on all tasks so far) at 10-160 epochs on the held-out
-       seeds; the first epoch count whose doubling adds < 0.3 points is "converged" and is run on seeds 0-9.
+       seeds; the first epoch count whose doubling adds < 0.3 points is "converged" and is run on seeds 0-9
+       (run ``joint`` twice: the first run draws the curve, the second runs the converged count).
     4. ``controls``: what the agent's parts do, at its equal-time budget on seeds 0-9: the meta-loss off
        (a plainly trained head, adapted at test time), the inner step near zero (1e-3), and the same agent read
        without test-time adaptation.

@@ -505,7 +505,7 @@ def test_adapts_memory_controller():
         x, _, mask = recall.sample(n * (k + q), 3, g)
         x, mask = x.view(n, k + q, *x.shape[1:]), mask.view(n, k + q, -1, 1)
         y = torch.cat([bits.expand(n, k + q, x.shape[2], recall.value_dim), mask], dim=-1)
-        return TaskBatch(x[:, :k], y[:, :k], x[:, k:], y[:, k:], torch.empty(n), torch.empty(n))
+        return TaskBatch(x[:, :k], y[:, :k], x[:, k:], y[:, k:], torch.empty(0), torch.empty(0))  # not sine tasks
 
     def loss_fn(out, y):
         logits, _state = out  # the controller returns (outputs, final state)
