@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import os
 import random
 import statistics
@@ -346,18 +345,8 @@ def _mean(values) -> float:
     return 100 * statistics.mean(values)
 
 
-def _pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
-    """The points no other point beats on both axes: less time and more accuracy."""
-    front, best = [], -math.inf
-    for t, acc, label in sorted(points, key=lambda p: (p[0], -p[1])):
-        if acc > best:
-            front.append((t, acc, label))
-            best = acc
-    return front
-
-
-def write_figure(out: dict) -> None:
-    """Notebook 07's figure (its cell tagged "race-figure" draws it), for the README."""
+def notebook_cell() -> dict:
+    """Notebook 07's cell tagged "race-figure" (``pareto_front``, ``plot_race``), run here: one source for both."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -367,13 +356,13 @@ def write_figure(out: dict) -> None:
     for cell in json.loads(NOTEBOOK.read_text())["cells"]:
         if "race-figure" in cell["metadata"].get("tags", []):
             exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}:race-figure", "exec"), namespace)
-    namespace["plot_race"](out).savefig(RESULTS / "fair_race.png", dpi=100, bbox_inches="tight")
+    return namespace
 
 
 def write_tables() -> None:
-    out = summary()
-    if out["report"] and out["joint"]["acc"]:
-        write_figure(out)
+    out, cell = summary(), notebook_cell()
+    if out["report"] and out["joint"]["acc"]:  # the figure of notebook 07, for the README
+        cell["plot_race"](out).savefig(RESULTS / "fair_race.png", dpi=100, bbox_inches="tight")
     RECORD.write_text(json.dumps(out, indent=1) + "\n")
     lines = ["# A fair race on class-incremental Split Digits", "",
              "Written by `python benchmarks/fair_race.py table` from the runs of `select`, `report`, `joint` and "
@@ -393,8 +382,9 @@ def write_tables() -> None:
               "| memory | method | steps | acc % (mean ± std) | forgetting % | train s (timed alone) | Pareto |",
               "|---:|---|---:|---:|---:|---:|:-:|"]
     for size, methods in out["report"].items():
-        points = [(r["timed_seconds"], _mean(r["acc"]), f"{m}@{s}") for m, by in methods.items() for s, r in by.items()]
-        front = {p[2] for p in _pareto(points)}
+        points = {f"{m}@{s}": (r["timed_seconds"], _mean(r["acc"])) for m, by in methods.items() for s, r in by.items()}
+        on_front = set(cell["pareto_front"](list(points.values())))
+        front = {label for label, point in points.items() if point in on_front}
         for method, by_steps in methods.items():
             for steps, r in by_steps.items():
                 lines.append(f"| {size} | {method} | {steps} | {_mean(r['acc']):.1f} ± "
