@@ -5,6 +5,7 @@ Edit the notebook's `#| export` cells, then regenerate with `python -m helpers.e
 """
 
 import copy
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
@@ -58,14 +59,19 @@ class DigitTask:
         if bool(torch.isin(self.train_index, self.test_index).any()):
             raise ValueError("train_index and test_index share a row: an image would be both trained and tested on")
 
-def make_split_digits(test_fraction: float = 0.25, seed: int = 0) -> tuple[DigitTask, ...]:
-    """Five two-digit tasks (``DIGIT_PAIRS``) of scikit-learn's digits; ``test_fraction`` of each digit is test."""
+@functools.cache
+def _digit_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's 1,797 digits, once per process: pixels ``(1797, 64)`` in [0, 1], labels ``(1797,)``."""
     from sklearn.datasets import load_digits
 
+    data = load_digits()
+    return torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target, dtype=torch.long)
+
+def make_split_digits(test_fraction: float = 0.25, seed: int = 0) -> tuple[DigitTask, ...]:
+    """Five two-digit tasks (``DIGIT_PAIRS``) of scikit-learn's digits; ``test_fraction`` of each digit is test."""
     check_float("test_fraction", test_fraction, 0.05, 0.95)
     generator = make_generator(check_seed("seed", seed))
-    data = load_digits()
-    x, y = torch.tensor(data.data / 16.0, dtype=torch.float32), torch.tensor(data.target, dtype=torch.long)
+    x, y = _digit_images()  # only indexed below (indexing copies): the cached tensors never change
     tasks = []
     for k, pair in enumerate(DIGIT_PAIRS):
         train_parts, test_parts = [], []
@@ -296,11 +302,21 @@ class LocalAdaptation:
         """The queries' mean loss after that adaptation (first-order MAML unless ``first_order=False``)."""
         empty = queries.new_empty(0)
         tasks = TaskBatch(support_x, support_y, queries.unsqueeze(1), query_targets.unsqueeze(1), empty, empty)
-        return query_losses(head, tasks, self.steps, self.lr, loss_fn=self.loss_fn,
-                            first_order=self.first_order).mean()
+        return query_losses.__wrapped__(head, tasks, self.steps, self.lr, loss_fn=self.loss_fn,  # checked above
+                                        first_order=self.first_order).mean()
 
 
 READOUTS = ("agent", "ncm")
+LocalAdaptation._meta_loss = LocalAdaptation.meta_loss.__wrapped__  # per training step: the agent's own tensors
+_BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+def _same_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(n, M)`` bool: row i of ``a (n, D)`` equals row j of ``b (M, D)``; exact, without an ``(n, M, D)`` tensor."""
+    key_a, key_b = ((t + 0.0).view(_BITS[t.element_size()]).sum(dim=1) for t in (a, b))  # + 0.0: -0.0 becomes 0.0
+    same = key_a.unsqueeze(1) == key_b.unsqueeze(0)  # equal rows have equal bit sums: only these pairs can match
+    i, j = same.nonzero(as_tuple=True)
+    same[i, j] = (a[i] == b[j]).all(dim=1)
+    return same
 
 @dataclass
 class AgentRun:
@@ -587,11 +603,11 @@ class ContinualAgent:
         stored = self.memory.items()
         with torch.no_grad():
             keys = self.net.encoder(stored["x"])  # re-encoded now: the keys the current encoder would use
-        own_copy = (inputs[:n].unsqueeze(1) == stored["x"].unsqueeze(0)).all(dim=-1)  # (n, M)
+        own_copy = _same_rows(inputs[:n], stored["x"])  # (n, M): which stored item is the query itself
         chosen = _nearest_items(hidden[:n].detach(), keys, self.config.neighbours, own_copy)
         try:
-            return self.adaptation.meta_loss(self.net.head, hidden[:n], self._targets(targets[:n]), keys[chosen],
-                                             self._targets(stored["y"][chosen]))
+            return self.adaptation._meta_loss(self.net.head, hidden[:n], self._targets(targets[:n]), keys[chosen],
+                                              self._targets(stored["y"][chosen]))
         except ValueError as error:  # a non-finite adapted loss: refuse the whole step, as _step does
             raise ValueError(f"the meta loss is not finite: no update applied ({error})") from None
 

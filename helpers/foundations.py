@@ -398,7 +398,7 @@ def train_on_stream(model: nn.Module, stream: TaskStream, mode: str = "naive", s
     """Train task after task; ``eval_every > 0`` records every task's test error along the way."""
     device = _model_placement(model)[0]
     generator = make_generator(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda") or None)
     rows, curve_steps, curve_errors = [], [], []
     chunk = eval_every if eval_every > 0 else steps_per_task
     with _restored_on_error(model):

@@ -108,10 +108,11 @@ class SegmentTree:
     def _update(self, indices: np.ndarray, values: np.ndarray) -> None:
         node, nodes = indices + self.size, self.nodes
         nodes[node] = values
-        parents = node >> self._levels_up  # the wide levels, row k: each leaf's ancestor k + 1 levels up
-        lefts = parents << 1
-        for parent, left, right in zip(parents, lefts, lefts + 1):  # one level up per row, all leaves at once
-            nodes[parent] = self.combine(nodes[left], nodes[right])
+        if len(self._levels_up):  # the wide levels (none below 1,024 leaves), row k: ancestors k + 1 levels up
+            parents = node >> self._levels_up
+            lefts = parents << 1
+            for parent, left, right in zip(parents, lefts, lefts + 1):  # one level up per row, all leaves at once
+                nodes[parent] = self.combine(nodes[left], nodes[right])
         for left, right, level in self._whole:  # the narrow top levels: recomputed whole, one operation each
             self.combine(left, right, out=level)
 

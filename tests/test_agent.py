@@ -572,3 +572,19 @@ def test_an_empty_training_split_is_refused_before_anything_changes(tasks):
     with pytest.raises(ValueError, match="train_x"):
         fresh.fit_stream([tasks[0], empty])
     assert fresh.baseline is None and fresh.tasks_seen == 0 and same_state(before, agent.state_dict())
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 40), m=st.integers(1, 40), d=st.integers(1, 70), shared=st.integers(0, 40),
+       dtype=st.sampled_from([torch.float32, torch.float64]), seed=st.integers(0, 2**31 - 1))
+def test_same_rows_matches_the_broadcast_comparison(n, m, d, shared, dtype, seed):
+    """The meta-loss's own-copy mask: exact row equality, including -0.0 == 0.0 and few distinct values."""
+    from helpers.agent import _same_rows
+
+    g = torch.Generator().manual_seed(seed)
+    a = (torch.randint(0, 3, (n, d), generator=g) / 2).to(dtype)  # few values: many equal sums, some equal rows
+    b = (torch.randint(0, 3, (m, d), generator=g) / 2).to(dtype)
+    k = min(shared, n, m)
+    b[:k] = a[:k]
+    a[0, 0] = -0.0 if a[0, 0] == 0 else a[0, 0]
+    assert torch.equal(_same_rows(a, b), (a.unsqueeze(1) == b.unsqueeze(0)).all(dim=-1))
