@@ -47,7 +47,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--sequential", action="store_true", help="one run at a time (ABBA) instead of pairs")
     args = parser.parse_intermixed_args()
-    notebooks = args.notebooks or sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb"))
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    known = sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb"))
+    unknown = [name for name in args.notebooks if name not in known]
+    if unknown:
+        parser.error(f"unknown notebooks {unknown}; choose from {known}")
+    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{args.rev}^{{commit}}"], cwd=ROOT,
+                           capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        parser.error(f"rev must name a commit of this repository, got {args.rev!r}")
+    notebooks = args.notebooks or known
     times = {name: {"before": [], "now": []} for name in notebooks}
     with tempfile.TemporaryDirectory() as folder:
         before = Path(folder) / "before"
